@@ -1,0 +1,44 @@
+"""The `nas` command line: a thin layer that builds typed configs and calls the library.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (which sets
+``func`` on its parser via ``set_defaults``); `COMMANDS` lists those modules in help order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from supernet import NASError
+
+COMMANDS = [
+    "nas._cmd_space",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Hardware-aware NAS with once-for-all supernets: train one "
+        "supernet, build latency tables per device, search, export subnets to ONNX.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return int(args.func(args) or 0)
+    except NASError as err:
+        print(f"nas {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Elastic layers. Each one runs any of its sub-configurations and *materialises* it as the
+plain static layer of `supernet._static`, using the same weight-slicing code for both, so
+the two cannot drift apart."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet._layout import BlockSpec
+from supernet._space import SearchSpace
+from supernet._static import ConvBNAct, MBConv, SqueezeExcite, assemble, make_act
+
+__all__ = ["ElasticConv2d", "ElasticBatchNorm2d", "ElasticConvBNAct", "ElasticSE", "ElasticMBConv"]
+
+
+class ElasticConv2d(nn.Conv2d):
+    """A conv that runs on its first ``out``/``in`` channels. A depthwise one also runs a
+    smaller kernel: the centre of the larger kernel passed through a learned transform
+    (one ``k*k x k*k`` matrix per smaller kernel, shared by all channels, identity at first),
+    chained from the largest kernel down (7 -> 5 -> 3)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, *,
+                 depthwise: bool = False, bias: bool = False, kernel_choices: tuple[int, ...] = ()):
+        super().__init__(cin, cout, kernel, stride, kernel // 2,
+                         groups=cout if depthwise else 1, bias=bias)
+        self.depthwise = depthwise
+        smaller = sorted((k for k in kernel_choices if k < kernel), reverse=True)
+        self.kernel_chain = tuple(smaller)
+        self.transforms = nn.ParameterDict({str(k): nn.Parameter(torch.eye(k * k)) for k in smaller})
+
+    def active_weight(self, cout: int, cin: int, kernel: int) -> torch.Tensor:
+        w = self.weight[:cout] if self.depthwise else self.weight[:cout, :cin]
+        size = self.kernel_size[0]
+        for k in self.kernel_chain:
+            if k < kernel:
+                break
+            start = (size - k) // 2
+            w = w[:, :, start:start + k, start:start + k]
+            w = (w.reshape(-1, k * k) @ self.transforms[str(k)]).reshape(w.shape[0], w.shape[1], k, k)
+            size = k
+        if size != kernel:
+            raise ValueError(f"kernel: got {kernel}, this conv offers {self.kernel_size[0]} "
+                             f"and {list(self.kernel_chain)}")
+        return w
+
+    def forward(self, x: torch.Tensor, cout: int | None = None, kernel: int | None = None):
+        cin = x.shape[1]
+        cout = cin if self.depthwise else (cout or self.out_channels)
+        kernel = kernel or self.kernel_size[0]
+        bias = self.bias[:cout] if self.bias is not None else None
+        return F.conv2d(x, self.active_weight(cout, cin, kernel), bias, self.stride,
+                        kernel // 2, 1, cout if self.depthwise else 1)
+
+    def materialize(self, cout: int, cin: int, kernel: int | None = None) -> nn.Conv2d:
+        kernel = kernel or self.kernel_size[0]
+        conv = nn.Conv2d(cin, cout, kernel, self.stride, kernel // 2,
+                         groups=cout if self.depthwise else 1, bias=self.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(self.active_weight(cout, cin, kernel))
+            if self.bias is not None:
+                conv.bias.copy_(self.bias[:cout])
+        return conv
+
+
+class ElasticBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm over the first ``c`` channels (``c`` read from the input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        if c == self.num_features:
+            return super().forward(x)
+        return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c],
+                            self.bias[:c], self.training, self.momentum or 0.1, self.eps)
+
+    def materialize(self, c: int) -> nn.BatchNorm2d:
+        bn = nn.BatchNorm2d(c, self.eps, self.momentum)
+        with torch.no_grad():
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(bn, name).copy_(getattr(self, name)[:c])
+            bn.num_batches_tracked.copy_(self.num_batches_tracked)
+        return bn
+
+
+class ElasticConvBNAct(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, *,
+                 depthwise: bool = False, act: str | None = "relu", kernel_choices=()):
+        super().__init__()
+        self.conv = ElasticConv2d(cin, cout, kernel, stride, depthwise=depthwise,
+                                  kernel_choices=kernel_choices)
+        self.bn = ElasticBatchNorm2d(cout)
+        self.act = make_act(act)
+        self.act_name = act
+
+    def forward(self, x: torch.Tensor, cout: int | None = None, kernel: int | None = None):
+        return self.act(self.bn(self.conv(x, cout, kernel)))
+
+    def materialize(self, cout: int, cin: int, kernel: int | None = None) -> ConvBNAct:
+        return assemble(ConvBNAct, conv=self.conv.materialize(cout, cin, kernel),
+                        bn=self.bn.materialize(cout), act=make_act(self.act_name))
+
+
+class ElasticSE(nn.Module):
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.reduce = ElasticConv2d(channels, hidden, bias=True)
+        self.expand = ElasticConv2d(hidden, channels, bias=True)
+
+    def forward(self, x: torch.Tensor, hidden: int) -> torch.Tensor:
+        scale = torch.relu(self.reduce(x.mean((2, 3), keepdim=True), hidden))
+        return x * F.hardsigmoid(self.expand(scale, x.shape[1]))
+
+    def materialize(self, channels: int, hidden: int) -> SqueezeExcite:
+        return assemble(SqueezeExcite, reduce=self.reduce.materialize(hidden, channels),
+                        expand=self.expand.materialize(channels, hidden))
+
+
+class ElasticMBConv(nn.Module):
+    """Block ``index`` of elastic stage ``stage``, at its largest: every kernel and expand
+    ratio of the space runs on (a slice of) these weights."""
+
+    def __init__(self, space: SearchSpace, stage: int, index: int) -> None:
+        super().__init__()
+        self.space = space
+        self.in_channels = cin = space.stage_in_channels(stage, index)
+        self.out_channels = cout = space.stage_widths[stage]
+        mid = space.mid_channels(cin, space.expand_choices[-1])
+        act, kernel = space.stage_acts[stage], space.kernel_choices[-1]
+        stride = space.stage_strides[stage] if index == 0 else 1
+        self.expand = ElasticConvBNAct(cin, mid, act=act)
+        self.depthwise = ElasticConvBNAct(mid, mid, kernel, stride, depthwise=True, act=act,
+                                          kernel_choices=space.kernel_choices)
+        self.se = ElasticSE(mid, space.se_channels(mid)) if space.stage_se[stage] else None
+        self.project = ElasticConvBNAct(mid, cout, act=None)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor, kernel: int, expand: float) -> torch.Tensor:
+        mid = self.space.mid_channels(self.in_channels, expand)
+        y = self.depthwise(self.expand(x, mid), mid, kernel)
+        if self.se is not None:
+            y = self.se(y, self.space.se_channels(mid))
+        y = self.project(y, self.out_channels)
+        return x + y if self.residual else y
+
+    def materialize(self, spec: BlockSpec) -> MBConv:
+        """The static block for ``spec`` (a block of this position) with weights copied."""
+        mid, cin = spec.mid_channels, spec.in_channels
+        return assemble(
+            MBConv, expand=self.expand.materialize(mid, cin),
+            depthwise=self.depthwise.materialize(mid, mid, spec.kernel),
+            se=self.se.materialize(mid, spec.se_channels) if self.se is not None else None,
+            project=self.project.materialize(spec.out_channels, mid), residual=self.residual)
+
+    @torch.no_grad()
+    def sort_channels(self) -> None:
+        """Reorder the middle channels by importance (L1 norm of their projection weights,
+        largest first) so that every smaller expand ratio keeps the most important ones.
+        The largest subnet computes exactly what it did. Optimizer state kept for these
+        parameters no longer lines up: rebuild the optimizer after calling this."""
+        def permute(t: torch.Tensor, order: torch.Tensor, dim: int) -> None:
+            t.copy_(t.index_select(dim, order))
+
+        order = torch.argsort(self.project.conv.weight.abs().sum((0, 2, 3)), descending=True,
+                              stable=True)
+        for layer in (self.expand, self.depthwise):
+            permute(layer.conv.weight, order, 0)
+            for t in (layer.bn.weight, layer.bn.bias, layer.bn.running_mean, layer.bn.running_var):
+                permute(t, order, 0)
+        permute(self.project.conv.weight, order, 1)
+        if self.se is not None:
+            permute(self.se.reduce.weight, order, 1)
+            permute(self.se.expand.weight, order, 0)
+            permute(self.se.expand.bias, order, 0)
+            hidden = torch.argsort(self.se.expand.weight.abs().sum((0, 2, 3)), descending=True,
+                                   stable=True)
+            permute(self.se.reduce.weight, hidden, 0)
+            permute(self.se.reduce.bias, hidden, 0)
+            permute(self.se.expand.weight, hidden, 1)

@@ -1,0 +1,71 @@
+"""ONNX export of a static module, ONNX Runtime sessions, and the parity check between
+the two (the one export path used by latency tables, reports and `nas export`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["export_onnx", "ort_session", "onnx_parity", "OPSET"]
+
+OPSET = 17
+
+
+def export_onnx(module: nn.Module, path: str | Path, input_shape: tuple[int, ...], *,
+                dynamic_batch: bool = True, check: bool = True) -> Path:
+    """Export ``module`` (in eval mode) to ``path`` atomically; input ``input``, output
+    ``output``; batch axis dynamic unless ``dynamic_batch`` is False."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = module.training
+    module.eval()
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (torch.zeros(input_shape),), tmp, dynamo=False, opset_version=OPSET,
+                input_names=["input"], output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None,
+            )
+        if check:
+            onnx.checker.check_model(tmp)
+        os.replace(tmp, path)
+    finally:
+        module.train(was_training)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def ort_session(path: str | Path, threads: int = 1):
+    """An ONNX Runtime CPU session with full graph optimisation and fixed thread counts."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_parity(path: str | Path, module: nn.Module, x: torch.Tensor) -> float:
+    """Max absolute difference between ONNX Runtime's and PyTorch's (eval) outputs on ``x``."""
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        expected = module(x).numpy()
+    module.train(was_training)
+    got = ort_session(path).run(None, {"input": x.numpy()})[0]
+    return float(np.max(np.abs(got - expected)))

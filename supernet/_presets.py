@@ -1,0 +1,86 @@
+"""Named search spaces, and loading a user's own space from a JSON or YAML file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from supernet._errors import SpaceError
+from supernet._space import SearchSpace
+
+__all__ = ["get_space", "list_spaces", "load_space"]
+
+
+def _ofa_mbv3() -> SearchSpace:
+    """OFA-MobileNetV3 exactly as in the paper: ImageNet, 1000 classes, 128..224 px."""
+    return SearchSpace(
+        name="ofa_mbv3", in_channels=3, num_classes=1000,
+        stem_channels=16, stem_stride=2, first_block_channels=16,
+        stage_widths=(24, 40, 80, 112, 160), stage_strides=(2, 2, 2, 1, 2),
+        stage_acts=("relu", "relu", "hswish", "hswish", "hswish"),
+        stage_se=(False, True, False, True, True),
+        kernel_choices=(3, 5, 7), expand_choices=(3, 4, 6), depth_choices=(2, 3, 4),
+        resolutions=tuple(range(128, 225, 4)),
+        final_expand_channels=960, feature_mix_channels=1280, dropout=0.1,
+    )
+
+
+def _fmnist_small() -> SearchSpace:
+    """The same block structure for 28x28 grey images: three narrower stages that run at
+    7x7 and 4x4 after the stem (depthwise convs at high resolution dominate CPU time)."""
+    return SearchSpace(
+        name="fmnist_small", in_channels=1, num_classes=10,
+        stem_channels=16, stem_stride=2, first_block_channels=16,
+        stage_widths=(24, 40, 80), stage_strides=(2, 1, 2),
+        stage_acts=("relu", "hswish", "hswish"), stage_se=(False, True, True),
+        kernel_choices=(3, 5, 7), expand_choices=(3, 4, 6), depth_choices=(2, 3, 4),
+        resolutions=(20, 24, 28, 32),
+        final_expand_channels=480, feature_mix_channels=640, dropout=0.1,
+    )
+
+
+_PRESETS: dict[str, Callable[[], SearchSpace]] = {
+    "ofa_mbv3": _ofa_mbv3,
+    "fmnist_small": _fmnist_small,
+}
+
+
+def list_spaces() -> list[str]:
+    """Names of the built-in presets."""
+    return sorted(_PRESETS)
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """A user-defined space from a ``.json`` or ``.yaml``/``.yml`` file of its fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"search-space file {str(path)!r} does not exist")
+    text = path.read_text()
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpaceError(f"{path}: not valid JSON ({err})") from None
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SpaceError(f"{path}: not valid YAML ({err})") from None
+    else:
+        raise SpaceError(f"{path}: expected a .json, .yaml or .yml search-space file")
+    return SearchSpace.from_dict(data)
+
+
+def get_space(name: str | SearchSpace | Path) -> SearchSpace:
+    """A preset by name, a space file by path, or a `SearchSpace` passed through."""
+    if isinstance(name, SearchSpace):
+        return name
+    if str(name) in _PRESETS:
+        return _PRESETS[str(name)]()
+    if Path(name).suffix in (".json", ".yaml", ".yml"):
+        return load_space(name)
+    raise SpaceError(f"unknown search space {str(name)!r}; presets: {list_spaces()}, "
+                     "or give the path of a .json/.yaml space file")
