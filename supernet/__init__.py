@@ -1,7 +1,11 @@
-"""Search space, elastic supernet, static subnet extraction, cost model and ONNX export."""
+"""Search space, elastic supernet, static subnet extraction, cost model, BN recalibration,
+checkpoints, datasets and ONNX export."""
 
 from supernet._arch import ArchConfig
+from supernet._bn import recalibrate_bn
+from supernet._checkpoint import file_hash, load_checkpoint, load_supernet, save_checkpoint
 from supernet._cost import Cost, arch_cost, block_cost
+from supernet._data import DEFAULT_DATA_DIR, load_fashion_mnist, train_val_split
 from supernet._errors import ArtifactMismatchError, DataError, NASError, SpaceError
 from supernet._layout import BlockSpec
 from supernet._model import Supernet
@@ -11,8 +15,9 @@ from supernet._space import SearchSpace, as_rng
 from supernet._static import Subnet, build_block
 
 __all__ = [
-    "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError", "NASError",
-    "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng", "block_cost",
-    "build_block", "export_onnx", "get_space", "list_spaces", "load_space", "onnx_parity",
-    "ort_session",
+    "DEFAULT_DATA_DIR", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
+    "NASError", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
+    "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "list_spaces",
+    "load_checkpoint", "load_fashion_mnist", "load_space", "load_supernet", "onnx_parity",
+    "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",
 ]

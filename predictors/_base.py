@@ -1,0 +1,32 @@
+"""The one interface every predictor implements: accuracy, latency or any other metric."""
+
+from __future__ import annotations
+
+import abc
+from typing import Sequence
+
+import numpy as np
+
+from supernet import ArchConfig
+
+__all__ = ["Predictor"]
+
+
+class Predictor(abc.ABC):
+    """Maps archs to one number each (accuracy in %, latency in ms, MACs, ...).
+
+    ``predict`` is called in the hot loop of every search, with batches of thousands of
+    archs: implementations vectorise it. ``fit`` is called once per (re)fit with the archs
+    and their measured values; predictors that need no data (lookup tables, cost models)
+    need not override it.
+    """
+
+    #: what the numbers are, e.g. "accuracy" or "latency_ms"
+    metric: str = "value"
+
+    @abc.abstractmethod
+    def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """A float64 array of shape ``(len(archs),)``."""
+
+    def fit(self, archs: Sequence[ArchConfig], values: np.ndarray) -> Predictor:
+        raise TypeError(f"{type(self).__name__} is not fitted on data")

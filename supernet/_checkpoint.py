@@ -1,0 +1,63 @@
+"""Checkpoint files: written atomically, read safely (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from supernet._errors import ArtifactMismatchError
+from supernet._model import Supernet
+from supernet._space import SearchSpace
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "file_hash"]
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it: a crash
+    leaves either the old checkpoint or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactMismatchError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        raise ArtifactMismatchError(f"{path}: not a readable checkpoint of this project ({err})") from None
+    if not isinstance(payload, dict) or "model" not in payload or "space" not in payload:
+        raise ArtifactMismatchError(f"{path}: expected a supernet checkpoint with 'model' and 'space'")
+    return payload
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
+    """The supernet stored in a checkpoint (in eval mode) and the whole checkpoint."""
+    payload = load_checkpoint(path)
+    model = Supernet(SearchSpace.from_dict(payload["space"]))
+    model.load_state_dict(payload["model"])
+    return model.eval(), payload
+
+
+def file_hash(path: str | Path) -> str:
+    """Short sha256 of a file's bytes: artifacts record the hashes of their inputs."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
