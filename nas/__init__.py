@@ -1,3 +1,35 @@
-"""Search, constraints, Pareto fronts, Ray execution, export, and the `nas` command line."""
+"""Search, constraints, Pareto fronts, Ray execution, export, and the `nas` command line.
 
-__all__: list[str] = []
+    problem = SearchProblem(space, [Objective("accuracy", predictor, maximize=True),
+                                    Objective("latency", latency_table)],
+                            [Constraint("latency", latency_table, upper=1.5)])
+    result = create_strategy("evolution").run(problem, budget=1000, seed=0)
+    result.best(), result.front_indices(), result.hypervolume(reference_point(problem))
+
+A measured objective (``Measurement(SupernetAccuracy(ckpt))``, optionally on a
+``RayBackend``) is searched with `predictor_in_the_loop`.
+"""
+
+from nas._evaluator import Evaluator
+from nas._evolution import Evolution
+from nas._loop import RidgeSurrogate, predictor_in_the_loop
+from nas._measured import SupernetAccuracy
+from nas._objectives import Constraint, Measurement, Objective, SearchProblem
+from nas._optuna import OptunaNSGA2, OptunaSearch, OptunaTPE
+from nas._output import reference_point, write_search_outputs
+from nas._pareto import crowding_distance, hypervolume, non_dominated_sort, pareto_mask
+from nas._random import RandomSearch
+from nas._ray import RayBackend
+from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy, list_strategies
+from nas._result import SearchResult
+from nas._strategy import SearchStrategy
+
+__all__ = [
+    "DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS", "Constraint", "Evaluator",
+    "Evolution", "Measurement",
+    "Objective", "OptunaNSGA2", "OptunaSearch", "OptunaTPE", "RandomSearch", "RayBackend",
+    "RidgeSurrogate", "SearchProblem", "SearchResult", "SearchStrategy", "SupernetAccuracy",
+    "create_strategy",
+    "crowding_distance", "hypervolume", "list_strategies", "non_dominated_sort", "pareto_mask",
+    "predictor_in_the_loop", "reference_point", "write_search_outputs",
+]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,8 @@ class Predictor(abc.ABC):
     ``predict`` is called in the hot loop of every search, with batches of thousands of
     archs: implementations vectorise it. ``fit`` is called once per (re)fit with the archs
     and their measured values; predictors that need no data (lookup tables, cost models)
-    need not override it.
+    need not override it. ``save`` is called once after fitting; `predictors.load_predictor`
+    reads what it wrote.
     """
 
     #: what the numbers are, e.g. "accuracy" or "latency_ms"
@@ -30,3 +32,7 @@ class Predictor(abc.ABC):
 
     def fit(self, archs: Sequence[ArchConfig], values: np.ndarray) -> Predictor:
         raise TypeError(f"{type(self).__name__} is not fitted on data")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the predictor to the folder ``path``; returns it."""
+        raise TypeError(f"{type(self).__name__} cannot be saved")

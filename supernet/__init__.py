@@ -6,13 +6,26 @@ from supernet._bn import recalibrate_bn
 from supernet._checkpoint import file_hash, load_checkpoint, load_supernet, save_checkpoint
 from supernet._cost import Cost, arch_cost, block_cost
 from supernet._data import DEFAULT_DATA_DIR, load_fashion_mnist, train_val_split
+from supernet._datasets import ImageData, load_cifar10, load_dataset, load_image_folder, load_npz
+from supernet._distributed import DistEnv, init_distributed
 from supernet._errors import ArtifactMismatchError, DataError, NASError, SpaceError
+from supernet._evaluate import accuracy, calibrated_subnet, evaluate_arch
 from supernet._layout import BlockSpec
+from supernet._loader import DataSplits, TensorLoader, build_data, resize
 from supernet._model import Supernet
 from supernet._onnx import export_onnx, onnx_parity, ort_session
 from supernet._presets import get_space, list_spaces, load_space
 from supernet._space import SearchSpace, as_rng
 from supernet._static import Subnet, build_block
+from supernet._train_config import (
+    ConfigError,
+    DataConfig,
+    OptimConfig,
+    PhaseConfig,
+    TrainConfig,
+    load_train_config,
+)
+from supernet._trainer import train
 
 __all__ = [
     "DEFAULT_DATA_DIR", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
@@ -20,4 +33,9 @@ __all__ = [
     "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "list_spaces",
     "load_checkpoint", "load_fashion_mnist", "load_space", "load_supernet", "onnx_parity",
     "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",
+    # training and data
+    "ConfigError", "DataConfig", "DataSplits", "DistEnv", "ImageData", "OptimConfig", "PhaseConfig",
+    "TensorLoader", "TrainConfig", "accuracy", "build_data", "calibrated_subnet", "evaluate_arch",
+    "init_distributed", "load_cifar10", "load_dataset", "load_image_folder", "load_npz",
+    "load_train_config", "resize", "train",
 ]

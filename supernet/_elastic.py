@@ -31,7 +31,11 @@ class ElasticConv2d(nn.Conv2d):
         self.transforms = nn.ParameterDict({str(k): nn.Parameter(torch.eye(k * k)) for k in smaller})
 
     def active_weight(self, cout: int, cin: int, kernel: int) -> torch.Tensor:
-        w = self.weight[:cout] if self.depthwise else self.weight[:cout, :cin]
+        w = self.weight  # slice only when needed: a full-size slice still costs a backward copy
+        if cout < w.shape[0]:
+            w = w[:cout]
+        if not self.depthwise and cin < w.shape[1]:
+            w = w[:, :cin]
         size = self.kernel_size[0]
         for k in self.kernel_chain:
             if k < kernel:
@@ -49,7 +53,7 @@ class ElasticConv2d(nn.Conv2d):
         cin = x.shape[1]
         cout = cin if self.depthwise else (cout or self.out_channels)
         kernel = kernel or self.kernel_size[0]
-        bias = self.bias[:cout] if self.bias is not None else None
+        bias = self.bias if self.bias is None or cout == len(self.bias) else self.bias[:cout]
         return F.conv2d(x, self.active_weight(cout, cin, kernel), bias, self.stride,
                         kernel // 2, 1, cout if self.depthwise else 1)
 

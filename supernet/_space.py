@@ -245,23 +245,40 @@ class SearchSpace:
     def encode(self, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
         """OFA's fixed-length encoding: per block slot a one-hot kernel and a one-hot expand
         ratio (all zeros for a skipped block), then a one-hot resolution. One arch gives a
-        vector, a sequence gives a ``(n, encoding_size)`` float32 matrix."""
+        vector, a sequence gives a ``(n, encoding_size)`` float32 matrix.
+
+        Vectorised over the batch (predictors call it in the search loop): the choices are
+        gathered into flat arrays once and set with three scatter writes; a value outside
+        the space raises `SpaceError`."""
         single = isinstance(archs, ArchConfig)
         batch = [archs] if single else list(archs)
-        nk, ne = len(self.kernel_choices), len(self.expand_choices)
-        k_pos = {k: i for i, k in enumerate(self.kernel_choices)}
-        e_pos = {e: nk + i for i, e in enumerate(self.expand_choices)}
-        r_pos = {r: i for i, r in enumerate(self.resolutions)}
-        width, m = nk + ne, self.max_depth
-        out = np.zeros((len(batch), self.encoding_size), dtype=np.float32)
-        res_base = self.num_stages * m * width
-        for row, arch in enumerate(batch):
-            for s, i, k, e in arch.blocks():
-                base = (s * m + i) * width
-                out[row, base + k_pos[k]] = 1.0
-                out[row, base + e_pos[e]] = 1.0
-            out[row, res_base + r_pos[arch.resolution]] = 1.0
+        n, stages, m = len(batch), self.num_stages, self.max_depth
+        nk, width = len(self.kernel_choices), len(self.kernel_choices) + len(self.expand_choices)
+        out = np.zeros((n, self.encoding_size), dtype=np.float32)
+        depths = np.array([d for a in batch for d in a.depths], dtype=np.int64)
+        if depths.size != n * stages:
+            raise SpaceError(f"encode: every arch needs {stages} stages (search space {self.name!r})")
+        self._choice_index("depths", self.depth_choices, depths)
+        rows, stage, slot = np.nonzero(np.arange(m) < depths.reshape(n, stages, 1))
+        base = (stage * m + slot) * width
+        kernels = [k for a in batch for s in a.kernel_sizes for k in s]
+        expands = [e for a in batch for s in a.expand_ratios for e in s]
+        out[rows, base + self._choice_index("kernel_sizes", self.kernel_choices, kernels)] = 1.0
+        out[rows, base + nk + self._choice_index("expand_ratios", self.expand_choices, expands)] = 1.0
+        res = self._choice_index("resolution", self.resolutions, [a.resolution for a in batch])
+        out[np.arange(n), stages * m * width + res] = 1.0
         return out[0] if single else out
+
+    def _choice_index(self, field: str, choices: Sequence[float], values) -> np.ndarray:
+        """Position of each value in ``choices`` (sorted), or `SpaceError` naming a bad one."""
+        table = np.asarray(choices, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        idx = np.minimum(np.searchsorted(table, values), len(table) - 1)
+        bad = table[idx] != values
+        if bad.any():
+            raise SpaceError(f"ArchConfig.{field}: got {values[bad][0]:g}, allowed values are "
+                             f"{list(choices)} (search space {self.name!r})")
+        return idx
 
     # -------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,21 @@
+"""Per-device latency lookup tables (ONNX Runtime or torch eager) and efficiency tables,
+all behind one ``predict(archs)`` interface (`CostModel`).
+
+    table = build_table(BuildConfig(space="fmnist_small", threads=1), "my_cpu_t1.csv")
+    table = LatencyTable.load("xeon-2c_t1", space="fmnist_small")   # a shipped table
+    table.predict(archs)                                            # ms, one per arch
+    validate_table(table, ValidateConfig(num_archs=100), json_path="report.json")
+"""
+
+from latency_tables._base import CostModel, EfficiencyTable, create_cost_model, list_metrics
+from latency_tables._build import BuildConfig, build_table
+from latency_tables._e2e import measure_subnets
+from latency_tables._measure import Protocol, default_device_name
+from latency_tables._table import LatencyTable, distinct_blocks, list_tables
+from latency_tables._validate import ValidateConfig, kendall_tau, validate_table
+
+__all__ = [
+    "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Protocol", "ValidateConfig",
+    "build_table", "create_cost_model", "default_device_name", "distinct_blocks", "kendall_tau",
+    "list_metrics", "list_tables", "measure_subnets", "validate_table",
+]

@@ -1,0 +1,197 @@
+"""Building a latency table: every distinct block of a space timed alone, chunk by chunk,
+each chunk saved atomically so a killed build resumes where it stopped."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from latency_tables._e2e import fit_calibration, measure_subnets, reference_arch, spread_archs
+from latency_tables._io import atomic_write_csv, atomic_write_json
+from latency_tables._measure import (
+    RUNTIMES,
+    Protocol,
+    cpu_model,
+    default_device_name,
+    make_runner,
+    pinned,
+    runtime_version,
+    time_interleaved,
+)
+from latency_tables._table import FORMAT, KEY_COLUMNS, LatencyTable, distinct_blocks, table_paths
+from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
+
+__all__ = ["BuildConfig", "build_table"]
+
+log = logging.getLogger(__name__)
+_MUST_MATCH = ("space_hash", "device", "runtime", "threads", "batch_size")
+_OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What to measure and how. ``device`` defaults to a name derived from the CPU model;
+    ``chunk_size`` blocks are timed interleaved between two checkpoints; the calibration
+    is fitted on ``calibration_archs`` whole subnets drawn with ``calibration_seed`` (0: none)."""
+
+    space: SearchSpace | str = "fmnist_small"
+    device: str | None = None
+    threads: int = 1
+    batch_size: int = 1
+    runtime: str = "ort"
+    protocol: Protocol = field(default_factory=Protocol)
+    chunk_size: int = 64
+    calibration_archs: int = 20
+    calibration_seed: int = 1_000_003
+    pin_core: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "batch_size", "chunk_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise NASError(f"BuildConfig.{name}: got {value!r}, expected a positive integer")
+        if self.runtime not in RUNTIMES:
+            raise NASError(f"BuildConfig.runtime: got {self.runtime!r}, expected one of {RUNTIMES}")
+        if self.calibration_archs == 1 or self.calibration_archs < 0:
+            raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
+                           "expected 0 (no calibration) or at least 2")
+
+    def metadata(self, space: SearchSpace) -> dict:
+        return {
+            "format": FORMAT, "device": self.device or default_device_name(), "cpu_model": cpu_model(),
+            "runtime": self.runtime, "runtime_version": runtime_version(self.runtime),
+            "threads": self.threads, "batch_size": self.batch_size, "space_name": space.name,
+            "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "num_blocks": len(distinct_blocks(space)), "rows_done": 0, "complete": False,
+            "overhead_ms": None, "calibration": None, "build_seconds": 0.0,
+        }
+
+
+def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
+           resume: bool, force: bool) -> tuple[pd.DataFrame, dict]:
+    fresh = config.metadata(space)
+    if not (csv.exists() or meta_path.exists()) or force:
+        return pd.DataFrame(columns=KEY_COLUMNS), fresh
+    if not resume:
+        raise NASError(f"latency table {csv} already exists; pass resume (--resume) to finish it "
+                       "or force (--force) to overwrite it, or choose another output path")
+    if not (csv.exists() and meta_path.exists()):
+        raise NASError(f"cannot resume {csv}: its .csv or .json half is missing; use --force")
+    meta = json.loads(meta_path.read_text())
+    diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
+    if diff:
+        raise ArtifactMismatchError(
+            f"cannot resume {csv}: it was started with other settings (recorded, asked): {diff}; "
+            "resume with the same options, or use --force to start over")
+    return pd.read_csv(csv), meta
+
+
+def _reference(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
+    arch = reference_arch(space)
+    return Subnet.build(space.layout(arch)), (space.in_channels, arch.resolution, arch.resolution)
+
+
+def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
+                   rng: np.random.Generator) -> tuple[dict, float, float]:
+    """Median ms of each block in ``specs``, with the per-call overhead and the reference
+    subnet timed in the same interleaved loop."""
+    ref, ref_shape = _reference(space)
+    b = config.batch_size
+    with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
+        make = lambda module, shape, name: make_runner(config.runtime, module, (b, *shape),
+                                                       threads=config.threads, workdir=Path(tmp), name=name)
+        runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead"), _REFERENCE: make(ref, ref_shape, "ref")}
+        for i, spec in enumerate(specs):
+            shape = (spec.in_channels, spec.resolution, spec.resolution)
+            runners[spec] = make(build_block(spec), shape, f"b{i}")
+        times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
+                                 threads=config.threads)
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    return medians, medians.pop(_OVERHEAD), medians.pop(_REFERENCE)
+
+
+def _block_rows(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
+                rng: np.random.Generator) -> pd.DataFrame:
+    medians, overhead, reference = _measure_chunk(specs, config, space, rng)
+    return pd.DataFrame([{**s.to_dict(), "latency_ms": np.nan, "raw_ms": medians[s], "overhead_ms": overhead,
+                          "reference_ms": reference} for s in specs])
+
+
+def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """``latency_ms = (raw - overhead) * level / chunk reference``: every chunk on the scale
+    of the median reference timing of the build, whatever the machine's load was then."""
+    level = float(np.median(frame["reference_ms"]))
+    meta.update(reference_ms=level, overhead_ms=float(np.median(frame["overhead_ms"])))
+    scale = level / frame["reference_ms"]
+    frame["latency_ms"] = ((frame["raw_ms"] - frame["overhead_ms"]).clip(lower=0.0) * scale).round(6)
+    return frame
+
+
+def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, force: bool = False,
+                progress: bool = True, max_blocks: int | None = None) -> LatencyTable | None:
+    """Measure every block of ``config.space`` not yet in ``out`` and save after each chunk;
+    then fit the calibration. Returns the finished table, or None when ``max_blocks`` new
+    blocks were measured and the table is not finished yet (resume it later)."""
+    from tqdm import tqdm
+
+    space = get_space(config.space)
+    csv, meta_path = table_paths(out)
+    frame, meta = _start(config, space, csv, meta_path, resume, force)
+    t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
+    done = {BlockSpec(**r) for r in frame[KEY_COLUMNS].to_dict("records")} if len(frame) else set()
+    order = np.random.default_rng(config.seed).permutation(meta["num_blocks"])  # chunks mix resolutions
+    blocks = distinct_blocks(space)
+    todo = [blocks[i] for i in order if blocks[i] not in done]
+    if max_blocks is not None:
+        todo = todo[:max_blocks]
+    rng = np.random.default_rng(config.seed + len(done))
+
+    def save() -> None:
+        meta.update(rows_done=len(frame), build_seconds=round(spent + time.monotonic() - t0, 2))
+        atomic_write_json(meta_path, meta)  # metadata first: rows never lack their context
+        atomic_write_csv(csv, frame)
+
+    save()
+    with pinned(config.threads, config.pin_core), tqdm(
+            total=meta["num_blocks"], initial=len(done), unit="block", disable=not progress,
+            desc=f"{meta['device']} t{config.threads}") as bar:
+        for start in range(0, len(todo), config.chunk_size):
+            chunk = todo[start:start + config.chunk_size]
+            rows = _block_rows(chunk, config, space, rng)
+            frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)
+            save()
+            bar.update(len(chunk))
+    if len(frame) < meta["num_blocks"]:
+        log.info("stopped after %d of %d blocks; resume with --resume", len(frame), meta["num_blocks"])
+        return None
+    if config.calibration_archs and not meta["calibration"]:
+        _calibrate(config, space, frame, meta)
+    meta["complete"] = True
+    save()
+    return LatencyTable.load(csv)
+
+
+def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, meta: dict) -> None:
+    """Fit ``measured ~ a + b * sum of blocks`` on whole subnets timed end to end, in one
+    interleaved group, as validation times them; validation uses other subnets."""
+    archs = spread_archs(space, config.calibration_archs, config.calibration_seed)
+    log.info("calibrating on %d whole subnets", len(archs))
+    runs, refs = measure_subnets(space, archs, runtime=config.runtime, threads=config.threads,
+                                 batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
+                                 group_size=len(archs), pin_core=config.pin_core)
+    predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
+    meta["calibration"] = {**fit_calibration(predicted, runs[0]), "num_archs": len(archs),
+                           "seed": config.calibration_seed, "reference_ms": float(refs[0, 0]),
+                           "uncalibrated_mape": float(np.mean(np.abs(predicted / runs[0] - 1)) * 100),
+                           "archs": [a.to_json() for a in archs]}

@@ -1,0 +1,155 @@
+"""How we time a module: one runner per runtime, the process pinned to a core when timing
+with one thread, every runner of a batch interleaved round by round, medians of many calls.
+
+Interleaving spreads the machine's slow moments (another process, a frequency change)
+evenly over everything measured in a batch, instead of letting them land on one entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import re
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from supernet import NASError, export_onnx, ort_session
+
+__all__ = ["RUNTIMES", "Protocol", "cpu_model", "default_device_name", "make_runner", "pinned",
+           "runtime_version", "time_interleaved"]
+
+RUNTIMES = ("ort", "torch")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Timing protocol: every runner first makes ``warmup`` untimed calls; then come
+    ``rounds`` rounds, in each of which every runner, in a fresh random order, makes
+    ``calls`` timed calls. The result per runner is the median of its timed calls.
+
+    One call per visit (the default) times each model right after a *different* one, as a
+    block runs inside a whole network: caches and branch predictors are not left warm by
+    the previous call of the same tiny graph, which would flatter isolated blocks.
+    """
+
+    rounds: int = 400
+    calls: int = 1
+    warmup: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "calls"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise NASError(f"Protocol.{name}: got {value!r}, expected a positive integer")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise NASError(f"Protocol.warmup: got {self.warmup!r}, expected an integer >= 0")
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or "unknown-cpu"
+
+
+def default_device_name() -> str:
+    """A short file-name-safe device name from the CPU model and core count: ``xeon-2c``."""
+    words = re.sub(r"\(r\)|\(tm\)|@.*$", " ", cpu_model().lower()).split()
+    drop = {"intel", "amd", "cpu", "processor", "core", "with", "radeon", "graphics"}
+    kept = [re.sub(r"[^a-z0-9.]+", "", w) for w in words if w not in drop][:2]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "-".join([w for w in kept if w] or ["cpu"]) + f"-{cores}c"
+
+
+def runtime_version(runtime: str) -> str:
+    if runtime == "ort":
+        import onnxruntime
+
+        return f"onnxruntime {onnxruntime.__version__}"
+    return f"torch {torch.__version__}"
+
+
+@contextlib.contextmanager
+def pinned(threads: int, core: int | None = None) -> Iterator[int | None]:
+    """Pin this process to one core while timing with one thread (restored afterwards);
+    with more threads, leave the affinity alone. Yields the core pinned to, or None."""
+    if threads != 1 or not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    core = max(before) if core is None else core
+    if core not in before:
+        raise NASError(f"pin core {core} is not one this process may use ({sorted(before)})")
+    os.sched_setaffinity(0, {core})
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *, threads: int,
+                workdir: Path, name: str, sessions: int = 1) -> Callable[[], object] | list:
+    """A zero-argument callable running ``module`` once on a fixed random input: in ONNX
+    Runtime (exported once to ``workdir/name.onnx``, fixed batch) or in torch eager. With
+    ``sessions`` > 1, a list of that many independent runners (one ORT session each)."""
+    x = torch.randn(input_shape)
+    if runtime == "ort":
+        path = export_onnx(module, Path(workdir) / f"{name}.onnx", input_shape, dynamic_batch=False,
+                           check=False)
+        feed = {"input": x.numpy()}
+        runners = [ort_session(path, threads).run for _ in range(sessions)]
+        runners = [lambda run=run: run(None, feed) for run in runners]
+    elif runtime == "torch":
+        module = module.eval()
+
+        def run() -> object:
+            with torch.inference_mode():
+                return module(x)
+
+        runners = [run] * sessions
+    else:
+        raise NASError(f"runtime: got {runtime!r}, expected one of {RUNTIMES}")
+    return runners[0] if sessions == 1 else runners
+
+
+def time_interleaved(runners: Mapping[Hashable, Callable[[], object]], protocol: Protocol, *,
+                     rng: np.random.Generator | None = None, runtime: str = "ort",
+                     threads: int = 1) -> dict[Hashable, np.ndarray]:
+    """Per runner, its ``rounds * calls`` timed calls in milliseconds (see `Protocol`).
+    The garbage collector is paused meanwhile."""
+    rng = rng or np.random.default_rng(0)
+    keys = list(runners)
+    samples = {k: [] for k in keys}
+    old_threads = torch.get_num_threads()
+    if runtime == "torch":
+        torch.set_num_threads(threads)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    clock = time.perf_counter_ns
+    try:
+        for k in keys:
+            for _ in range(protocol.warmup):
+                runners[k]()
+        for _ in range(protocol.rounds):
+            for i in rng.permutation(len(keys)):
+                run, out = runners[keys[i]], samples[keys[i]]
+                for _ in range(protocol.calls):
+                    t0 = clock()
+                    run()
+                    out.append(clock() - t0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        torch.set_num_threads(old_threads)
+    return {k: np.asarray(v, dtype=np.float64) / 1e6 for k, v in samples.items()}

@@ -1,0 +1,161 @@
+"""`LatencyTable`: measured block latencies of one device, keyed by `BlockSpec`.
+
+On disk a table is two files side by side: ``NAME.csv`` (one row per block: the BlockSpec
+fields, then the timings) and ``NAME.json`` (metadata: device, CPU, runtime, threads,
+batch size, the search space and its hash, the timing protocol, the per-call overhead and
+the calibration fitted on whole subnets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from latency_tables._base import CostModel, as_arch_list
+from latency_tables._io import atomic_write_csv, atomic_write_json
+from supernet import ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
+
+__all__ = ["FORMAT", "KEY_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables", "table_paths"]
+
+FORMAT = "ofa-nas-latency-table/1"
+KEY_COLUMNS = [f.name for f in fields(BlockSpec)]
+TABLES_DIR = Path(__file__).parent / "tables"
+
+
+def distinct_blocks(space: SearchSpace) -> list[BlockSpec]:
+    """Every distinct block any arch of ``space`` can contain, at every resolution.
+
+    A block depends on its stage, on whether it is its stage's first block, on its kernel
+    and expand ratio and on the arch's resolution, never on the depths; so the layouts of
+    the uniform deepest archs for each (kernel, expand, resolution) hold them all.
+    """
+    n, m, seen = space.num_stages, space.max_depth, {}
+    for r in space.resolutions:
+        for k in space.kernel_choices:
+            for e in space.expand_choices:
+                arch = space.make_arch(r, [m] * n, [[k] * m] * n, [[e] * m] * n)
+                seen.update(dict.fromkeys(space.layout(arch)))
+    return list(seen)
+
+
+def list_tables() -> list[str]:
+    """Names of the tables shipped with the package (pass one to `LatencyTable.load`)."""
+    return sorted(p.stem for p in TABLES_DIR.glob("*.csv") if p.with_suffix(".json").exists())
+
+
+def table_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(csv, json)`` of a table given its CSV path, its stem, or a shipped table's name."""
+    path = Path(path)
+    if path.suffix != ".csv" and not path.with_suffix(".csv").exists() and str(path) in list_tables():
+        path = TABLES_DIR / f"{path}.csv"
+    path = path.with_suffix(".csv")
+    return path, path.with_suffix(".json")
+
+
+class LatencyTable(CostModel):
+    """Predicted end-to-end latency (ms) of an arch: the sum of its blocks' latencies (each
+    without the runtime's per-call overhead), plus that overhead once, mapped through the
+    linear calibration fitted on whole subnets when the table has one."""
+
+    metric, unit = "latency", "ms"
+
+    def __init__(self, frame: pd.DataFrame, meta: dict) -> None:
+        self.meta, self.frame = meta, frame
+        self.space = SearchSpace.from_dict(meta["space"])
+        if self.space.hash != meta["space_hash"]:
+            raise ArtifactMismatchError(
+                f"latency table metadata: its space fields hash to {self.space.hash}, but it "
+                f"records hash {meta['space_hash']}; the file was edited, rebuild the table")
+        keys = [BlockSpec(**row) for row in frame[KEY_COLUMNS].to_dict("records")]
+        self._index = {spec: i for i, spec in enumerate(keys)}
+        self._values = frame["latency_ms"].to_numpy(dtype=np.float64)
+        self._arch_rows: dict[ArchConfig, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path, *, space: SearchSpace | str | None = None,
+             require_complete: bool = True) -> LatencyTable:
+        """A table from ``NAME.csv`` + ``NAME.json`` (or a shipped table's name); with
+        ``space``, refuse a table built for another space."""
+        import json
+
+        csv, meta_path = table_paths(path)
+        for p in (csv, meta_path):
+            if not p.is_file():
+                raise ArtifactMismatchError(
+                    f"latency table file {str(p)!r} does not exist; a table is a .csv and its .json "
+                    f"metadata side by side; shipped tables: {list_tables()}")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise ArtifactMismatchError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        if require_complete and not meta.get("complete"):
+            raise ArtifactMismatchError(
+                f"latency table {csv} is incomplete ({meta.get('rows_done', '?')} of "
+                f"{meta.get('num_blocks')} blocks measured); finish it with `nas latency build "
+                f"--resume --out {csv}` and the options it was started with")
+        table = cls(pd.read_csv(csv), meta)
+        table.path = csv
+        if space is not None:
+            table.check_space(space)
+        return table
+
+    def save(self, path: str | Path) -> Path:
+        csv, meta_path = table_paths(path)
+        atomic_write_csv(csv, self.frame)
+        atomic_write_json(meta_path, self.meta)
+        return csv
+
+    # ---------------------------------------------------------------- querying
+    @property
+    def overhead_ms(self) -> float:
+        return float(self.meta.get("overhead_ms", 0.0))
+
+    @property
+    def calibration(self) -> dict | None:
+        return self.meta.get("calibration")
+
+    def block_latency(self, spec: BlockSpec) -> float:
+        return float(self._values[self._rows_of_specs([spec], None)[0]])
+
+    def _rows_of_specs(self, specs: Sequence[BlockSpec], arch: ArchConfig | None) -> np.ndarray:
+        rows = [self._index.get(s, -1) for s in specs]
+        if -1 in rows:
+            spec = specs[rows.index(-1)]
+            where = f" (a block of arch {arch})" if arch is not None else ""
+            raise ArtifactMismatchError(
+                f"latency table {self.meta.get('device')!r} ({len(self._index)} blocks, space "
+                f"{self.space.name!r} hash {self.space.hash}) has no entry for {spec}{where}; "
+                "the table is incomplete or was built for another space: rebuild or resume it")
+        return np.asarray(rows, dtype=np.int64)
+
+    def _rows(self, arch: ArchConfig) -> np.ndarray:
+        rows = self._arch_rows.get(arch)
+        if rows is None:
+            rows = self._arch_rows[arch] = self._rows_of_specs(self.space.layout(arch), arch)
+        return rows
+
+    def predict(self, archs: ArchConfig | Sequence[ArchConfig], *, calibrated: bool = True) -> np.ndarray:
+        """Latency in ms per arch. ``calibrated=False`` gives the plain sum of block
+        latencies plus one per-call overhead, before the whole-subnet calibration."""
+        archs = as_arch_list(archs)
+        if not archs:
+            return np.zeros(0)
+        per_arch = [self._rows(a) for a in archs]
+        owner = np.repeat(np.arange(len(archs)), [len(r) for r in per_arch])
+        total = np.bincount(owner, weights=self._values[np.concatenate(per_arch)], minlength=len(archs))
+        total = total + self.overhead_ms
+        cal = self.calibration
+        if calibrated and cal:
+            total = cal["intercept_ms"] + cal["slope"] * total
+        return total
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (f"LatencyTable(device={m.get('device')!r}, runtime={m.get('runtime')!r}, "
+                f"threads={m.get('threads')}, batch_size={m.get('batch_size')}, "
+                f"space={self.space.name!r}, blocks={len(self._index)})")
+

@@ -1,0 +1,57 @@
+"""`nas export`: a chosen subnet to a verified, timed ONNX model with a model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "export", help="extract a subnet, verify and time it in ONNX Runtime, write a model card",
+        description="Extract a subnet from a trained supernet, recalibrate its BN statistics on "
+        "training images, export it to ONNX (opset 17, dynamic batch), check ONNX Runtime "
+        "against PyTorch (fails over --tolerance), measure its latency and test accuracy, and "
+        "write MODEL.json (the model card) beside MODEL.onnx.")
+    p.add_argument("--supernet", required=True, help="supernet checkpoint (.pt) from `nas train`")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", help="arch JSON file, or an inline JSON object")
+    which.add_argument("--front", help="front.csv written by `nas search`")
+    p.add_argument("--rank", type=int, default=0, help="row of --front to export (0 = first)")
+    p.add_argument("--out", required=True, help="output .onnx path (model card: same name, .json)")
+    p.add_argument("--data-dir", help="dataset location, if not where the supernet was trained")
+    p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency")
+    p.add_argument("--predictor", help="accuracy predictor folder: adds predicted accuracy")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
+    p.set_defaults(func=run)
+
+
+def read_arch(text: str):
+    from supernet import ArchConfig, NASError
+
+    path = Path(text)
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise NASError(f"--arch: file {text!r} does not exist")
+        text = path.read_text()
+    data = json.loads(text) if text.strip().startswith("{") else None
+    if isinstance(data, dict) and "arch" in data:  # a model card or a front.json entry
+        data = data["arch"]
+    if data is None:
+        raise NASError(f"--arch: expected an arch JSON file or object, got {text[:60]!r}")
+    return ArchConfig.from_dict(data)
+
+
+def run(args) -> int:
+    from nas._export import ExportConfig, arch_from_front, export_subnet
+
+    arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
+    card = export_subnet(ExportConfig(
+        supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
+        predictor=args.predictor, threads=args.threads, tolerance=args.tolerance, force=args.force))
+    keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms",
+            "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
+    print(json.dumps({k: card[k] for k in keys}, indent=2))
+    return 0

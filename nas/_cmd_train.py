@@ -1,0 +1,46 @@
+"""`nas train`: train a supernet with progressive shrinking from a YAML config."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a supernet (progressive shrinking) from a YAML config",
+        description="Train a once-for-all supernet as a YAML config says (see experiments/*.yaml). "
+        "Writes OUT/supernet.pt after every epoch, OUT/metrics.jsonl and OUT/summary.json. "
+        "For several processes: torchrun --nproc_per_node N -m nas.cli train ...")
+    p.add_argument("--config", required=True, help="YAML training config (experiments/<name>.yaml)")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="start over even if --out holds a run")
+    p.add_argument("--data-dir", default=None, help="dataset location (overrides data.path)")
+    p.add_argument("--max-steps-per-epoch", type=int, default=None,
+                   help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from supernet import load_train_config, train
+    from supernet._distributed import shutdown_distributed
+
+    overrides = {}
+    if args.data_dir is not None:
+        overrides["data.path"] = args.data_dir
+    if args.max_steps_per_epoch is not None:
+        overrides["train.max_steps_per_epoch"] = args.max_steps_per_epoch
+    config = load_train_config(args.config, overrides)
+    out = args.out or str(Path("runs") / Path(args.config).stem)
+    try:
+        summary = train(config, out, resume=args.resume, force=args.force,
+                        progress=not args.no_progress and sys.stderr.isatty())
+    finally:
+        shutdown_distributed()
+    if summary:
+        print(json.dumps(summary, indent=2))
+    return 0

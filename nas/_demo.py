@@ -1,0 +1,175 @@
+"""The whole pipeline as resumable stages: train -> latency table -> predictor -> one search
+per latency budget -> export -> report. Each stage writes plain files under the run folder
+and is skipped when its output is already complete."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nas._experiment import ExperimentConfig
+from nas._io import atomic_write_json
+from supernet import NASError, get_space
+
+__all__ = ["run_experiment", "latency_budgets"]
+
+log = logging.getLogger(__name__)
+MARKER = "experiment.json"
+
+
+def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
+    recorded = out / MARKER
+    if fresh and out.exists():
+        if any(out.iterdir()) and not recorded.is_file():
+            raise NASError(f"--fresh: {out} is not a run folder of `nas demo`/`nas run` (no {MARKER}); "
+                           "refusing to delete it, choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {"name": config.name, "train": config.train.to_dict(),
+              **{k: getattr(config, k).__dict__ for k in ("latency", "predictor", "search")}}
+    wanted = json.loads(json.dumps(wanted))
+    if recorded.is_file() and json.loads(recorded.read_text()) != wanted:
+        raise NASError(f"{out} holds a run of a different experiment config; pass --fresh to start "
+                       "over there, or choose another --out")
+    atomic_write_json(recorded, wanted)
+
+
+def _train(config: ExperimentConfig, folder: Path) -> Path:
+    from supernet import train
+
+    ckpt = folder / "supernet.pt"
+    if (folder / "summary.json").is_file() and ckpt.is_file():
+        log.info("train: reusing %s", ckpt)
+        return ckpt
+    train(config.train, folder, resume=ckpt.is_file())
+    return ckpt
+
+
+def _latency(config: ExperimentConfig, space, folder: Path):
+    from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
+    from supernet import ArtifactMismatchError
+
+    stage = config.latency
+    if stage.table:
+        return LatencyTable.load(stage.table, space=space)
+    path = folder / "table.csv"
+    try:
+        table = LatencyTable.load(path, space=space)
+        log.info("latency: reusing %s", path)
+        return table
+    except ArtifactMismatchError:
+        pass
+    build = BuildConfig(space=space, device=stage.device, threads=stage.threads,
+                        protocol=Protocol(rounds=stage.rounds), calibration_archs=stage.calibration_archs)
+    build_table(build, path, resume=path.is_file())
+    return LatencyTable.load(path, space=space)
+
+
+def _predictor(config: ExperimentConfig, ckpt: Path, folder: Path, data_dir: str | None):
+    from predictors import CollectConfig, FitConfig, collect, fit_predictors, load_predictor
+
+    data = folder / "accuracy.csv"
+    models = folder / "models"
+    if not (models / "report.json").is_file():
+        collect(CollectConfig(supernet=str(ckpt), out=str(data), num_archs=config.predictor.num_archs,
+                              calib_images=config.train.data.calib_images, data_dir=data_dir))
+        fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models))
+    return models, load_predictor(models, supernet=str(ckpt))
+
+
+def latency_budgets(config: ExperimentConfig, table, space) -> list[float]:
+    """The configured budgets, each checked against the fastest subnet; or three spread
+    over the range between the smallest and the largest subnet."""
+    low = float(table.predict([space.smallest()])[0])
+    high = float(table.predict([space.largest()])[0])
+    margin = config.search.margin
+    if config.search.latency_budgets_ms is None:
+        return [round(low + (high - low) * q, 3) for q in (0.2, 0.45, 0.75)]
+    for budget in config.search.latency_budgets_ms:
+        if budget * (1 - margin) < low:
+            raise NASError(
+                f"latency budget {budget:g} ms cannot be met on this device: the fastest subnet "
+                f"({space.smallest()}) is predicted at {low:.3f} ms, and searches keep "
+                f"{margin:.0%} below the budget; ask for at least {low / (1 - margin):.3f} ms")
+    return list(config.search.latency_budgets_ms)
+
+
+def _search(config: ExperimentConfig, space, predictor, table, folder: Path,
+            upper: float | None) -> tuple[Any, dict]:
+    from nas._objectives import Constraint, Objective, SearchProblem
+    from nas._output import reference_point, write_search_outputs
+    from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy
+    from supernet import ArchConfig
+
+    if (folder / "summary.json").is_file():
+        summary = json.loads((folder / "summary.json").read_text())
+        return (ArchConfig.from_dict(summary["best"]["arch"]) if summary.get("best") else None), summary
+    accuracy = Objective("accuracy", predictor, maximize=True)
+    if upper is None:  # the accuracy-latency front
+        problem = SearchProblem(space, [accuracy, Objective("latency", table)])
+    else:
+        problem = SearchProblem(space, [accuracy], [Constraint("latency", table, upper=upper)])
+    strategy = create_strategy(DEFAULT_STRATEGY, **DEFAULT_STRATEGY_KWARGS)
+    result = strategy.run(problem, budget=config.search.budget, seed=config.search.seed)
+    extra = {} if upper is None else {"latency": table.predict(result.archs)}
+    summary = write_search_outputs(result, folder, reference=reference_point(problem), extra=extra,
+                                   force=True, meta={"latency_upper_ms": upper})
+    return (result.best() if upper is not None else None), summary
+
+
+def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
+                   data_dir: str | None = None) -> dict[str, Any]:
+    """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
+    from nas._export import ExportConfig, export_subnet
+    from nas._report import write_report
+
+    out = Path(out)
+    if data_dir:
+        config = replace(config, train=replace(config.train, data=replace(config.train.data, path=data_dir)))
+    _prepare(config, out, fresh)
+    space = get_space(config.train.space)
+    start, seconds = time.perf_counter(), {}
+
+    def stage(name: str, fn, *args):
+        t = time.perf_counter()
+        log.info("stage %s", name)
+        value = fn(*args)
+        seconds[name] = round(time.perf_counter() - t, 1)
+        return value
+
+    ckpt = stage("train", _train, config, out / "supernet")
+    table = stage("latency", _latency, config, space, out / "latency")
+    predictor_dir, predictor = stage("predictor", _predictor, config, ckpt, out / "predictor", data_dir)
+    budgets = latency_budgets(config, table, space)
+    stage("front", _search, config, space, predictor, table, out / "search" / "front", None)
+    rows = []
+    for i, budget in enumerate(budgets):
+        upper = budget * (1 - config.search.margin)
+        arch, _ = stage(f"search_{i}", _search, config, space, predictor, table,
+                        out / "search" / f"budget_{i}", upper)
+        onnx = out / "models" / f"budget_{i}_{budget:g}ms.onnx"
+        card_path = onnx.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.is_file() else None
+        if card is None or card["arch"] != arch.to_dict():
+            card = stage(f"export_{i}", export_subnet, ExportConfig(
+                supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
+                table=str(getattr(table, "path", config.latency.table)), predictor=str(predictor_dir),
+                threads=config.latency.threads, force=True))
+        rows.append({"latency_budget_ms": budget, "predicted_latency_ms": card["predicted_latency_ms"],
+                     "measured_latency_ms": card["measured_latency_ms"],
+                     "predicted_acc": card["predicted_acc"], "test_acc": card["test_acc"],
+                     "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
+                     "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],
+                     "macs": card["macs"], "params": card["params"]})
+    summary = {"name": config.name, "seconds": round(time.perf_counter() - start, 1),
+               "stage_seconds": seconds, "budgets": rows, "supernet": str(ckpt),
+               "latency_table": str(getattr(table, "path", config.latency.table)),
+               "predictor": str(predictor_dir)}
+    write_report(out, summary)
+    atomic_write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,122 @@
+"""One YAML file describing a whole experiment: training, the latency table, the predictor,
+the searches for each latency budget and the exports. Validated on load; every error names
+the key and the value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from supernet import ConfigError, TrainConfig, load_train_config
+
+__all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
+           "DEMO_CONFIG"]
+
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: got {value!r}, expected {expected}")
+
+
+def _positive_int(key: str, value: Any) -> None:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value > 0, key, value,
+           "a positive integer")
+
+
+@dataclass(frozen=True)
+class LatencyStage:
+    """``table``: use this latency table (file or shipped name) instead of building one."""
+
+    table: str | None = None
+    device: str | None = None
+    threads: int = 1
+    rounds: int = 60
+    calibration_archs: int = 12
+
+    def __post_init__(self) -> None:
+        for key in ("threads", "rounds"):
+            _positive_int(f"latency.{key}", getattr(self, key))
+        _check(self.calibration_archs == 0 or self.calibration_archs >= 2, "latency.calibration_archs",
+               self.calibration_archs, "0 (no calibration) or at least 2")
+
+
+@dataclass(frozen=True)
+class PredictorStage:
+    num_archs: int = 400
+    models: tuple[str, ...] = ("ridge", "mlp")
+
+    def __post_init__(self) -> None:
+        _positive_int("predictor.num_archs", self.num_archs)
+        _check(isinstance(self.models, (list, tuple)) and len(self.models) > 0, "predictor.models",
+               self.models, "a non-empty list of predictor names")
+        object.__setattr__(self, "models", tuple(self.models))
+
+
+@dataclass(frozen=True)
+class SearchStage:
+    """``latency_budgets_ms``: the budgets; None picks three spread over the space's range.
+    ``margin``: searches keep predicted latency under ``(1 - margin) x budget``."""
+
+    latency_budgets_ms: tuple[float, ...] | None = None
+    budget: int = 1000
+    seed: int = 0
+    margin: float = 0.05
+
+    def __post_init__(self) -> None:
+        _positive_int("search.budget", self.budget)
+        _check(0.0 <= self.margin < 0.5, "search.margin", self.margin, "a fraction in [0, 0.5)")
+        if self.latency_budgets_ms is not None:
+            ok = (isinstance(self.latency_budgets_ms, (list, tuple)) and len(self.latency_budgets_ms) > 0
+                  and all(isinstance(b, (int, float)) and b > 0 for b in self.latency_budgets_ms))
+            _check(ok, "search.latency_budgets_ms", self.latency_budgets_ms,
+                   "null or a non-empty list of positive numbers (milliseconds)")
+            object.__setattr__(self, "latency_budgets_ms", tuple(float(b) for b in self.latency_budgets_ms))
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    train: TrainConfig
+    name: str = "experiment"
+    latency: LatencyStage = field(default_factory=LatencyStage)
+    predictor: PredictorStage = field(default_factory=PredictorStage)
+    search: SearchStage = field(default_factory=SearchStage)
+
+    @classmethod
+    def from_dict(cls, data: Any, base: Path | None = None) -> ExperimentConfig:
+        _check(isinstance(data, dict), "experiment", type(data).__name__, "a mapping of sections")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        _check(not unknown, "experiment", unknown, f"only the keys {sorted(known)}")
+        _check("train" in data, "train", None, "a training config (mapping) or the path of one")
+        train = data["train"]
+        if isinstance(train, str):  # a path, relative to the experiment file
+            train = load_train_config((base or Path.cwd()) / train)
+        else:
+            train = TrainConfig.from_dict(train)
+        sections = {"latency": LatencyStage, "predictor": PredictorStage, "search": SearchStage}
+        kw: dict[str, Any] = {"train": train, "name": str(data.get("name", "experiment"))}
+        for key, section in sections.items():
+            value = data.get(key) or {}
+            _check(isinstance(value, dict), key, value, "a mapping")
+            names = {f.name for f in fields(section)}
+            bad = sorted(set(value) - names)
+            _check(not bad, key, bad, f"only the keys {sorted(names)}")
+            kw[key] = section(**value)
+        return cls(**kw)
+
+
+def load_experiment(path: str | Path | None = None) -> ExperimentConfig:
+    """An experiment YAML (``yaml.safe_load``); None gives the built-in demo experiment."""
+    import yaml
+
+    path = Path(path) if path else DEMO_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"experiment config {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return ExperimentConfig.from_dict(data, base=path.parent)

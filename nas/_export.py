@@ -1,0 +1,138 @@
+"""Export a chosen subnet: extract, recalibrate BN, export to ONNX, check ONNX Runtime
+against PyTorch, time it, evaluate it on the test split, and write a model card."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from supernet import (
+    ArchConfig,
+    DataConfig,
+    NASError,
+    accuracy,
+    arch_cost,
+    build_data,
+    calibrated_subnet,
+    export_onnx,
+    file_hash,
+    load_supernet,
+    onnx_parity,
+    resize,
+)
+
+__all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `export_subnet` needs. ``table`` (a latency table file or shipped name) and
+    ``predictor`` (a predictor folder) only add predicted figures to the model card."""
+
+    supernet: str
+    arch: ArchConfig
+    out: str
+    data_dir: str | None = None
+    table: str | None = None
+    predictor: str | None = None
+    threads: int = 1
+    tolerance: float = 1e-4
+    timing_rounds: int = 300
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if not str(self.out).endswith(".onnx"):
+            raise NASError(f"out: got {self.out!r}, expected a path ending in .onnx")
+        if not isinstance(self.arch, ArchConfig):
+            raise NASError(f"arch: expected an ArchConfig, got {type(self.arch).__name__}")
+        if self.tolerance <= 0:
+            raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
+
+
+def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
+    """The arch at ``rank`` (0 = first row) of a front CSV written by `nas search`."""
+    path = Path(path)
+    if path.suffix != ".csv" or not path.is_file():
+        raise NASError(f"front: {str(path)!r} is not an existing .csv file written by `nas search`")
+    frame = pd.read_csv(path)
+    if "arch" not in frame.columns:
+        raise NASError(f"{path}: no 'arch' column; expected the front.csv of `nas search`")
+    if not 0 <= rank < len(frame):
+        raise NASError(f"rank: got {rank}, the front {path} has ranks 0..{len(frame) - 1}")
+    return ArchConfig.from_json(frame["arch"].iloc[rank])
+
+
+def _card_path(out: Path) -> Path:
+    return out.with_suffix(".json")
+
+
+def export_subnet(config: ExportConfig) -> dict:
+    """Run the export and return the model card (also written beside the .onnx file)."""
+    from latency_tables import LatencyTable, Protocol, measure_subnets
+
+    out = Path(config.out)
+    card_path = _card_path(out)
+    for existing in (out, card_path):
+        if existing.exists() and not config.force:
+            raise NASError(f"{existing} exists; pass --force to overwrite it")
+    model, payload = load_supernet(config.supernet)
+    space, arch = model.space, model.space.validate(config.arch)
+    data_cfg = DataConfig(**{**payload["config"]["data"],
+                             **({"path": config.data_dir} if config.data_dir else {})})
+    data = build_data(data_cfg, batch_size=256)
+
+    log.info("extracting %s and recalibrating BN on %d training images", arch, data_cfg.calib_images)
+    sub = calibrated_subnet(model, arch, data.calib)
+    test_acc = accuracy(sub, data.test, arch.resolution)
+    x, _ = next(iter(data.test.epoch(0)))
+    x = resize(x[:64], arch.resolution)
+    export_onnx(sub, out, (1, space.in_channels, arch.resolution, arch.resolution))
+    parity = onnx_parity(out, sub, x)
+    if parity > config.tolerance:
+        failed = out.with_suffix(".failed.onnx")
+        os.replace(out, failed)
+        raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
+                       f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
+    measured, _ = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
+                                  protocol=Protocol(rounds=config.timing_rounds))
+    cost = arch_cost(space, arch)
+    card = {
+        "onnx": str(out), "arch": arch.to_dict(), "arch_str": str(arch),
+        "input": {"shape": [None, space.in_channels, arch.resolution, arch.resolution],
+                  "mean": data.mean, "std": data.std, "classes": list(data.classes),
+                  "note": "scale pixels to [0, 1], resize to the resolution, then (x - mean) / std"},
+        "test_acc": test_acc, "parity_max_abs_diff": parity,
+        "measured_latency_ms": float(measured[0, 0]), "latency_threads": config.threads,
+        "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
+        "predicted_latency_ms": None, "predicted_acc": None,
+        "provenance": {
+            "supernet": str(config.supernet), "supernet_hash": file_hash(config.supernet),
+            "space": space.name, "space_hash": space.hash, "table": config.table,
+            "predictor": config.predictor, "torch": torch.__version__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    if config.table:
+        table = LatencyTable.load(config.table, space=space)
+        card["predicted_latency_ms"] = float(table.predict([arch])[0])
+        card["provenance"]["table_device"] = table.meta.get("device")
+    if config.predictor:
+        from predictors import load_predictor
+
+        predictor = load_predictor(config.predictor, space=space, supernet=config.supernet)
+        card["predicted_acc"] = float(predictor.predict([arch])[0])
+    tmp = card_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, card_path)
+    log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
+             card["measured_latency_ms"], parity, card_path)
+    return card

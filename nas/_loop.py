@@ -1,0 +1,101 @@
+"""Predictor in the loop (DyNAS-T's LINAS): when an objective is *measured* (expensive),
+measure a batch, refit a cheap surrogate per measured objective, search the surrogates with
+a fast strategy, measure the most promising new archs, and repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import Ridge
+
+from nas._evaluator import Evaluator
+from nas._evolution import select_survivors
+from nas._objectives import SearchProblem
+from nas._random import RandomSearch
+from nas._registry import create_strategy
+from nas._result import SearchResult
+from nas._strategy import check_arg
+from predictors._base import Predictor
+from supernet import ArchConfig, NASError, SearchSpace, as_rng
+
+__all__ = ["RidgeSurrogate", "is_expensive", "predictor_in_the_loop"]
+
+
+def is_expensive(predictor: Any) -> bool:
+    """Objects that say so (``expensive = True``, e.g. `nas.Measurement`) are measured."""
+    return bool(getattr(predictor, "expensive", False))
+
+
+class RidgeSurrogate(Predictor):
+    """Ridge regression on `SearchSpace.encode`: refit in milliseconds, predicts thousands
+    of archs per millisecond (DyNAS-T's cheap predictor)."""
+
+    def __init__(self, space: SearchSpace, *, metric: str = "surrogate", alpha: float = 1.0) -> None:
+        self.space, self.metric, self.model = space, metric, Ridge(alpha=alpha)
+
+    def fit(self, archs: Sequence[ArchConfig], values: np.ndarray) -> RidgeSurrogate:
+        self.model.fit(self.space.encode(list(archs)), np.asarray(values, dtype=np.float64))
+        return self
+
+    def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        return self.model.predict(self.space.encode(list(archs))).astype(np.float64)
+
+
+def _surrogate_problem(problem: SearchProblem, evaluator: Evaluator) -> SearchProblem:
+    archs, values, _ = evaluator.history()
+    ok = np.isfinite(values).all(axis=1)
+    if ok.sum() < 2:
+        raise NASError(f"predictor in the loop: only {int(ok.sum())} of {len(archs)} measurements "
+                       "succeeded, too few to fit a surrogate; see the log for the failures")
+    objectives = []
+    for j, o in enumerate(problem.objectives):
+        if is_expensive(o.predictor):
+            fitted = RidgeSurrogate(problem.space, metric=f"{o.name} (surrogate)").fit(
+                [a for a, k in zip(archs, ok) if k], values[ok, j])
+            o = replace(o, predictor=fitted)
+        objectives.append(o)
+    return replace(problem, objectives=tuple(objectives))
+
+
+def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: int = 20,
+                          initial_size: int | None = None, inner: str = "evolution",
+                          inner_budget: int = 2000, inner_kwargs: dict | None = None,
+                          seed: int | np.random.Generator | None = None) -> SearchResult:
+    """Search ``problem`` spending ``budget`` measurements. The first ``initial_size``
+    (default ``batch_size``) archs are feasible random samples; each later round refits a
+    `RidgeSurrogate` per expensive objective on everything measured so far, runs ``inner``
+    for ``inner_budget`` surrogate evaluations, and measures the ``batch_size`` best new
+    archs of that run (non-dominated rank, then crowding). Constraints must be cheap."""
+    own = "predictor_in_the_loop"
+    for arg, value in (("budget", budget), ("batch_size", batch_size), ("inner_budget", inner_budget)):
+        check_arg(own, arg, value, isinstance(value, int) and value > 0, "a positive int")
+    initial_size = initial_size or batch_size
+    check_arg(own, "initial_size", initial_size, isinstance(initial_size, int) and initial_size >= 2,
+              "an int >= 2 (a surrogate needs data)")
+    if any(is_expensive(c.predictor) for c in problem.constraints):
+        raise NASError(f"{own}: constraints must be cheap (tables, cost models); make the "
+                       "measured metric an objective instead")
+    rng = as_rng(seed)
+    evaluator = Evaluator(problem)
+    start = RandomSearch(batch_size=min(initial_size, budget))
+    start.setup(problem, evaluator, rng)
+    evaluator.evaluate(start.ask(initial_size))
+    rounds = 0
+    while evaluator.n_evals < budget:
+        surrogate = _surrogate_problem(problem, evaluator)
+        found = create_strategy(inner, **(inner_kwargs or {})).run(surrogate, budget=inner_budget, seed=rng)
+        new = np.array([a not in evaluator for a in found.archs], dtype=bool)
+        if not new.any():
+            break
+        idx = np.flatnonzero(new)
+        k = min(batch_size, budget - evaluator.n_evals)
+        pick = idx[select_survivors(found.minimized[idx], found.violation[idx], k)]
+        evaluator.evaluate([found.archs[i] for i in pick])
+        rounds += 1
+    archs, values, viol = evaluator.history()
+    return SearchResult(problem, archs, values, viol, info={
+        "strategy": f"predictor-in-the-loop({inner})", "budget": budget, "evaluations": len(archs),
+        "rounds": rounds, "batch_size": batch_size, "inner_budget": inner_budget})

@@ -1,0 +1,182 @@
+"""Optuna NSGA-II and TPE as search strategies: a real `optuna.Study` in an RDB (SQLite by
+default) that resumes when opened again under the same name."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas._strategy import SearchStrategy, check_arg
+from supernet import ArchConfig, ArtifactMismatchError
+
+__all__ = ["OptunaSearch", "OptunaNSGA2", "OptunaTPE", "suggest_arch"]
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def suggest_arch(trial: Any, space) -> ArchConfig:
+    """One categorical parameter per choice: resolution, depth per stage, kernel and expand
+    per block slot (slots past a stage's depth are sampled and cut by `make_arch`)."""
+    n, m = space.num_stages, space.max_depth
+    res = trial.suggest_categorical("resolution", list(space.resolutions))
+    depths = [trial.suggest_categorical(f"d{s}", list(space.depth_choices)) for s in range(n)]
+    kernels = [[trial.suggest_categorical(f"k{s}_{j}", list(space.kernel_choices)) for j in range(m)]
+               for s in range(n)]
+    expands = [[trial.suggest_categorical(f"e{s}_{j}", list(space.expand_choices)) for j in range(m)]
+               for s in range(n)]
+    return space.make_arch(res, depths, kernels, expands)
+
+
+#: Optuna >= 5 takes constraints per trial (``Trial.set_constraint``) and deprecates the
+#: samplers' ``constraints_func``; older versions need the latter.
+_PER_TRIAL_CONSTRAINTS = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def _violation(trial: FrozenTrial) -> list[float]:
+    """``constraints_func`` of the samplers (Optuna < 5): <= 0 means feasible."""
+    return [float(trial.user_attrs.get("violation", 0.0))]
+
+
+def open_storage(url: str | None):
+    """Optuna storage for ``url`` (None: in memory). SQLite runs in WAL mode with
+    ``synchronous=NORMAL``: a killed process loses nothing committed, and a trial costs a
+    few milliseconds instead of an fsync per parameter."""
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    storage = optuna.storages.get_storage(url)
+    engine = getattr(getattr(storage, "_backend", storage), "engine", None)
+    if engine is not None and url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        def pragmas(conn, _record) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        event.listen(engine, "connect", pragmas)
+        engine.dispose()  # reconnect with the pragmas
+    return storage
+
+
+def constraints_func(constrained: bool):
+    return _violation if constrained and not _PER_TRIAL_CONSTRAINTS else None
+
+
+class OptunaSearch(SearchStrategy):
+    """Base of the Optuna strategies. ``storage`` is an RDB URL (``sqlite:///search.db``) or
+    None for memory; with a ``study_name`` that already exists there, the study is resumed:
+    its completed trials count towards the budget and trials a killed run left RUNNING are
+    marked FAIL. One process should drive a study at a time."""
+
+    name = "optuna"
+
+    def __init__(self, *, storage: str | None = None, study_name: str | None = None,
+                 batch_size: int = 1) -> None:
+        own = type(self).__name__
+        check_arg(own, "storage", storage, storage is None or (isinstance(storage, str) and "://" in storage),
+                  "None (in memory) or an RDB URL such as 'sqlite:///search.db'")
+        check_arg(own, "study_name", study_name, study_name is None or (isinstance(study_name, str)
+                  and study_name.strip() != ""), "None or a non-empty string")
+        check_arg(own, "batch_size", batch_size, isinstance(batch_size, int) and batch_size > 0,
+                  "a positive int")
+        self.storage, self.study_name, self.batch_size = storage, study_name, batch_size
+
+    @abc.abstractmethod
+    def make_sampler(self, seed: int, constrained: bool) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler, built once per run by ``setup``."""
+
+    def setup(self, problem, evaluator, rng) -> None:
+        super().setup(problem, evaluator, rng)
+        sampler = self.make_sampler(int(rng.integers(2**31 - 1)), bool(problem.constraints))
+        self._storage = open_storage(self.storage)
+        self.study = optuna.create_study(
+            storage=self._storage, study_name=self.study_name, sampler=sampler,
+            load_if_exists=True,
+            directions=["maximize" if o.maximize else "minimize" for o in problem.objectives])
+        self._check_study(problem)
+        self._pending: list[tuple[optuna.trial.Trial, ArchConfig]] = []
+        self._resume()
+
+    def _check_study(self, problem) -> None:
+        want = {"space_hash": problem.space.hash, "objectives": problem.names}
+        have = self.study.user_attrs.get("nas_problem")
+        if have is None:
+            self.study.set_user_attr("nas_problem", want)
+        elif have != want:
+            raise ArtifactMismatchError(
+                f"Optuna study {self.study.study_name!r} was made for {have}, not {want}; "
+                "give another --study-name or the same space and objectives")
+
+    def _resume(self) -> None:
+        storage, done, values = self._storage, [], []
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.RUNNING:
+                log.warning("study %s: trial %d was left running by a stopped run; marking it FAIL",
+                            self.study.study_name, t.number)
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            elif t.state == TrialState.COMPLETE and "arch" in t.user_attrs:
+                done.append(ArchConfig.from_json(t.user_attrs["arch"]))
+                values.append(t.values)
+        if done:
+            log.info("study %s: resuming with %d completed trials", self.study.study_name, len(done))
+            self.evaluator.seed(done, np.array(values, dtype=np.float64))
+
+    def ask(self, n: int) -> list[ArchConfig]:
+        self._pending = []
+        for _ in range(min(n, self.batch_size)):
+            trial = self.study.ask()
+            arch = suggest_arch(trial, self.problem.space)
+            trial.set_user_attr("arch", arch.to_json())
+            self._pending.append((trial, arch))
+        return [a for _, a in self._pending]
+
+    def tell(self, archs, values, violation) -> None:
+        natural = values * self.problem.signs
+        for (trial, _), row, v in zip(self._pending, natural, violation):
+            if not np.isfinite(row).all() or not np.isfinite(v):
+                self.study.tell(trial, state=TrialState.FAIL)
+                continue
+            trial.set_user_attr("violation", float(v))
+            if self.problem.constraints and _PER_TRIAL_CONSTRAINTS:
+                trial.set_constraint("violation", float(v))
+            self.study.tell(trial, row.tolist())
+        self._pending = []
+
+
+class OptunaNSGA2(OptunaSearch):
+    """`optuna.samplers.NSGAIISampler` (generations of ``population_size`` trials)."""
+
+    name = "optuna-nsga2"
+
+    def __init__(self, *, population_size: int = 50, batch_size: int | None = None, **kw) -> None:
+        check_arg("OptunaNSGA2", "population_size", population_size,
+                  isinstance(population_size, int) and population_size >= 2, "an int >= 2")
+        super().__init__(batch_size=batch_size or population_size, **kw)
+        self.population_size = population_size
+
+    def make_sampler(self, seed, constrained):
+        return optuna.samplers.NSGAIISampler(population_size=self.population_size, seed=seed,
+                                             constraints_func=constraints_func(constrained))
+
+
+class OptunaTPE(OptunaSearch):
+    """`optuna.samplers.TPESampler` (multivariate), one trial per ask by default."""
+
+    name = "optuna-tpe"
+
+    def __init__(self, *, n_startup_trials: int = 20, **kw) -> None:
+        check_arg("OptunaTPE", "n_startup_trials", n_startup_trials,
+                  isinstance(n_startup_trials, int) and n_startup_trials >= 1, "a positive int")
+        super().__init__(**kw)
+        self.n_startup_trials = n_startup_trials
+
+    def make_sampler(self, seed, constrained):
+        return optuna.samplers.TPESampler(n_startup_trials=self.n_startup_trials, seed=seed,
+                                          multivariate=True, constraints_func=constraints_func(constrained))

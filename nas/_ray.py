@@ -1,0 +1,98 @@
+"""`RayBackend`: measured evaluations as Ray Tune trials, on a local Ray or a cluster; a
+trial that fails is retried (Tune's ``FailureConfig``) and only a persistent failure turns
+into a missing value (NaN: that arch is treated as infeasible), never a crashed search."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+
+from nas._strategy import check_arg
+from supernet import ArchConfig, NASError
+
+__all__ = ["RayBackend"]
+
+log = logging.getLogger(__name__)
+
+
+def _trainable(fn: Callable[[ArchConfig], float]):
+    from ray import tune
+
+    def measure(config: dict) -> None:
+        tune.report({"value": float(fn(ArchConfig.from_json(config["arch"])))})
+
+    return measure
+
+
+class RayBackend:
+    """Pass as ``backend=`` of a `nas.Measurement`: each batch of archs the search needs
+    measured becomes one Ray Tune run with one trial per arch. ``address`` None starts a
+    local Ray (``num_cpus``, no dashboard); ``"auto"`` or ``"ray://host:10001"`` joins a
+    cluster. Each trial may fail ``max_failures`` times before its value is given up."""
+
+    def __init__(self, *, address: str | None = None, num_cpus: int = 2, cpus_per_trial: float = 1,
+                 max_failures: int = 2) -> None:
+        own = "RayBackend"
+        check_arg(own, "address", address, address is None or isinstance(address, str), "None or a str")
+        check_arg(own, "num_cpus", num_cpus, isinstance(num_cpus, int) and num_cpus > 0, "a positive int")
+        check_arg(own, "cpus_per_trial", cpus_per_trial,
+                  isinstance(cpus_per_trial, (int, float)) and cpus_per_trial > 0, "a positive number")
+        check_arg(own, "max_failures", max_failures, isinstance(max_failures, int) and max_failures >= 0,
+                  "an int >= 0")
+        self.address, self.num_cpus = address, num_cpus
+        self.cpus_per_trial, self.max_failures = cpus_per_trial, max_failures
+        self.runs = 0
+
+    def start(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        try:
+            if self.address is None:
+                ray.init(num_cpus=self.num_cpus, **kwargs)
+            else:
+                ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError) as err:
+            raise NASError(f"could not start or join Ray (address={self.address!r}): {err}") from err
+
+    def map(self, fn: Callable[[ArchConfig], float], archs: Sequence[ArchConfig]) -> list[float]:
+        """``fn(arch)`` for every arch as Ray Tune trials; NaN where a trial kept failing."""
+        from ray import tune
+
+        if not archs:
+            return []
+        self.start()
+        keys = list(dict.fromkeys(a.to_json() for a in archs))
+        storage = tempfile.mkdtemp(prefix="nas-ray-tune-")
+        self.runs += 1
+        try:
+            tuner = tune.Tuner(
+                tune.with_resources(_trainable(fn), {"cpu": self.cpus_per_trial}),
+                param_space={"arch": tune.grid_search(keys)},
+                run_config=tune.RunConfig(
+                    name=f"measure-{self.runs}", storage_path=storage, verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=self.max_failures)),
+            )
+            grid = tuner.fit()
+            values: dict[str, float] = {}
+            for result in grid:
+                if result.error is None and result.metrics and "value" in result.metrics:
+                    values[result.config["arch"]] = float(result.metrics["value"])
+                else:
+                    log.warning("Ray trial for %s failed %d+1 times; its value is missing: %s",
+                                result.config.get("arch"), self.max_failures, result.error)
+        finally:
+            shutil.rmtree(storage, ignore_errors=True)
+        return [values.get(a.to_json(), math.nan) for a in archs]
+
+    @staticmethod
+    def shutdown() -> None:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()

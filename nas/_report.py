@@ -1,0 +1,69 @@
+"""The run report: Markdown summary, accuracy-latency plot (front, budgets, chosen models)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nas._io import atomic_write_bytes, atomic_write_text
+
+__all__ = ["write_report"]
+
+
+def _plot(front: pd.DataFrame, rows: list[dict[str, Any]]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    front = front.sort_values("latency")
+    ax.plot(front["latency"], front["accuracy"], "-o", ms=3, color="tab:blue",
+            label="Pareto front (predicted)")
+    for i, row in enumerate(rows):
+        color = f"C{i + 1}"
+        ax.axvline(row["latency_budget_ms"], color=color, ls="--", lw=1,
+                   label=f"budget {row['latency_budget_ms']:g} ms")
+        ax.plot(row["predicted_latency_ms"], row["predicted_acc"], "s", color=color, mfc="none", ms=8)
+        ax.plot(row["measured_latency_ms"], row["test_acc"], "*", color=color, ms=12)
+    ax.plot([], [], "ks", mfc="none", label="chosen: predicted")
+    ax.plot([], [], "k*", label="chosen: measured (ONNX Runtime, test set)")
+    ax.set_xlabel("latency (ms, batch 1)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(out: Path, summary: dict[str, Any]) -> None:
+    """``report.md``, ``pareto.png`` and ``front.csv`` (a copy of the front search's) in ``out``."""
+    front = pd.read_csv(out / "search" / "front" / "front.csv")
+    atomic_write_text(out / "front.csv", front.to_csv(index=False))
+    rows = summary["budgets"]
+    atomic_write_bytes(out / "pareto.png", _plot(front, rows))
+    lines = [
+        f"# {summary['name']}", "",
+        f"Finished in {summary['seconds']:.0f} s. Supernet: `{summary['supernet']}`; latency table: "
+        f"`{summary['latency_table']}`; accuracy predictor: `{summary['predictor']}`.", "",
+        "![accuracy vs latency](pareto.png)", "",
+        "| budget (ms) | predicted (ms) | measured (ms) | meets | predicted acc (%) | test acc (%) "
+        "| MACs | params | model |",
+        "|---:|---:|---:|:-:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['latency_budget_ms']:g} | {r['predicted_latency_ms']:.3f} | "
+            f"{r['measured_latency_ms']:.3f} | {'yes' if r['meets_budget'] else 'NO'} | "
+            f"{r['predicted_acc']:.2f} | {r['test_acc']:.2f} | {r['macs']:,} | {r['params']:,} | "
+            f"`{Path(r['onnx_path']).name}` |")
+    lines += ["", "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()),
+              "", "Each model's card (`.json` beside the `.onnx`) records its arch, input "
+              "normalisation, parity with PyTorch and the hashes of what produced it.", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))

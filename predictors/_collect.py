@@ -1,0 +1,172 @@
+"""`nas collect`: measure (arch, accuracy) pairs on a trained supernet into a table.
+
+The table is a CSV (pandas) with a JSON sidecar ``<table>.meta.json`` naming the supernet
+checkpoint (and its hash), the search space and how accuracies were measured. Rows are
+written in chunks by replacing the whole file atomically, so a crash loses at most the
+chunks in flight; running again with the same arguments measures only the missing archs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from predictors._encoded import write_atomic
+from predictors._sampling import plan_archs
+from supernet import ArchConfig, ArtifactMismatchError, NASError, arch_cost, file_hash
+
+__all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["plan_index", "source", "arch", "encoding", "resolution", "macs", "params",
+           "peak_memory_bytes", "accuracy", "accuracy_a", "accuracy_b", "seconds"]
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """``accuracy`` is top-1 (%) on the whole validation split; ``accuracy_a``/``_b`` on its
+    two halves (even and odd positions), two independent measurements of the same arch."""
+
+    supernet: str
+    out: str
+    num_archs: int = 2000
+    seed: int = 0
+    stratified_fraction: float = 0.25
+    calib_images: int = 2000
+    data_dir: str | None = None
+    workers: int = 1
+    chunk_size: int = 8
+    calib_batch: int = 250
+    eval_batch: int = 250
+
+    def __post_init__(self) -> None:
+        for name in ("num_archs", "calib_images", "workers", "chunk_size", "calib_batch", "eval_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise NASError(f"CollectConfig.{name}: expected a positive integer, got {value!r}")
+
+
+def _meta(cfg: CollectConfig, payload: dict[str, Any], space) -> dict[str, Any]:
+    from predictors._evaluate import data_config
+
+    data_cfg, seed = data_config(payload, cfg.calib_images, cfg.data_dir)
+    return {"supernet": str(cfg.supernet), "supernet_hash": file_hash(cfg.supernet),
+            "space": space.to_dict(), "space_hash": space.hash, "calib_images": cfg.calib_images,
+            "dataset": data_cfg.dataset, "val_size": data_cfg.val_size, "train_seed": seed,
+            "split": "validation", "seed": cfg.seed, "stratified_fraction": cfg.stratified_fraction}
+
+
+def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A collected table and its metadata sidecar."""
+    path = Path(path)
+    meta_path = Path(f"{path}.meta.json")
+    if not path.is_file() or not meta_path.is_file():
+        raise ArtifactMismatchError(f"no collected table at {path} (with {meta_path.name} beside it); "
+                                    "make one with `nas collect --supernet CKPT --out TABLE.csv`")
+    table = pd.read_csv(path, dtype={"arch": str, "encoding": str, "source": str})
+    missing = sorted(set(COLUMNS) - set(table.columns))
+    if missing:
+        raise ArtifactMismatchError(f"{path}: not a collected accuracy table (lacks columns {missing})")
+    return table, json.loads(meta_path.read_text())
+
+
+# ------------------------------------------------------------------- worker side
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg: CollectConfig, threads: int = 1) -> None:
+    import torch
+
+    from predictors._evaluate import load_eval_data
+    from supernet import load_supernet
+
+    torch.set_num_threads(threads)
+    net, payload = load_supernet(cfg.supernet)
+    _WORKER.update(net=net, data=load_eval_data(
+        payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
+        calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch))
+
+
+def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    from predictors._evaluate import evaluate_accuracy
+
+    net, data = _WORKER["net"], _WORKER["data"]
+    rows = []
+    for index, source, arch_json in jobs:
+        arch = ArchConfig.from_json(arch_json)
+        start = time.perf_counter()
+        correct = evaluate_accuracy(net, arch, data).double()
+        cost = arch_cost(net.space, arch)
+        rows.append({
+            "plan_index": index, "source": source, "arch": arch_json,
+            "encoding": "".join(str(int(v)) for v in net.space.encode(arch)),
+            "resolution": arch.resolution, "macs": cost.macs, "params": cost.params,
+            "peak_memory_bytes": cost.peak_memory_bytes,
+            "accuracy": 100.0 * float(correct.mean()), "accuracy_a": 100.0 * float(correct[0::2].mean()),
+            "accuracy_b": 100.0 * float(correct[1::2].mean()),
+            "seconds": round(time.perf_counter() - start, 3)})
+    return rows
+
+
+# ------------------------------------------------------------------- driver side
+def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
+    """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
+    from tqdm import tqdm
+
+    from supernet import SearchSpace, load_checkpoint
+
+    payload = load_checkpoint(cfg.supernet)
+    space = SearchSpace.from_dict(payload["space"])
+    meta = _meta(cfg, payload, space)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    if out.exists():
+        table, old = read_table(out)
+        for key in ("supernet_hash", "space_hash", "calib_images", "val_size", "dataset"):
+            if old.get(key) != meta[key]:
+                raise ArtifactMismatchError(
+                    f"{out} was collected with {key}={old.get(key)!r}, this run has {meta[key]!r}; "
+                    "write to another --out, or delete the table to start over")
+        rows = table[COLUMNS].to_dict("records")
+    done = {r["arch"] for r in rows}
+    plan = plan_archs(space, cfg.num_archs, seed=cfg.seed, stratified_fraction=cfg.stratified_fraction)
+    todo = [(i, src, a.to_json()) for i, (a, src) in enumerate(plan) if a.to_json() not in done]
+    write_atomic(Path(f"{out}.meta.json"), json.dumps(meta, indent=1).encode())
+    log.info("collect: %d of %d planned archs already in %s, %d to measure with %d worker(s)",
+             cfg.num_archs - len(todo), cfg.num_archs, out, len(todo), cfg.workers)
+    chunks = [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]
+    bar = tqdm(total=len(todo), desc="collect", unit="arch", disable=not progress)
+
+    def save(new_rows: list[dict[str, Any]]) -> None:
+        rows.extend(new_rows)
+        frame = pd.DataFrame(rows, columns=COLUMNS).sort_values("plan_index", kind="stable")
+        write_atomic(out, frame.to_csv(index=False).encode())
+        bar.update(len(new_rows))
+
+    if cfg.workers == 1:
+        _init_worker(cfg)
+        try:
+            for chunk in chunks:
+                save(_measure(chunk))
+        finally:
+            _WORKER.clear()
+    else:
+        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"),
+                                 initializer=_init_worker, initargs=(cfg,)) as pool:
+            for future in as_completed([pool.submit(_measure, c) for c in chunks]):
+                save(future.result())
+    bar.close()
+    if not chunks:
+        save([])
+    table, _ = read_table(out)
+    return table

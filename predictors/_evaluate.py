@@ -1,0 +1,88 @@
+"""Measuring a subnet's accuracy fast and the one right way (extract, recalibrate BN on
+training images, evaluate on the validation split), with data held as tensors.
+
+The split, normalisation and calibration images come from `supernet.build_data` with
+the data config stored in the checkpoint, so they are the trainer's own definitions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from supernet import ArchConfig, DataConfig, Supernet, build_data, recalibrate_bn, resize
+
+__all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
+
+
+class EvalData:
+    """BN-calibration images (training split) and the whole validation split, normalised;
+    resized once per resolution and kept in channels-last layout."""
+
+    def __init__(self, calib: torch.Tensor, val: torch.Tensor, labels: torch.Tensor, *,
+                 calib_batch: int = 250, eval_batch: int = 250) -> None:
+        self.calib, self.val, self.labels = calib, val, labels
+        self.calib_batch, self.eval_batch = calib_batch, eval_batch
+        self._cache: dict[int, tuple[list[torch.Tensor], torch.Tensor]] = {}
+
+    def at(self, resolution: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        if resolution not in self._cache:
+            def prep(x: torch.Tensor) -> torch.Tensor:
+                return resize(x, resolution).contiguous(memory_format=torch.channels_last)
+            self._cache[resolution] = ([prep(b) for b in self.calib.split(self.calib_batch)],
+                                       prep(self.val))
+        return self._cache[resolution]
+
+
+def data_config(payload: dict[str, Any], calib_images: int,
+                data_dir: str | Path | None) -> tuple[DataConfig, int]:
+    """The checkpoint's data config (defaults when it has none), with every validation
+    image and ``calib_images`` calibration images; and the training seed."""
+    stored = payload.get("config") or {}
+    cfg = DataConfig(**stored.get("data", {}))
+    cfg = dataclasses.replace(cfg, eval_images=None, calib_images=calib_images,
+                              path=str(data_dir) if data_dir is not None else cfg.path)
+    return cfg, int(stored.get("seed", 0))
+
+
+def load_eval_data(payload: dict[str, Any], *, calib_images: int = 2000, data_dir=None,
+                   calib_batch: int = 250, eval_batch: int = 250) -> EvalData:
+    cfg, seed = data_config(payload, calib_images, data_dir)
+    splits = build_data(cfg, calib_batch, seed=seed)
+    calib = splits.calib.transform(splits.calib.images)
+    val = splits.val.transform(splits.val.images)
+    return EvalData(calib, val, splits.val.labels, calib_batch=calib_batch, eval_batch=eval_batch)
+
+
+def _fold_bn(model: nn.Module) -> None:
+    """Fold every eval-mode BN that follows a conv (a ``conv``/``bn`` pair) into the conv."""
+    for module in model.modules():
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            module.conv, module.bn = fuse_conv_bn_eval(conv, bn), nn.Identity()
+
+
+def prepare_subnet(net: Supernet, arch: ArchConfig, calib: list[torch.Tensor]) -> nn.Module:
+    """Extract ``arch``, recalibrate its BN on ``calib`` (batches at its resolution), then
+    fold BN into the convs and switch to in-place activations for fast inference. Its
+    outputs equal those of the extracted, recalibrated subnet up to float rounding."""
+    sub = net.extract(arch).to(memory_format=torch.channels_last)
+    for module in sub.modules():
+        if isinstance(module, (nn.ReLU, nn.Hardswish)):
+            module.inplace = True
+    recalibrate_bn(sub, calib)
+    _fold_bn(sub)
+    return sub.eval()
+
+
+@torch.inference_mode()
+def evaluate_accuracy(net: Supernet, arch: ArchConfig, data: EvalData) -> torch.Tensor:
+    """Whether each validation image is classified correctly (bool tensor)."""
+    calib, val = data.at(arch.resolution)
+    sub = prepare_subnet(net, arch, calib)
+    pred = torch.cat([sub(b).argmax(1) for b in val.split(data.eval_batch)])
+    return pred == data.labels

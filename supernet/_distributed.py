@@ -1,0 +1,79 @@
+"""Data-parallel training across processes started by ``torchrun`` (gloo on CPU, nccl on
+GPU). Gradients are averaged by hand after backward: the parameters a step uses change
+with the sampled subnets, which DDP's reducer does not expect."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
+           "shutdown_distributed"]
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistEnv:
+    """Join the process group described by torchrun's environment (``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK``, ``MASTER_ADDR``...); a plain single process when there is none."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return DistEnv(rank, dist.get_world_size() if dist.is_initialized() else 1, device)
+
+
+def average_gradients(model: nn.Module, env: DistEnv) -> None:
+    """All-reduce the mean gradient of every parameter in one flat buffer. A parameter with
+    no gradient (outside the sampled subnets: the same on every rank) is reduced as zeros
+    and keeps ``grad=None``, so the optimizer skips it as it would in one process."""
+    if env.world == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    used = [p.grad is not None for p in params]
+    flat = torch.cat([(p.grad if u else torch.zeros_like(p)).reshape(-1) for p, u in zip(params, used)])
+    dist.all_reduce(flat)
+    flat /= env.world
+    offset = 0
+    for p, u in zip(params, used):
+        n = p.numel()
+        if u:
+            p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+def broadcast_state(module: nn.Module, env: DistEnv) -> None:
+    """Copy rank 0's parameters and buffers (BN statistics) to every rank."""
+    if env.world == 1:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, 0)
+
+
+def barrier(env: DistEnv) -> None:
+    if env.world > 1:
+        dist.barrier()
+
+
+def shutdown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

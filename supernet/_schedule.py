@@ -1,0 +1,88 @@
+"""What one progressive-shrinking phase means in practice: which subnets a step trains,
+the losses, and the optimizer with its warmup + cosine learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet._arch import ArchConfig
+from supernet._space import SearchSpace
+from supernet._train_config import OptimConfig, PhaseConfig
+
+__all__ = ["phase_choices", "phase_extreme", "step_archs", "soft_cross_entropy", "make_optimizer"]
+
+
+def phase_choices(space: SearchSpace, phase: PhaseConfig) -> dict[str, tuple]:
+    """The choices a phase samples from (the space's own where the phase says null)."""
+    return {"kernels": phase.kernels or space.kernel_choices,
+            "expands": phase.expands or space.expand_choices,
+            "depths": phase.depths or space.depth_choices,
+            "resolutions": phase.resolutions or space.resolutions}
+
+
+def phase_extreme(space: SearchSpace, phase: PhaseConfig, resolution: int, largest: bool) -> ArchConfig:
+    """The largest (or smallest) subnet among a phase's choices, at ``resolution``."""
+    c = phase_choices(space, phase)
+    pick = max if largest else min
+    n, d = space.num_stages, pick(c["depths"])
+    return space.make_arch(resolution, [d] * n, [[pick(c["kernels"])] * d] * n,
+                           [[pick(c["expands"])] * d] * n)
+
+
+def step_archs(space: SearchSpace, phase: PhaseConfig, rng: np.random.Generator, resolution: int,
+               *, shrink_prob: float = 1.0, with_largest: bool = False) -> list[ArchConfig]:
+    """The subnets one training step runs, all at the batch's ``resolution``.
+
+    Sandwich rule: the phase's largest, its smallest, then random ones. Otherwise
+    ``subnets_per_step`` random ones, each replaced by the largest with probability
+    ``1 - shrink_prob`` (delayed shrinking; a sandwich keeps its smallest throughout);
+    ``with_largest`` puts the largest first
+    (in-place distillation needs its output as the soft target)."""
+    c = phase_choices(space, phase)
+    largest = phase_extreme(space, phase, resolution, largest=True)
+
+    def draw() -> ArchConfig:
+        if rng.random() >= shrink_prob:
+            return largest
+        return space.sample(rng, kernels=c["kernels"], expands=c["expands"], depths=c["depths"],
+                            resolutions=[resolution])
+
+    if phase.sandwich:
+        smallest = phase_extreme(space, phase, resolution, largest=False)
+        return [largest, smallest] + [draw() for _ in range(phase.subnets_per_step - 2)]
+    archs = [draw() for _ in range(phase.subnets_per_step)]
+    return [largest] + archs if with_largest and archs[0] != largest else archs
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0):
+    """Knowledge-distillation loss: cross-entropy against the teacher's softened outputs."""
+    t = temperature
+    target = F.softmax(target_logits.detach() / t, dim=1)
+    return -(target * F.log_softmax(logits / t, dim=1)).sum(1).mean() * (t * t)
+
+
+def make_optimizer(model: nn.Module, opt: OptimConfig, phase: PhaseConfig, steps_per_epoch: int):
+    """SGD (Nesterov by default; no weight decay on BN, biases and kernel transforms) and a
+    per-step schedule: linear warmup, then cosine from the phase's LR to 0."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.dim() <= 1 or "transforms" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": opt.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = torch.optim.SGD(groups, lr=phase.lr, momentum=opt.momentum,
+                                nesterov=opt.nesterov and opt.momentum > 0)
+    total = max(1, phase.epochs * steps_per_epoch)
+    warmup = int(phase.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

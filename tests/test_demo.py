@@ -1,0 +1,94 @@
+"""End to end on real Fashion-MNIST images with a tiny space: train, latency table, predictor,
+searches under three budgets, ONNX export, report; then the same run reused, and bad input."""
+
+import json
+
+import pytest
+import yaml
+
+from nas._demo import run_experiment
+from nas._experiment import ExperimentConfig, load_experiment
+from nas.cli import main
+from supernet import ConfigError, NASError
+from tests.conftest import tiny_space
+
+
+def tiny_experiment(tmp_path, **search) -> ExperimentConfig:
+    (tmp_path / "space.json").write_text(json.dumps(tiny_space(num_classes=10).to_dict()))
+    config = {
+        "name": "tiny",
+        "train": {
+            "space": str(tmp_path / "space.json"), "seed": 0,
+            "data": {"dataset": "fashion_mnist", "val_size": 600, "train_subset": 512,
+                     "calib_images": 128, "eval_images": 200},
+            "train": {"batch_size": 64, "max_steps_per_epoch": 4, "threads": 1},
+            "phases": [{"name": "full", "epochs": 1, "lr": 0.1, "kd": False, "kernels": [5],
+                        "expands": [3], "depths": [2]},
+                       {"name": "shrink", "epochs": 1, "lr": 0.03, "subnets_per_step": 2}],
+        },
+        "latency": {"rounds": 5, "calibration_archs": 0},
+        "predictor": {"num_archs": 24, "models": ["ridge"]},
+        "search": {"budget": 60, **search},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return load_experiment(path)
+
+
+def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
+    out = tmp_path / "run"
+    summary = run_experiment(tiny_experiment(tmp_path), out)
+    assert len(summary["budgets"]) == 3
+    budgets = [row["latency_budget_ms"] for row in summary["budgets"]]
+    assert budgets == sorted(budgets)
+    for row in summary["budgets"]:
+        assert row["parity_max_abs_diff"] <= 1e-4
+        assert row["predicted_latency_ms"] <= row["latency_budget_ms"]
+        assert 0.0 <= row["test_acc"] <= 100.0
+        card = json.loads((out / "models" / (row["onnx_path"].rsplit("/", 1)[1][:-5] + ".json")).read_text())
+        assert card["provenance"]["supernet_hash"] and card["arch_str"] == row["arch"]
+    for name in ("report.md", "pareto.png", "front.csv", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    ckpt_time = (out / "supernet" / "supernet.pt").stat().st_mtime
+    again = run_experiment(tiny_experiment(tmp_path), out)
+    assert (out / "supernet" / "supernet.pt").stat().st_mtime == ckpt_time  # training reused
+    assert [r["arch"] for r in again["budgets"]] == [r["arch"] for r in summary["budgets"]]
+    assert "export_0" not in again["stage_seconds"]  # models reused too
+
+    # a budget under the fastest subnet is refused with the figure that would work
+    with pytest.raises(NASError, match="cannot be met on this device: the fastest subnet"):
+        run_experiment(tiny_experiment(tmp_path, latency_budgets_ms=[1e-4]), tmp_path / "run2")
+    # another config in the same folder is refused; nothing is overwritten
+    with pytest.raises(NASError, match="different experiment config"):
+        run_experiment(tiny_experiment(tmp_path, budget=61), out)
+    # export refuses to overwrite and checks its arguments
+    model = summary["budgets"][0]["onnx_path"]
+    arch = json.dumps(json.loads((out / "models" / (model.rsplit("/", 1)[1][:-5] + ".json")).read_text())["arch"])
+    rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--arch", arch, "--out", model])
+    assert rc == 2
+    rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--front",
+               str(out / "front.csv"), "--rank", "999", "--out", str(tmp_path / "x.onnx")])
+    assert rc == 2
+
+
+@pytest.mark.parametrize(
+    "patch, fragment",
+    [
+        ({"serch": {}}, "experiment: got \\['serch'\\]"),
+        ({"search": {"budget": 0}}, "search.budget: got 0"),
+        ({"search": {"latency_budgets_ms": [-1]}}, "search.latency_budgets_ms: got \\(-1,\\)|got \\[-1\\]"),
+        ({"latency": {"threads": "two"}}, "latency.threads: got 'two'"),
+        ({"predictor": {"colour": 1}}, "predictor: got \\['colour'\\]"),
+    ],
+)
+def test_experiment_config_errors_name_key_and_value(patch, fragment):
+    data = yaml.safe_load(open(load_experiment.__globals__["DEMO_CONFIG"]).read())
+    data.update(patch)
+    with pytest.raises(ConfigError, match=fragment):
+        ExperimentConfig.from_dict(data)
+
+
+def test_demo_config_is_valid_and_complete():
+    config = load_experiment()
+    assert config.train.space == "fmnist_small" and config.search.latency_budgets_ms is None
+    assert [p.name for p in config.train.phases] == ["full", "kernel", "depth", "expand"]

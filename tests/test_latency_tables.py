@@ -1,0 +1,192 @@
+"""Latency tables: building (real ONNX Runtime sessions, few repetitions), resuming,
+querying, mismatch errors, validation and the efficiency tables. No timing is asserted."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latency_tables import (
+    BuildConfig,
+    CostModel,
+    EfficiencyTable,
+    LatencyTable,
+    Protocol,
+    ValidateConfig,
+    build_table,
+    create_cost_model,
+    distinct_blocks,
+    kendall_tau,
+    list_metrics,
+    validate_table,
+)
+from latency_tables._table import KEY_COLUMNS, table_paths
+from supernet import ArtifactMismatchError, NASError, SearchSpace, SpaceError, arch_cost, get_space
+
+FAST = Protocol(rounds=3, calls=1, warmup=1)
+
+
+def tiny_space(**changes) -> SearchSpace:
+    fields = dict(name="tiny", in_channels=1, num_classes=3, stem_channels=8, stem_stride=2,
+                  first_block_channels=8, stage_widths=(8, 16), stage_strides=(1, 2),
+                  stage_acts=("relu", "hswish"), stage_se=(False, True), kernel_choices=(3,),
+                  expand_choices=(1, 2), depth_choices=(1, 2), resolutions=(8, 12),
+                  final_expand_channels=16, feature_mix_channels=16)
+    return SearchSpace(**{**fields, **changes})
+
+
+def all_archs(space: SearchSpace):
+    choices = list(itertools.product(space.kernel_choices, space.expand_choices))
+    for r in space.resolutions:
+        for depths in itertools.product(space.depth_choices, repeat=space.num_stages):
+            for picks in itertools.product(*[itertools.product(choices, repeat=d) for d in depths]):
+                yield space.make_arch(r, depths, [[k for k, _ in p] for p in picks],
+                                      [[e for _, e in p] for p in picks])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A tiny table built in two runs: a partial one (interrupted), then resumed."""
+    out = tmp_path_factory.mktemp("tables") / "test-cpu_t1.csv"
+    config = BuildConfig(space=tiny_space(), device="test-cpu", protocol=FAST, chunk_size=4,
+                         calibration_archs=3)
+    assert build_table(config, out, max_blocks=5, progress=False) is None
+    partial = pd.read_csv(out)
+    table = build_table(config, out, resume=True, progress=False)
+    return table, partial, out, config
+
+
+def test_distinct_blocks_are_exactly_the_blocks_of_all_archs():
+    space = tiny_space()
+    seen = {spec for arch in all_archs(space) for spec in space.layout(arch)}
+    blocks = distinct_blocks(space)
+    assert len(blocks) == len(set(blocks)) and set(blocks) == seen
+    assert {b.kind for b in blocks} == {"stem", "mbconv", "head"}
+
+
+def test_resume_keeps_measured_rows(built):
+    table, partial, out, _ = built
+    assert len(partial) == 5
+    assert len(table.frame) == len(distinct_blocks(tiny_space())) and table.meta["complete"]
+    done = table.frame.merge(partial[KEY_COLUMNS + ["raw_ms"]], on=KEY_COLUMNS, suffixes=("", "_partial"))
+    assert len(done) == 5 and np.array_equal(done["raw_ms"], done["raw_ms_partial"])
+    assert not table.frame.duplicated(KEY_COLUMNS).any()
+    meta = json.loads(table_paths(out)[1].read_text())
+    for key in ("device", "cpu_model", "runtime_version", "threads", "batch_size", "space_name",
+                "space_hash", "created", "calibration", "overhead_ms"):
+        assert meta[key] is not None, key
+
+
+def test_incomplete_table_refused_and_existing_table_protected(built, tmp_path):
+    _, _, out, config = built
+    partial = tmp_path / "partial.csv"
+    build_table(config, partial, max_blocks=2, progress=False)
+    with pytest.raises(ArtifactMismatchError, match="incomplete"):
+        LatencyTable.load(partial)
+    with pytest.raises(NASError, match="already exists"):
+        build_table(config, out, progress=False)
+    other = BuildConfig(space=tiny_space(), device="test-cpu", threads=2, protocol=FAST)
+    with pytest.raises(ArtifactMismatchError, match="threads"):
+        build_table(other, out, resume=True, progress=False)
+
+
+def test_predict_is_vectorised_and_sums_blocks(built):
+    table = built[0]
+    archs = [tiny_space().sample(i) for i in range(12)]
+    batch = table.predict(archs)
+    assert batch.shape == (12,) and batch.dtype == np.float64
+    assert np.allclose(batch, [table.predict_one(a) for a in archs])
+    cal = table.calibration
+    for arch, value in zip(archs, table.predict(archs, calibrated=False)):
+        total = sum(table.block_latency(s) for s in tiny_space().layout(arch)) + table.overhead_ms
+        assert value == pytest.approx(total)
+    assert np.allclose(batch, cal["intercept_ms"] + cal["slope"] * table.predict(archs, calibrated=False))
+
+
+def test_mismatched_space_and_missing_entry(built):
+    table, _, out, _ = built
+    LatencyTable.load(out, space=tiny_space())
+    with pytest.raises(ArtifactMismatchError, match="fmnist_small"):
+        LatencyTable.load(out, space="fmnist_small")
+    with pytest.raises(ArtifactMismatchError, match="hash"):
+        LatencyTable.load(out, space=tiny_space(kernel_choices=(3, 5)))
+    arch = tiny_space().largest()
+    head = tiny_space().layout(arch)[-1]
+    keep = ~(table.frame[KEY_COLUMNS] == pd.Series(head.to_dict())).all(axis=1)
+    holed = LatencyTable(table.frame[keep].reset_index(drop=True), table.meta)
+    with pytest.raises(ArtifactMismatchError, match="no entry for BlockSpec"):
+        holed.predict([tiny_space().smallest(), arch])
+
+
+def test_efficiency_tables_match_arch_cost():
+    space = get_space("fmnist_small")
+    archs = [space.sample(i) for i in range(8)]
+    for metric in ("macs", "params", "peak_memory_bytes"):
+        expected = [getattr(arch_cost(space, a), metric) for a in archs]
+        assert np.array_equal(EfficiencyTable(space, metric).predict(archs), expected)
+    with pytest.raises(NASError, match="flops"):
+        EfficiencyTable(space, "flops")
+
+
+@pytest.mark.parametrize("metric", list_metrics())
+def test_cost_model_contract(metric, built):
+    model = create_cost_model(metric, space=tiny_space(), table=str(built[2]))
+    assert isinstance(model, CostModel) and model.metric == metric and model.unit
+    archs = [tiny_space().sample(i) for i in range(5)]
+    values = model.predict(archs)
+    assert values.shape == (5,) and values.dtype == np.float64 and np.all(values > 0)
+    assert model.predict(archs[0]).shape == (1,) and model.predict([]).shape == (0,)
+    with pytest.raises(SpaceError):
+        model.predict([get_space("fmnist_small").largest()])
+    with pytest.raises(ArtifactMismatchError):
+        model.check_space("fmnist_small")
+
+
+def test_validate_writes_report_and_plot(built, tmp_path):
+    table = built[0]
+    report = validate_table(table, ValidateConfig(num_archs=4, seed=1, protocol=FAST),
+                            json_path=tmp_path / "r.json", plot_path=tmp_path / "r.png")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["num_archs"] == report["num_archs"] == 4
+    for key in ("within_5pct", "within_10pct", "repeat_within_10pct"):
+        assert 0.0 <= saved[key] <= 1.0
+    assert saved["mape"] >= 0 and -1 <= saved["kendall_tau"] <= 1
+    calibration = set(table.calibration["archs"])
+    assert not calibration & {a["arch"] for a in saved["archs"]}
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_kendall_tau_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    y[:5] = y[5:10]  # ties
+    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+
+
+def test_cli_resume_of_finished_table(built, tmp_path, capsys):
+    from nas.cli import main
+
+    _, _, out, _ = built
+    space_file = tmp_path / "tiny.json"
+    space_file.write_text(json.dumps(tiny_space().to_dict()))
+    argv = ["latency", "build", "--space", str(space_file), "--device", "test-cpu", "--out", str(out),
+            "--quiet"]
+    assert main(argv) == 2 and "already exists" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["blocks"] == len(distinct_blocks(tiny_space()))
+    report = tmp_path / "v.json"
+    assert main(["latency", "validate", "--table", str(out), "--num-archs", "3", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["num_archs"] == 3 and report.with_suffix(".png").exists()
+
+
+def test_torch_runtime_builds_without_export(tmp_path):
+    config = BuildConfig(space=tiny_space(resolutions=(8,)), device="test-cpu", runtime="torch",
+                         protocol=FAST, calibration_archs=2)
+    table = build_table(config, tmp_path / "torch.csv", progress=False)
+    assert table.meta["runtime"] == "torch" and table.meta["runtime_version"].startswith("torch")
+    assert np.all(table.predict([tiny_space(resolutions=(8,)).largest()]) > 0)

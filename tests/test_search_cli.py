@@ -1,0 +1,75 @@
+"""`nas search` end to end: outputs, the no-overwrite rule, constraints, Optuna resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from nas.cli import main
+from supernet import arch_cost, get_space
+
+
+@pytest.fixture(scope="module")
+def predictor_dir(tmp_path_factory):
+    """A real fitted predictor of the predictors package (ridge), saved and loaded by path.
+    Its targets are computed from each arch's cost, so bigger archs score higher."""
+    from predictors import create_predictor
+
+    space = get_space("fmnist_small")
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(200)]
+    y = [60 + 2 * np.log(c.macs) + 2 * np.log(c.params) for c in (arch_cost(space, a) for a in archs)]
+    folder = tmp_path_factory.mktemp("predictor")
+    create_predictor("ridge", space=space).fit(archs, np.array(y)).save(folder)
+    return str(folder)
+
+
+def test_pareto_front_outputs_and_no_overwrite(tmp_path, predictor_dir, capsys):
+    out = tmp_path / "front"
+    argv = ["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs",
+            "--budget", "200", "--out", str(out)]
+    assert main(argv) == 0
+    for name in ("front.csv", "front.json", "evaluated.csv", "front.png", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluated"] >= 200 and summary["hypervolume"] > 0
+    assert set(summary["reference_point"]) == {"accuracy", "macs"}
+    front = pd.read_csv(out / "front.csv")
+    assert len(front) == summary["front_size"] == len(json.loads((out / "front.json").read_text()))
+    assert front["macs"].is_monotonic_increasing and front["accuracy"].is_monotonic_increasing
+    assert main(argv) == 2  # refuses to overwrite
+    assert "--force" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
+
+
+def test_single_objective_under_a_constraint(tmp_path, predictor_dir):
+    out = tmp_path / "best"
+    assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy",
+                 "--macs-max", "5e6", "--budget", "300", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    evaluated = pd.read_csv(out / "evaluated.csv")
+    assert (evaluated["macs"] <= 5e6).all()  # constraint column written for the plot
+    best = evaluated.loc[evaluated["accuracy"].idxmax()]
+    assert summary["best"]["accuracy"] == pytest.approx(best["accuracy"])
+    assert (out / "front.png").exists()
+
+
+def test_optuna_study_resumes_from_the_command_line(tmp_path):
+    out = tmp_path / "opt"
+    base = ["search", "--objectives", "params,macs", "--strategy", "optuna-tpe",
+            "--study-name", "s1", "--out", str(out)]
+    assert main([*base, "--budget", "15"]) == 0
+    assert main([*base, "--budget", "25", "--force"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluated"] == 25
+    study = optuna.load_study(study_name="s1", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(study.get_trials(states=[optuna.trial.TrialState.COMPLETE])) >= 25
+
+
+def test_missing_accuracy_source_is_explained(tmp_path, capsys):
+    assert main(["search", "--out", str(tmp_path / "x")]) == 2
+    assert "--predictor" in capsys.readouterr().err

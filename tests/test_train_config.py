@@ -1,0 +1,74 @@
+"""Training-config validation: every bad key or value is named in the error."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from supernet import ConfigError, PhaseConfig, TrainConfig, load_train_config
+
+PHASE = {"name": "full", "epochs": 1, "lr": 0.1}
+
+
+def config(**changes) -> dict:
+    base = {"space": "fmnist_small", "phases": [dict(PHASE)]}
+    base.update(changes)
+    return base
+
+
+@pytest.mark.parametrize("data, needle", [
+    (config(phases=[]), "phases"),
+    (config(phases=[{**PHASE, "epochs": 0}]), "phases['full'].epochs: got 0"),
+    (config(phases=[{**PHASE, "lr": -1}]), "phases['full'].lr: got -1"),
+    (config(phases=[{**PHASE, "kernels": []}]), "phases['full'].kernels"),
+    (config(phases=[{**PHASE, "kernels": "7"}]), "phases['full'].kernels: got '7'"),
+    (config(phases=[{**PHASE, "sandwich": True}]), "phases['full'].subnets_per_step"),
+    (config(phases=[{**PHASE, "ramp_epochs": 3}]), "phases['full'].ramp_epochs: got 3"),
+    (config(phases=[{**PHASE, "colour": 1}]), "phases[0]: unknown key(s) ['colour']"),
+    (config(phases=[{"name": "x", "lr": 0.1}]), "epochs"),
+    (config(phases=[PHASE, PHASE]), "unique phase names"),
+    (config(train={"distill": "teachr"}), "train.distill: got 'teachr'"),
+    (config(train={"batch_size": 0}), "train.batch_size: got 0"),
+    (config(train={"label_smoothing": 1.5}), "train.label_smoothing: got 1.5"),
+    (config(data={"dataset": "mnist"}), "data.dataset: got 'mnist'"),
+    (config(data={"val_size": -5}), "data.val_size: got -5"),
+    (config(data={"flip": "yes"}), "data.flip: got 'yes'"),
+    (config(epochs=3), "config: unknown key(s) ['epochs']"),
+    (config(seed="one"), "seed: got 'one'"),
+])
+def test_bad_config_names_key_and_value(data, needle):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(data)
+    assert needle in str(err.value)
+
+
+def test_round_trip_and_defaults():
+    cfg = TrainConfig.from_dict(config(phases=[{**PHASE, "kernels": [3, 7], "expands": [4, 6]}]))
+    assert cfg.train.nesterov and cfg.train.label_smoothing == 0.1 and cfg.data.calib_images == 2000
+    assert cfg.phases[0].kernels == (3, 7)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert isinstance(cfg.to_dict()["phases"][0]["kernels"], list)
+
+
+def test_load_yaml_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config()))
+    cfg = load_train_config(path, {"data.path": "/somewhere", "train.max_steps_per_epoch": 3})
+    assert cfg.data.path == "/somewhere" and cfg.train.max_steps_per_epoch == 3
+    assert cfg.phases == (PhaseConfig(**PHASE),)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_train_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("phases: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_train_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("name", ["fmnist_quick", "fmnist_ps", "fmnist_uniform", "fmnist_deps"])
+def test_committed_configs_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.yaml"
+    if not path.exists():
+        pytest.skip(f"{path.name} not present")
+    cfg = load_train_config(path)
+    assert cfg.phases[0].name and cfg.total_epochs > 0

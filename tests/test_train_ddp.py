@@ -1,0 +1,51 @@
+"""Two CPU processes under torchrun (gloo): every rank samples the same subnets and the
+averaged gradients keep the ranks' parameters identical."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from _train_helpers import write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORKER = """
+import sys, torch
+from supernet import Supernet, get_space, init_distributed, load_train_config, train
+from supernet._distributed import shutdown_distributed
+
+config, out = load_train_config(sys.argv[1]), sys.argv[2]
+env = init_distributed()
+model = Supernet(get_space(config.space))
+initial = {k: v.detach().clone() for k, v in model.named_parameters()}
+train(config, out, model=model, progress=False)
+params = {k: v.detach().clone() for k, v in model.named_parameters()}
+torch.save({"world": env.world, "initial": initial, "params": params}, f"{out}/params_rank{env.rank}.pt")
+shutdown_distributed()
+"""
+
+
+def test_two_processes_keep_identical_parameters(tmp_path):
+    phases = [{"name": "full", "epochs": 1, "lr": 0.1, "kd": False, "kernels": [5], "expands": [3],
+               "depths": [2]},
+              {"name": "elastic", "epochs": 1, "lr": 0.05, "subnets_per_step": 3, "sandwich": True}]
+    config = write_config(tmp_path, phases, train={"batch_size": 32, "max_steps_per_epoch": 3})
+    (tmp_path / "worker.py").write_text(WORKER)
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(tmp_path / "worker.py"), str(config), str(run)]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ranks = [torch.load(run / f"params_rank{r}.pt", weights_only=True) for r in range(2)]
+    assert ranks[0]["world"] == ranks[1]["world"] == 2
+    p0, p1 = ranks[0]["params"], ranks[1]["params"]
+    assert p0.keys() == p1.keys() and len(p0) > 10
+    for name in p0:
+        assert torch.equal(p0[name], p1[name]), name
+    changed = [k for k in p0 if not torch.equal(ranks[0]["initial"][k], p0[k])]
+    assert len(changed) > len(p0) // 2, "training did not move the parameters"
