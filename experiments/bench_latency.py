@@ -2,7 +2,7 @@
 batch 1) on this machine; write each validation report, with ``build_seconds``, to
 ``experiments/results/latency_<device>_t<threads>.json`` (scatter plot beside it).
 
-    python experiments/bench_latency.py [--threads 1 2] [--num-archs 100] [--out-dir DIR]
+    python experiments/bench_latency.py [--threads 1 2] [--num-archs 100] [--rounds 400]
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ import os
 import time
 from pathlib import Path
 
-from latency_tables import BuildConfig, ValidateConfig, build_table, default_device_name, validate_table
+from latency_tables import (
+    BuildConfig,
+    Protocol,
+    ValidateConfig,
+    build_table,
+    default_device_name,
+    validate_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,6 +31,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--num-archs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=400, help="interleaved timing rounds per entry")
     parser.add_argument("--tables-dir", type=Path, default=ROOT / "latency_tables" / "tables")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "experiments" / "results")
     args = parser.parse_args()
@@ -32,8 +40,9 @@ def main() -> None:
         name = f"{device}_t{threads}"
         load = os.getloadavg()
         start = time.monotonic()
-        table = build_table(BuildConfig(space=args.space, device=device, threads=threads),
-                            args.tables_dir / f"{name}.csv", force=True)
+        config = BuildConfig(space=args.space, device=device, threads=threads,
+                             protocol=Protocol(rounds=args.rounds))
+        table = build_table(config, args.tables_dir / f"{name}.csv", force=True)
         wall = time.monotonic() - start
         report = validate_table(
             table, ValidateConfig(num_archs=args.num_archs, seed=args.seed),
@@ -41,7 +50,8 @@ def main() -> None:
             plot_path=args.results_dir / f"latency_{name}.png",
             extra={"build_seconds": table.meta["build_seconds"], "build_wall_seconds": round(wall, 1),
                    "build_load_average": list(load),
-                   "command": f"python experiments/bench_latency.py --threads {threads}"})
+                   "command": f"python experiments/bench_latency.py --threads {threads} "
+                              f"--rounds {args.rounds}"})
         keys = ("within_10pct", "kendall_tau", "mape", "repeat_within_10pct", "load_factor", "build_seconds")
         print(name, json.dumps({k: report[k] for k in keys}), flush=True)
 

@@ -12,10 +12,10 @@ from latency_tables._build import BuildConfig, build_table
 from latency_tables._e2e import measure_subnets
 from latency_tables._measure import Protocol, default_device_name
 from latency_tables._table import LatencyTable, distinct_blocks, list_tables
-from latency_tables._validate import ValidateConfig, kendall_tau, validate_table
+from latency_tables._validate import ValidateConfig, validate_table
 
 __all__ = [
     "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Protocol", "ValidateConfig",
-    "build_table", "create_cost_model", "default_device_name", "distinct_blocks", "kendall_tau",
+    "build_table", "create_cost_model", "default_device_name", "distinct_blocks",
     "list_metrics", "list_tables", "measure_subnets", "validate_table",
 ]

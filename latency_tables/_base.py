@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from predictors._base import Predictor
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, get_space
 
 __all__ = ["CostModel", "EfficiencyTable", "as_arch_list", "create_cost_model", "list_metrics"]
@@ -25,8 +26,9 @@ def as_arch_list(archs: ArchConfig | Sequence[ArchConfig]) -> list[ArchConfig]:
     return archs
 
 
-class CostModel(abc.ABC):
-    """A cost of a subnet of one search space, predicted without running the subnet.
+class CostModel(Predictor):
+    """A cost of a subnet of one search space, predicted without running the subnet (a
+    `predictors.Predictor` that needs no fitting).
 
     Subclasses set ``space``, ``metric`` (what is predicted) and ``unit``, and implement
     `predict`. Search calls `predict` with a whole population at once, so it should be

@@ -27,7 +27,14 @@ from latency_tables._measure import (
     runtime_version,
     time_interleaved,
 )
-from latency_tables._table import FORMAT, KEY_COLUMNS, LatencyTable, distinct_blocks, table_paths
+from latency_tables._table import (
+    FORMAT,
+    KEY_COLUMNS,
+    VALUE_COLUMNS,
+    LatencyTable,
+    distinct_blocks,
+    table_paths,
+)
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
 
 __all__ = ["BuildConfig", "build_table"]
@@ -82,7 +89,7 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
            resume: bool, force: bool) -> tuple[pd.DataFrame, dict]:
     fresh = config.metadata(space)
     if not (csv.exists() or meta_path.exists()) or force:
-        return pd.DataFrame(columns=KEY_COLUMNS), fresh
+        return pd.DataFrame(columns=KEY_COLUMNS + VALUE_COLUMNS), fresh
     if not resume:
         raise NASError(f"latency table {csv} already exists; pass resume (--resume) to finish it "
                        "or force (--force) to overwrite it, or choose another output path")

@@ -19,10 +19,12 @@ from latency_tables._base import CostModel, as_arch_list
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
 
-__all__ = ["FORMAT", "KEY_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables", "table_paths"]
+__all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
+           "table_paths"]
 
 FORMAT = "ofa-nas-latency-table/1"
 KEY_COLUMNS = [f.name for f in fields(BlockSpec)]
+VALUE_COLUMNS = ["latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
 TABLES_DIR = Path(__file__).parent / "tables"
 
 
@@ -64,7 +66,9 @@ class LatencyTable(CostModel):
     metric, unit = "latency", "ms"
 
     def __init__(self, frame: pd.DataFrame, meta: dict) -> None:
-        self.meta, self.frame = meta, frame
+        if frame.empty:  # a build that has not saved its first chunk yet
+            frame = frame.reindex(columns=KEY_COLUMNS + VALUE_COLUMNS)
+        self.meta, self.frame, self.path = meta, frame, None
         self.space = SearchSpace.from_dict(meta["space"])
         if self.space.hash != meta["space_hash"]:
             raise ArtifactMismatchError(

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from latency_tables._e2e import measure_subnets, spread_archs
-from latency_tables._io import _umask, atomic_write_json
+from latency_tables._io import atomic_write_json
 from latency_tables._measure import Protocol
 from latency_tables._table import LatencyTable
+from predictors import kendall_tau
 from supernet import ArchConfig, NASError, arch_cost
+from supernet._io import atomic_path
 
-__all__ = ["ValidateConfig", "kendall_tau", "validate_table"]
+__all__ = ["ValidateConfig", "validate_table"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,6 @@ class ValidateConfig:
             raise NASError(f"ValidateConfig.num_archs: got {self.num_archs!r}, expected an integer >= 2")
 
 
-def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b rank correlation (ties counted as neither concordant nor discordant)."""
-    dx = np.sign(np.subtract.outer(x, x))[np.triu_indices(len(x), 1)]
-    dy = np.sign(np.subtract.outer(y, y))[np.triu_indices(len(y), 1)]
-    denom = np.sqrt(np.sum(dx != 0) * np.sum(dy != 0))
-    return float(np.sum(dx * dy) / denom) if denom else float("nan")
-
-
 def _shares(predicted: np.ndarray, measured: np.ndarray) -> dict:
     err = predicted / measured - 1
     return {"within_5pct": float(np.mean(np.abs(err) <= 0.05)),
@@ -56,9 +49,10 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     table's predictions with the mean of both; write the report (JSON) and the
     predicted-vs-measured scatter plot when paths are given.
 
-    ``load_factor`` is the reference subnet's time now over its time during the build: far
-    from 1 when the machine is busier (or idler) than it was; ``load_adjusted`` scores the
-    predictions scaled by it. The headline figures are never adjusted."""
+    ``load_factor`` is the reference subnet's time now over its time during the build's
+    calibration: far from 1 when the machine is busier (or idler) than it was;
+    ``load_adjusted`` scores each prediction scaled by the reference timed beside that
+    subnet. The headline figures are never adjusted."""
     meta, space = table.meta, table.space
     calibration = (table.calibration or {}).get("archs", [])
     archs = spread_archs(space, config.num_archs, config.seed,
@@ -74,6 +68,7 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     repeat = np.abs(runs[0] / runs[1] - 1)
     scale = (table.calibration or {}).get("reference_ms")
     load_factor = float(reference.mean() / scale) if scale else None
+    per_arch = reference.mean(axis=0) / scale if scale else None  # the reference beside each arch
     report = {
         **_shares(predicted, measured), "kendall_tau": kendall_tau(predicted, measured),
         "num_archs": len(archs), "repeat_within_10pct": float(np.mean(repeat <= 0.10)),
@@ -81,11 +76,11 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
         "repeat_mape": float(np.mean(repeat) * 100),
         "uncalibrated": {**_shares(naive, measured), "kendall_tau": kendall_tau(naive, measured)},
         "load_factor": load_factor,
-        "load_adjusted": {**_shares(predicted * load_factor, measured),
-                          "kendall_tau": kendall_tau(predicted, measured)} if load_factor else None,
+        "load_adjusted": {**_shares(predicted * per_arch, measured),
+                          "kendall_tau": kendall_tau(predicted * per_arch, measured)} if scale else None,
         "device": meta["device"], "cpu_model": meta["cpu_model"], "runtime": meta["runtime_version"],
         "threads": meta["threads"], "batch_size": meta["batch_size"], "space": space.name,
-        "space_hash": space.hash, "table": str(getattr(table, "path", "")), "seed": config.seed,
+        "space_hash": space.hash, "table": str(table.path or ""), "seed": config.seed,
         "protocol": protocol.__dict__, "calibration": {k: v for k, v in (table.calibration or {}).items()
                                                        if k != "archs"} or None,
         "reference_ms": float(reference.mean()),
@@ -93,7 +88,8 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
         "archs": [{"arch": a.to_json(), "macs": arch_cost(space, a).macs, "predicted_ms": float(p),
-                   "measured_ms": float(m), "runs_ms": [round(float(r), 6) for r in runs[:, i]]}
+                   "measured_ms": float(m), "runs_ms": [round(float(r), 6) for r in runs[:, i]],
+                   "reference_ms": [round(float(r), 6) for r in reference[:, i]]}
                   for i, (a, p, m) in enumerate(zip(archs, predicted, measured))],
     }
     if plot_path is not None:
@@ -127,14 +123,9 @@ def scatter_plot(predicted: np.ndarray, measured: np.ndarray, path: str | Path, 
     ax.set_title(title, fontsize=8)
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)

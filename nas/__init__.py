@@ -7,11 +7,18 @@
     result.best(), result.front_indices(), result.hypervolume(reference_point(problem))
 
 A measured objective (``Measurement(SupernetAccuracy(ckpt))``, optionally on a
-``RayBackend``) is searched with `predictor_in_the_loop`.
+``RayBackend``) is searched with `predictor_in_the_loop`. The whole pipeline and the export
+of one subnet mirror `nas run`/`nas demo` and `nas export`:
+
+    run_experiment(load_experiment("my_experiment.yaml"), "runs/exp")
+    export_subnet(ExportConfig(supernet="runs/exp/supernet/supernet.pt", arch=arch, out="m.onnx"))
 """
 
+from nas._demo import run_experiment
 from nas._evaluator import Evaluator
 from nas._evolution import Evolution
+from nas._experiment import ExperimentConfig, load_experiment
+from nas._export import ExportConfig, arch_from_front, export_subnet
 from nas._loop import RidgeSurrogate, predictor_in_the_loop
 from nas._measured import SupernetAccuracy
 from nas._objectives import Constraint, Measurement, Objective, SearchProblem
@@ -25,6 +32,8 @@ from nas._result import SearchResult
 from nas._strategy import SearchStrategy
 
 __all__ = [
+    "ExperimentConfig", "ExportConfig", "arch_from_front", "export_subnet", "load_experiment",
+    "run_experiment",
     "DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS", "Constraint", "Evaluator",
     "Evolution", "Measurement",
     "Objective", "OptunaNSGA2", "OptunaSearch", "OptunaTPE", "RandomSearch", "RayBackend",

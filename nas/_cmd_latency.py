@@ -77,5 +77,6 @@ def run_list(args) -> int:
     from latency_tables import LatencyTable, list_tables
 
     for name in list_tables():
-        print(f"{name}: {LatencyTable.load(name)!r}")
+        table = LatencyTable.load(name, require_complete=False)
+        print(f"{name}: {table!r}" + ("" if table.meta.get("complete") else " (incomplete)"))
     return 0

@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--space", default="fmnist_small", help="preset name or space file")
     p.add_argument("--objectives", default=None,
                    help="comma list from accuracy,latency,macs,params,peak_memory_bytes; one name "
-                   "is a single-objective search (default: accuracy,latency with --device, else "
-                   "accuracy,macs)")
+                   "is a single-objective search (default: accuracy under the bounds given, "
+                   "else the front of accuracy,latency with --device, else accuracy,macs)")
     p.add_argument("--predictor", help="accuracy predictor folder (predictors.load_predictor)")
     p.add_argument("--measure-accuracy", metavar="CHECKPOINT",
                    help="measure accuracy on the validation split with this supernet instead of "
@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="where measured objectives run: here, or as Ray Tune trials")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of this process: predictors see small batches, for which "
+                   "1 is fastest (a measured objective may want more)")
     p.add_argument("--out", default="search_out", help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite outputs in --out")
     p.set_defaults(func=run)
@@ -86,7 +89,10 @@ def build_problem(args):
     from supernet import get_space
 
     space = get_space(args.space)
-    names = args.objectives or ("accuracy,latency" if args.device else "accuracy,macs")
+    bounded = any(v is not None for v in (args.latency_max, args.macs_max, args.params_max,
+                                          args.memory_max, args.accuracy_min))
+    names = args.objectives or ("accuracy" if bounded else "accuracy,latency" if args.device
+                                else "accuracy,macs")
     names = [n.strip() for n in names.split(",") if n.strip()]
     sources: dict[str, object] = {}
 
@@ -111,6 +117,9 @@ def run(args) -> int:
     from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy
 
     out = check_output_dir(args.out, OUTPUT_FILES, force=args.force)
+    import torch
+
+    torch.set_num_threads(args.threads)
     problem = build_problem(args)
     kwargs = {}
     if args.strategy.startswith("optuna"):

@@ -77,7 +77,8 @@ def _predictor(config: ExperimentConfig, ckpt: Path, folder: Path, data_dir: str
     models = folder / "models"
     if not (models / "report.json").is_file():
         collect(CollectConfig(supernet=str(ckpt), out=str(data), num_archs=config.predictor.num_archs,
-                              calib_images=config.train.data.calib_images, data_dir=data_dir))
+                              calib_images=config.train.data.calib_images, data_dir=data_dir,
+                              workers=config.predictor.workers))
         fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models))
     return models, load_predictor(models, supernet=str(ckpt))
 

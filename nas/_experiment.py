@@ -47,9 +47,11 @@ class LatencyStage:
 class PredictorStage:
     num_archs: int = 400
     models: tuple[str, ...] = ("ridge", "mlp")
+    workers: int = 2
 
     def __post_init__(self) -> None:
         _positive_int("predictor.num_archs", self.num_archs)
+        _positive_int("predictor.workers", self.workers)
         _check(isinstance(self.models, (list, tuple)) and len(self.models) > 0, "predictor.models",
                self.models, "a non-empty list of predictor names")
         object.__setattr__(self, "models", tuple(self.models))

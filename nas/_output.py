@@ -13,6 +13,7 @@ import numpy as np
 
 from nas._io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_output_dir
 from nas._objectives import SearchProblem
+from nas._pareto import pareto_mask
 from nas._result import SearchResult
 
 __all__ = ["reference_point", "write_search_outputs", "OUTPUT_FILES"]
@@ -44,8 +45,15 @@ def _plot(result: SearchResult, frame, front, x: str, y: str, lines: dict[str, f
     ax.scatter(frame[x][ok], frame[y][ok], s=6, c="0.6", label=f"evaluated ({ok.sum()})")
     if (~ok).any():
         ax.scatter(frame[x][~ok], frame[y][~ok], s=6, c="0.85", marker="x", label="infeasible")
+    label = "Pareto front"
+    if x not in result.problem.names:  # one objective: show its trade-off with the bound metric
+        feasible = frame[ok]
+        sign = -1.0 if result.problem.objectives[0].maximize else 1.0
+        pts = np.stack([feasible[x].to_numpy(), sign * feasible[y].to_numpy()], axis=1)
+        front = feasible[pareto_mask(pts)].sort_values(x) if len(feasible) else feasible
+        label = f"{y}-{x} front of the evaluated archs"
     ax.plot(front[x], front[y], "o-", c="tab:red", ms=4, drawstyle="steps-post",
-            label=f"Pareto front ({len(front)})")
+            label=f"{label} ({len(front)})")
     for name, value in lines.items():
         draw = ax.axvline if name == x else ax.axhline
         draw(value, ls="--", c="tab:blue", label=f"{name} bound {value:g}")

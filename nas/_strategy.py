@@ -37,6 +37,8 @@ class SearchStrategy(abc.ABC):
 
     #: registry name, set by each subclass
     name = "base"
+    #: `run` stops after this many asks in a row that brought no arch not evaluated before
+    max_stalls = 200
 
     def setup(self, problem: SearchProblem, evaluator: Evaluator, rng: np.random.Generator) -> None:
         """Called once, before the first ``ask``. Subclasses extending it call super()."""
@@ -60,8 +62,8 @@ class SearchStrategy(abc.ABC):
                   "a positive int")
         evaluator = evaluator or Evaluator(problem)
         self.setup(problem, evaluator, as_rng(seed))
-        stalls = 0
-        while evaluator.n_evals < budget and stalls < 20:
+        stalls = 0  # asks in a row that brought no new arch (a converged sampler repeats itself)
+        while evaluator.n_evals < budget and stalls < self.max_stalls:
             before = evaluator.n_evals
             archs = self.ask(budget - before)
             if not archs:

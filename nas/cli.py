@@ -14,13 +14,13 @@ import sys
 from supernet import NASError
 
 COMMANDS = [
-    "nas._cmd_space",
-    "nas._cmd_export",
     "nas._cmd_demo",
+    "nas._cmd_train",
     "nas._cmd_latency",
     "nas._cmd_predict",
     "nas._cmd_search",
-    "nas._cmd_train",
+    "nas._cmd_export",
+    "nas._cmd_space",
 ]
 
 

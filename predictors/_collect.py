@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from predictors._encoded import write_atomic
 from predictors._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, arch_cost, file_hash
+from supernet._io import atomic_write_bytes
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 
@@ -141,7 +141,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     done = {r["arch"] for r in rows}
     plan = plan_archs(space, cfg.num_archs, seed=cfg.seed, stratified_fraction=cfg.stratified_fraction)
     todo = [(i, src, a.to_json()) for i, (a, src) in enumerate(plan) if a.to_json() not in done]
-    write_atomic(Path(f"{out}.meta.json"), json.dumps(meta, indent=1).encode())
+    atomic_write_bytes(Path(f"{out}.meta.json"), json.dumps(meta, indent=1).encode())
     log.info("collect: %d of %d planned archs already in %s, %d to measure with %d worker(s)",
              cfg.num_archs - len(todo), cfg.num_archs, out, len(todo), cfg.workers)
     chunks = [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]
@@ -150,7 +150,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     def save(new_rows: list[dict[str, Any]]) -> None:
         rows.extend(new_rows)
         frame = pd.DataFrame(rows, columns=COLUMNS).sort_values("plan_index", kind="stable")
-        write_atomic(out, frame.to_csv(index=False).encode())
+        atomic_write_bytes(out, frame.to_csv(index=False).encode())
         bar.update(len(new_rows))
 
     if cfg.workers == 1:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,8 +15,9 @@ import numpy as np
 
 from predictors._base import Predictor
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, file_hash, get_space
+from supernet._io import atomic_write_bytes
 
-__all__ = ["EncodedPredictor", "FORMAT", "MANIFEST", "sha256_of", "write_atomic"]
+__all__ = ["EncodedPredictor", "FORMAT", "MANIFEST", "sha256_of"]
 
 FORMAT = "ofa-nas-predictor"
 MANIFEST = "predictor.json"
@@ -26,18 +25,6 @@ MANIFEST = "predictor.json"
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class EncodedPredictor(Predictor):
@@ -112,13 +99,13 @@ class EncodedPredictor(Predictor):
         state, blobs = self._state()
         files = {}
         for fname, data in blobs.items():
-            write_atomic(folder / fname, data)
+            atomic_write_bytes(folder / fname, data)
             files[fname] = hashlib.sha256(data).hexdigest()
         manifest = {"format": FORMAT, "version": 1, "kind": self.name, "metric": self.metric,
                     "seed": self.seed, "supernet_hash": self.supernet_hash,
                     "space_hash": self.space.hash, "space": self.space.to_dict(),
                     "config": self._config(), "state": state, "files": files}
-        write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+        atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
         return folder
 
     @classmethod

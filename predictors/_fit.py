@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from predictors._collect import read_table
-from predictors._encoded import EncodedPredictor, write_atomic
+from predictors._encoded import EncodedPredictor
 from predictors._metrics import kendall_tau, regression_metrics
 from predictors._registry import create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
+from supernet._io import atomic_write_bytes
 
 __all__ = ["FitConfig", "fit_predictors", "split_table", "load_training_data", "plot_predictions"]
 
@@ -118,5 +119,5 @@ def fit_predictors(cfg: FitConfig, *, model_kwargs: dict[str, dict[str, Any]] | 
         "best": best, "tau_ceiling": kendall_tau(half_a, half_b),
         "plot": str(plot_predictions(out / "pred_vs_true.png", y[test_idx], preds, metrics)),
     }
-    write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
+    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
     return report

@@ -3,14 +3,14 @@ the two (the one export path used by latency tables, reports and `nas export`)."
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from supernet._io import atomic_path
 
 __all__ = ["export_onnx", "ort_session", "onnx_parity", "OPSET"]
 
@@ -24,26 +24,20 @@ def export_onnx(module: nn.Module, path: str | Path, input_shape: tuple[int, ...
     import onnx
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = module.training
     module.eval()
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, (torch.zeros(input_shape),), tmp, dynamo=False, opset_version=OPSET,
+                module, (torch.zeros(input_shape),), str(tmp), dynamo=False, opset_version=OPSET,
                 input_names=["input"], output_names=["output"],
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None,
             )
-        if check:
-            onnx.checker.check_model(tmp)
-        os.replace(tmp, path)
+            if check:
+                onnx.checker.check_model(str(tmp))
     finally:
         module.train(was_training)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -57,6 +51,8 @@ def ort_session(path: str | Path, threads: int = 1):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    if threads > 1:  # idle sessions must not spin-wait: timing interleaves many of them
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

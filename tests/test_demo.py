@@ -2,12 +2,13 @@
 searches under three budgets, ONNX export, report; then the same run reused, and bad input."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from nas._demo import run_experiment
-from nas._experiment import ExperimentConfig, load_experiment
+from nas._experiment import DEMO_CONFIG, ExperimentConfig, load_experiment
 from nas.cli import main
 from supernet import ConfigError, NASError
 from tests.conftest import tiny_space
@@ -45,7 +46,7 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
         assert row["parity_max_abs_diff"] <= 1e-4
         assert row["predicted_latency_ms"] <= row["latency_budget_ms"]
         assert 0.0 <= row["test_acc"] <= 100.0
-        card = json.loads((out / "models" / (row["onnx_path"].rsplit("/", 1)[1][:-5] + ".json")).read_text())
+        card = json.loads(Path(row["onnx_path"]).with_suffix(".json").read_text())
         assert card["provenance"]["supernet_hash"] and card["arch_str"] == row["arch"]
     for name in ("report.md", "pareto.png", "front.csv", "summary.json"):
         assert (out / name).stat().st_size > 0
@@ -63,7 +64,7 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
         run_experiment(tiny_experiment(tmp_path, budget=61), out)
     # export refuses to overwrite and checks its arguments
     model = summary["budgets"][0]["onnx_path"]
-    arch = json.dumps(json.loads((out / "models" / (model.rsplit("/", 1)[1][:-5] + ".json")).read_text())["arch"])
+    arch = json.dumps(json.loads(Path(model).with_suffix(".json").read_text())["arch"])
     rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--arch", arch, "--out", model])
     assert rc == 2
     rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--front",
@@ -82,7 +83,7 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     ],
 )
 def test_experiment_config_errors_name_key_and_value(patch, fragment):
-    data = yaml.safe_load(open(load_experiment.__globals__["DEMO_CONFIG"]).read())
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
     data.update(patch)
     with pytest.raises(ConfigError, match=fragment):
         ExperimentConfig.from_dict(data)

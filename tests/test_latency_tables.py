@@ -20,7 +20,6 @@ from latency_tables import (
     build_table,
     create_cost_model,
     distinct_blocks,
-    kendall_tau,
     list_metrics,
     validate_table,
 )
@@ -158,14 +157,6 @@ def test_validate_writes_report_and_plot(built, tmp_path):
     calibration = set(table.calibration["archs"])
     assert not calibration & {a["arch"] for a in saved["archs"]}
     assert (tmp_path / "r.png").stat().st_size > 1000
-
-
-def test_kendall_tau_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=30), rng.normal(size=30)
-    y[:5] = y[5:10]  # ties
-    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
 
 
 def test_cli_resume_of_finished_table(built, tmp_path, capsys):
