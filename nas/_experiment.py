@@ -60,15 +60,19 @@ class PredictorStage:
 @dataclass(frozen=True)
 class SearchStage:
     """``latency_budgets_ms``: the budgets; None picks three spread over the space's range.
-    ``margin``: searches keep predicted latency under ``(1 - margin) x budget``."""
+    ``margin``: searches keep predicted latency under ``(1 - margin) x budget``.
+    ``verify_top``: how many of a search's front subnets are timed on this machine; the most
+    accurate one whose *measured* latency meets the budget is exported."""
 
     latency_budgets_ms: tuple[float, ...] | None = None
     budget: int = 1000
     seed: int = 0
     margin: float = 0.05
+    verify_top: int = 12
 
     def __post_init__(self) -> None:
         _positive_int("search.budget", self.budget)
+        _positive_int("search.verify_top", self.verify_top)
         _check(0.0 <= self.margin < 0.5, "search.margin", self.margin, "a fraction in [0, 0.5)")
         if self.latency_budgets_ms is not None:
             ok = (isinstance(self.latency_budgets_ms, (list, tuple)) and len(self.latency_budgets_ms) > 0

@@ -48,6 +48,9 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
         assert 0.0 <= row["test_acc"] <= 100.0
         card = json.loads(Path(row["onnx_path"]).with_suffix(".json").read_text())
         assert card["provenance"]["supernet_hash"] and card["arch_str"] == row["arch"]
+    for i in range(3):  # each choice was timed on this machine before export
+        verified = json.loads((out / "search" / f"budget_{i}" / "verified.json").read_text())
+        assert verified["measured_ms"] <= budgets[i]
     for name in ("report.md", "pareto.png", "front.csv", "summary.json"):
         assert (out / name).stat().st_size > 0
     ckpt_time = (out / "supernet" / "supernet.pt").stat().st_mtime
