@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -51,16 +50,10 @@ log = logging.getLogger("bench_train")
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from latency_tables._measure import cpu_model
+
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"{cpu}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
 
 
 def load_average() -> list[float]:

@@ -59,11 +59,9 @@ def _latency(config: ExperimentConfig, space, folder: Path):
         return LatencyTable.load(stage.table, space=space)
     path = folder / "table.csv"
     try:
-        table = LatencyTable.load(path, space=space)
-        log.info("latency: reusing %s", path)
-        return table
-    except ArtifactMismatchError:
-        pass
+        return LatencyTable.load(path, space=space)
+    except ArtifactMismatchError:  # absent or unfinished: build it, or resume the build
+        log.info("latency: building %s", path)
     build = BuildConfig(space=space, device=stage.device, threads=stage.threads,
                         protocol=Protocol(rounds=stage.rounds), calibration_archs=stage.calibration_archs)
     build_table(build, path, resume=path.is_file())
