@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet import ConfigError, TrainConfig, load_train_config
+from supernet._train_config import read_yaml
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG"]
@@ -116,13 +117,5 @@ class ExperimentConfig:
 
 def load_experiment(path: str | Path | None = None) -> ExperimentConfig:
     """An experiment YAML (``yaml.safe_load``); None gives the built-in demo experiment."""
-    import yaml
-
     path = Path(path) if path else DEMO_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"experiment config {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return ExperimentConfig.from_dict(data, base=path.parent)
+    return ExperimentConfig.from_dict(read_yaml(path, "experiment config"), base=path.parent)

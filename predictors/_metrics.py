@@ -21,22 +21,23 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
-def kendall_tau(y_true, y_pred) -> float:
-    """Kendall's tau-b (ties counted as in scipy); 0.0 when either side is constant."""
+def _rank_correlation(statistic, y_true, y_pred) -> float:
+    """A scipy rank correlation of the pair; 0.0 when either side is constant."""
     t, p = _pair(y_true, y_pred)
     if np.ptp(t) == 0 or np.ptp(p) == 0:
         return 0.0
-    tau = stats.kendalltau(t, p).statistic
-    return 0.0 if np.isnan(tau) else float(tau)
+    value = statistic(t, p).statistic
+    return 0.0 if np.isnan(value) else float(value)
+
+
+def kendall_tau(y_true, y_pred) -> float:
+    """Kendall's tau-b (ties counted as in scipy); 0.0 when either side is constant."""
+    return _rank_correlation(stats.kendalltau, y_true, y_pred)
 
 
 def spearman_rho(y_true, y_pred) -> float:
     """Spearman's rank correlation (average ranks for ties); 0.0 when a side is constant."""
-    t, p = _pair(y_true, y_pred)
-    if np.ptp(t) == 0 or np.ptp(p) == 0:
-        return 0.0
-    rho = stats.spearmanr(t, p).statistic
-    return 0.0 if np.isnan(rho) else float(rho)
+    return _rank_correlation(stats.spearmanr, y_true, y_pred)
 
 
 def regression_metrics(y_true, y_pred) -> dict[str, float]:

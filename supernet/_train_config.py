@@ -211,17 +211,22 @@ def _build(cls: type, where: str, data: Any):
         raise ConfigError(f"{where}: {err}") from None
 
 
-def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML config (``yaml.safe_load``) and validate it."""
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file parsed with ``yaml.safe_load``; `ConfigError` if missing or invalid."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist; see experiments/*.yaml")
+        raise ConfigError(f"{what} {str(path)!r} does not exist; see experiments/*.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+
+
+def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config (``yaml.safe_load``) and validate it."""
+    data = read_yaml(path)
     if isinstance(data, dict) and overrides:
         for key, value in overrides.items():
             section, _, name = key.partition(".")
