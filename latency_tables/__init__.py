@@ -5,17 +5,18 @@ all behind one ``predict(archs)`` interface (`CostModel`).
     table = LatencyTable.load("xeon-2c_t1", space="fmnist_small")   # a shipped table
     table.predict(archs)                                            # ms, one per arch
     validate_table(table, ValidateConfig(num_archs=100), json_path="report.json")
+    measure_archs(table, archs).ms                                  # timed as the table was built
 """
 
 from latency_tables._base import CostModel, EfficiencyTable, create_cost_model, list_metrics
 from latency_tables._build import BuildConfig, build_table
-from latency_tables._e2e import measure_subnets
+from latency_tables._e2e import Measured, measure_archs, measure_subnets
 from latency_tables._measure import Protocol, default_device_name
 from latency_tables._table import LatencyTable, distinct_blocks, list_tables
 from latency_tables._validate import ValidateConfig, validate_table
 
 __all__ = [
-    "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Protocol", "ValidateConfig",
+    "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Measured", "Protocol", "ValidateConfig",
     "build_table", "create_cost_model", "default_device_name", "distinct_blocks",
-    "list_metrics", "list_tables", "measure_subnets", "validate_table",
+    "list_metrics", "list_tables", "measure_archs", "measure_subnets", "validate_table",
 ]

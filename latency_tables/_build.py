@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from latency_tables._e2e import fit_calibration, measure_subnets, reference_arch, spread_archs
+from latency_tables._e2e import calibration_archs, fit_calibration, measure_subnets, reference_arch
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from latency_tables._measure import (
     RUNTIMES,
@@ -42,13 +42,15 @@ __all__ = ["BuildConfig", "build_table"]
 log = logging.getLogger(__name__)
 _MUST_MATCH = ("space_hash", "device", "runtime", "threads", "batch_size")
 _OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
+_GROUP = 20  # whole subnets timed together beside the reference, in calibration and validation
 
 
 @dataclass(frozen=True)
 class BuildConfig:
     """What to measure and how. ``device`` defaults to a name derived from the CPU model;
     ``chunk_size`` blocks are timed interleaved between two checkpoints; the calibration
-    is fitted on ``calibration_archs`` whole subnets drawn with ``calibration_seed`` (0: none)."""
+    is fitted on about ``calibration_archs`` whole subnets (as many at each resolution)
+    drawn with ``calibration_seed`` (0: none)."""
 
     space: SearchSpace | str = "fmnist_small"
     device: str | None = None
@@ -57,7 +59,7 @@ class BuildConfig:
     runtime: str = "ort"
     protocol: Protocol = field(default_factory=Protocol)
     chunk_size: int = 64
-    calibration_archs: int = 20
+    calibration_archs: int = 40
     calibration_seed: int = 1_000_003
     pin_core: int | None = None
     seed: int = 0
@@ -190,15 +192,20 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
 
 
 def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, meta: dict) -> None:
-    """Fit ``measured ~ a + b * sum of blocks`` on whole subnets timed end to end, in one
-    interleaved group, as validation times them; validation uses other subnets."""
-    archs = spread_archs(space, config.calibration_archs, config.calibration_seed)
+    """Fit the calibration (`fit_calibration`) on whole subnets timed end to end in groups
+    of up to 20, each group beside the reference subnet and scaled to the reference's median
+    over the groups, as validation times them; validation uses other subnets."""
+    archs = calibration_archs(space, config.calibration_archs, config.calibration_seed)
+    group = min(_GROUP, len(archs))
     log.info("calibrating on %d whole subnets", len(archs))
     runs, refs = measure_subnets(space, archs, runtime=config.runtime, threads=config.threads,
                                  batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
-                                 group_size=len(archs), pin_core=config.pin_core)
+                                 group_size=group, pin_core=config.pin_core)
+    level = float(np.median(refs[0]))
+    measured = runs[0] * level / refs[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
-    meta["calibration"] = {**fit_calibration(predicted, runs[0]), "num_archs": len(archs),
-                           "seed": config.calibration_seed, "reference_ms": float(refs[0, 0]),
-                           "uncalibrated_mape": float(np.mean(np.abs(predicted / runs[0] - 1)) * 100),
+    meta["calibration"] = {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
+                           "num_archs": len(archs), "group_size": group, "seed": config.calibration_seed,
+                           "reference_ms": level,
+                           "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
                            "archs": [a.to_json() for a in archs]}

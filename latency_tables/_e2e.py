@@ -5,30 +5,47 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latency_tables._measure import Protocol, make_runner, pinned, time_interleaved
 from supernet import ArchConfig, NASError, SearchSpace, Subnet, arch_cost
 
-__all__ = ["fit_calibration", "measure_subnets", "reference_arch", "spread_archs"]
+if TYPE_CHECKING:
+    from latency_tables._table import LatencyTable
+
+__all__ = ["Measured", "apply_calibration", "calibration_archs", "fit_calibration", "measure_archs",
+           "measure_subnets", "reference_arch", "spread_archs"]
 
 
-def spread_archs(space: SearchSpace, n: int, seed: int, *,
-                 exclude: Collection[ArchConfig] = ()) -> list[ArchConfig]:
-    """``n`` distinct random archs spread evenly over the MACs range: many are sampled,
-    sorted by MACs and taken at evenly spaced ranks (smallest and largest included)."""
+def spread_archs(space: SearchSpace, n: int, seed: int, *, exclude: Collection[ArchConfig] = (),
+                 resolution: int | None = None) -> list[ArchConfig]:
+    """``n`` distinct random archs (at ``resolution`` only, when given) spread evenly over the
+    MACs range: many are sampled, sorted by MACs and taken at evenly spaced ranks (the
+    smallest and largest subnets included when no resolution is given)."""
     if not isinstance(n, int) or n < 2:
         raise NASError(f"number of archs: got {n!r}, expected an integer >= 2")
     rng = np.random.default_rng(seed)
-    pool = {space.smallest(), space.largest()} | {space.sample(rng) for _ in range(20 * n)}
-    pool = sorted(set(pool) - set(exclude), key=lambda a: (arch_cost(space, a).macs, a.to_json()))
+    only = None if resolution is None else [resolution]
+    pool = {space.sample(rng, resolutions=only) for _ in range(20 * n)}
+    if resolution is None:
+        pool |= {space.smallest(), space.largest()}
+    pool = sorted(pool - set(exclude), key=lambda a: (arch_cost(space, a).macs, a.to_json()))
     if len(pool) < n:
         raise NASError(f"the space {space.name!r} has only {len(pool)} archs left to draw, "
                        f"{n} were asked for; ask for fewer")
     picks = np.unique(np.round(np.linspace(0, len(pool) - 1, n)).astype(int))
     return [pool[i] for i in picks]
+
+
+def calibration_archs(space: SearchSpace, n: int, seed: int) -> list[ArchConfig]:
+    """About ``n`` archs, the same number at every resolution (at least 2 each), each
+    resolution's spread over its MACs range: the calibration fits one slope per resolution."""
+    per = max(2, -(-n // len(space.resolutions)))
+    return [a for r in space.resolutions for a in spread_archs(space, per, seed + r, resolution=r)]
 
 
 def reference_arch(space: SearchSpace) -> ArchConfig:
@@ -68,11 +85,66 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
     return runs, refs
 
 
-def fit_calibration(predicted: np.ndarray, measured: np.ndarray) -> dict:
-    """``measured ~ intercept_ms + slope * predicted``, least squares on relative error."""
+def fit_calibration(predicted: np.ndarray, measured: np.ndarray, resolutions: Sequence[int]) -> dict:
+    """``measured ~ intercept_ms + slope[resolution] * predicted``, least squares on relative
+    error: one slope per input resolution, because how much warmer a block runs alone than
+    inside a network depends on the size of its activations."""
     predicted, measured = np.asarray(predicted, float), np.asarray(measured, float)
-    design = np.stack([1.0 / measured, predicted / measured], axis=1)
-    (intercept, slope), *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
-    fitted = intercept + slope * predicted
-    return {"intercept_ms": float(intercept), "slope": float(slope),
+    res = np.asarray(resolutions)
+    levels = sorted(set(res.tolist()))
+    columns = [np.where(res == r, predicted, 0.0) / measured for r in levels]
+    design = np.stack([1.0 / measured, *columns], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
+    slopes = {str(r): float(c) for r, c in zip(levels, coef[1:])}
+    fitted = apply_calibration({"intercept_ms": coef[0], "slopes": slopes}, predicted, res)
+    return {"intercept_ms": float(coef[0]), "slopes": slopes,
             "fit_mape": float(np.mean(np.abs(fitted / measured - 1)) * 100)}
+
+
+def apply_calibration(calibration: dict, predicted: np.ndarray, resolutions: Sequence[int]) -> np.ndarray:
+    """The calibrated latency of archs whose plain block sums are ``predicted``."""
+    slopes = calibration["slopes"]
+    missing = {str(r) for r in resolutions} - set(slopes)
+    if missing:
+        raise NASError(f"the table's calibration has no slope for resolution(s) {sorted(missing)} "
+                       f"(it has {sorted(slopes)}); rebuild the table with a calibration covering them")
+    slope = np.array([slopes[str(r)] for r in resolutions], dtype=np.float64)
+    return calibration["intercept_ms"] + slope * np.asarray(predicted, float)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """End-to-end timings of subnets, each beside the reference subnet: ``raw_ms`` and
+    ``reference_ms`` have shape ``(passes, archs)``; ``level_ms`` is the reference's time
+    when the table was calibrated (None for a table without calibration).
+
+    ``ms`` is the protocol's measurement: each raw time scaled by ``level / reference timed
+    beside it``, i.e. on the scale of the machine as it was during the build. The host's
+    speed drifts by up to 30 % within a minute here, uniformly across the subnets timed
+    together, and this cancels it; ``load_factor`` says how far the machine was from that
+    state. Without a level, ``ms`` is the raw time."""
+
+    raw_ms: np.ndarray
+    reference_ms: np.ndarray
+    level_ms: float | None
+
+    @property
+    def ms(self) -> np.ndarray:
+        return self.raw_ms if self.level_ms is None else self.raw_ms * self.level_ms / self.reference_ms
+
+    @property
+    def load_factor(self) -> float | None:
+        return None if self.level_ms is None else float(np.mean(self.reference_ms) / self.level_ms)
+
+
+def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: int = 1, seed: int = 0,
+                  protocol: Protocol | None = None, pin_core: int | None = None) -> Measured:
+    """Time ``archs`` end to end as ``table`` was built and calibrated: same runtime,
+    threads, batch size, protocol (unless given) and group size, each group beside the
+    reference subnet (see `Measured`)."""
+    meta, calibration = table.meta, table.calibration or {}
+    runs, refs = measure_subnets(table.space, archs, runtime=meta["runtime"], threads=meta["threads"],
+                                 batch_size=meta["batch_size"], passes=passes, seed=seed,
+                                 protocol=protocol or Protocol(**meta["protocol"]), pin_core=pin_core,
+                                 group_size=calibration.get("group_size", 20))
+    return Measured(runs, refs, calibration.get("reference_ms"))

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from latency_tables._base import CostModel, as_arch_list
+from latency_tables._e2e import apply_calibration
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
            "table_paths"]
 
-FORMAT = "ofa-nas-latency-table/1"
+FORMAT = "ofa-nas-latency-table/2"
 KEY_COLUMNS = [f.name for f in fields(BlockSpec)]
 VALUE_COLUMNS = ["latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
 TABLES_DIR = Path(__file__).parent / "tables"
@@ -152,9 +153,8 @@ class LatencyTable(CostModel):
         owner = np.repeat(np.arange(len(archs)), [len(r) for r in per_arch])
         total = np.bincount(owner, weights=self._values[np.concatenate(per_arch)], minlength=len(archs))
         total = total + self.overhead_ms
-        cal = self.calibration
-        if calibrated and cal:
-            total = cal["intercept_ms"] + cal["slope"] * total
+        if calibrated and self.calibration:
+            total = apply_calibration(self.calibration, total, [a.resolution for a in archs])
         return total
 
     def __repr__(self) -> str:

@@ -20,9 +20,10 @@ def add_parser(sub) -> None:
     p.add_argument("--rank", type=int, default=0, help="row of --front to export (0 = first)")
     p.add_argument("--out", required=True, help="output .onnx path (model card: same name, .json)")
     p.add_argument("--data-dir", help="dataset location, if not where the supernet was trained")
-    p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency")
+    p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency, and "
+                   "the model is timed as the table was (its threads, scaled by its reference subnet)")
     p.add_argument("--predictor", help="accuracy predictor folder: adds predicted accuracy")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing without --table")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
     p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
     p.set_defaults(func=run)
@@ -51,7 +52,7 @@ def run(args) -> int:
     card = export_subnet(ExportConfig(
         supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
         predictor=args.predictor, threads=args.threads, tolerance=args.tolerance, force=args.force))
-    keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms",
-            "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
+    keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
+            "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     print(json.dumps({k: card[k] for k in keys}, indent=2))
     return 0

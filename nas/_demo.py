@@ -9,6 +9,7 @@ import logging
 import shutil
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -121,20 +122,20 @@ def _search(config: ExperimentConfig, space, predictor, table, folder: Path,
     return (result.best() if upper is not None else None), summary
 
 
-def _verify_on_device(config: ExperimentConfig, space, folder: Path, budget: float):
+def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: float) -> list:
     """Time the search's accuracy-latency front (feasible archs, most accurate first, up to
-    ``search.verify_top``) end to end on this machine, and keep the most accurate one that
-    meets ``budget`` as measured, not only as predicted. If none does (timing noise near a
-    tight budget), the fastest one measured is kept and the report flags the budget."""
+    ``search.verify_top``) end to end on this machine as the table was built, and order the
+    candidates for export: those measured within ``budget``, most accurate first, then the
+    others, fastest first."""
     import numpy as np
     import pandas as pd
 
-    from latency_tables import Protocol, measure_subnets
+    from latency_tables import Protocol, measure_archs
     from supernet import ArchConfig
 
     choice = folder / "verified.json"
     if choice.is_file():
-        return ArchConfig.from_dict(json.loads(choice.read_text())["arch"])
+        return [ArchConfig.from_dict(c["arch"]) for c in json.loads(choice.read_text())["candidates"]]
     frame = pd.read_csv(folder / "evaluated.csv")
     frame = frame[frame["feasible"]].sort_values(["accuracy", "latency"], ascending=[False, True])
     front, fastest = [], np.inf
@@ -143,25 +144,52 @@ def _verify_on_device(config: ExperimentConfig, space, folder: Path, budget: flo
             front.append(ArchConfig.from_json(row.arch))
             fastest = row.latency
     front = front[: config.search.verify_top]
-    measured, _ = measure_subnets(space, front, runtime="ort", threads=config.latency.threads,
-                                  batch_size=1, protocol=Protocol(rounds=config.latency.rounds))
-    ok = np.flatnonzero(measured[0] <= budget)
-    pick = int(ok[0]) if ok.size else int(np.argmin(measured[0]))
-    if not ok.size:
+    measured = measure_archs(table, front, protocol=Protocol(rounds=config.latency.rounds)).ms[0]
+    within = [i for i in range(len(front)) if measured[i] <= budget]
+    order = within + sorted(set(range(len(front))) - set(within), key=lambda i: measured[i])
+    if not within:
         log.warning("none of the %d front subnets under %g ms (predicted) measured under it "
-                    "(fastest %.3f ms); keeping the fastest, raise search.margin for tight budgets",
-                    len(front), budget, measured[0, pick])
-    atomic_write_json(choice, {"arch": front[pick].to_dict(), "measured_ms": float(measured[0, pick]),
-                               "meets_budget": bool(ok.size),
-                               "candidates": [{"arch": str(a), "measured_ms": float(m)}
-                                              for a, m in zip(front, measured[0])]})
-    return front[pick]
+                    "(fastest %.3f ms); raise search.margin for tight budgets", len(front), budget,
+                    measured.min())
+    atomic_write_json(choice, {"budget_ms": budget, "candidates": [
+        {"arch": front[i].to_dict(), "arch_str": str(front[i]), "measured_ms": float(measured[i])}
+        for i in order]})
+    return [front[i] for i in order]
+
+
+def _export_to(arch, *, ckpt: Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,
+               config: ExperimentConfig) -> dict:
+    from nas._export import ExportConfig, export_subnet
+
+    return export_subnet(ExportConfig(
+        supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
+        table=str(getattr(table, "path", config.latency.table)), predictor=str(predictor_dir),
+        threads=config.latency.threads, force=True))
+
+
+def _export_within_budget(export, candidates: list, budget: float, onnx: Path, tries: int = 3) -> dict:
+    """Export the first candidate whose timing at export also meets ``budget``, trying at
+    most ``tries`` of them; the last one tried stays if none does (the report flags it)."""
+    card_path = onnx.with_suffix(".json")
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        if card.get("latency_budget_ms") == budget:
+            return card
+    attempts = 0
+    for arch in candidates[:tries]:
+        card, attempts = export(arch), attempts + 1
+        if card["measured_latency_ms"] <= budget:
+            break
+        log.warning("export: %s measured %.3f ms at export, over the %g ms budget; trying the next "
+                    "candidate", arch, card["measured_latency_ms"], budget)
+    card.update(latency_budget_ms=budget, export_attempts=attempts)
+    atomic_write_json(card_path, card)
+    return card
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
                    data_dir: str | None = None) -> dict[str, Any]:
     """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
-    from nas._export import ExportConfig, export_subnet
     from nas._report import write_report
 
     out = Path(out)
@@ -188,17 +216,15 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
         upper = budget * (1 - config.search.margin)
         folder = out / "search" / f"budget_{i}"
         stage(f"search_{i}", _search, config, space, predictor, table, folder, upper)
-        arch = stage(f"verify_{i}", _verify_on_device, config, space, folder, budget)
+        candidates = stage(f"verify_{i}", _verify_on_device, config, table, folder, budget)
         onnx = out / "models" / f"budget_{i}_{budget:g}ms.onnx"
-        card_path = onnx.with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.is_file() else None
-        if card is None or card["arch"] != arch.to_dict():
-            card = stage(f"export_{i}", export_subnet, ExportConfig(
-                supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
-                table=str(getattr(table, "path", config.latency.table)), predictor=str(predictor_dir),
-                threads=config.latency.threads, force=True))
+        export = partial(_export_to, ckpt=ckpt, onnx=onnx, table=table, predictor_dir=predictor_dir,
+                         data_dir=data_dir, config=config)
+        card = stage(f"export_{i}", _export_within_budget, export, candidates, budget, onnx)
         rows.append({"latency_budget_ms": budget, "predicted_latency_ms": card["predicted_latency_ms"],
                      "measured_latency_ms": card["measured_latency_ms"],
+                     "measured_latency_raw_ms": card["measured_latency_raw_ms"],
+                     "load_factor": card["load_factor"], "export_attempts": card["export_attempts"],
                      "predicted_acc": card["predicted_acc"], "test_acc": card["test_acc"],
                      "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
                      "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],

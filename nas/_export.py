@@ -4,7 +4,6 @@ against PyTorch, time it, evaluate it on the test split, and write a model card.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from nas._io import atomic_write_json
 from supernet import (
     ArchConfig,
     DataConfig,
@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """What `export_subnet` needs. ``table`` (a latency table file or shipped name) and
-    ``predictor`` (a predictor folder) only add predicted figures to the model card."""
+    """What `export_subnet` needs. ``table`` (a latency table file or shipped name) adds the
+    predicted latency and makes the timing follow the table's protocol (its threads, beside
+    its reference subnet; ``threads`` is then unused); ``predictor`` (a predictor folder)
+    adds the predicted accuracy."""
 
     supernet: str
     arch: ArchConfig
@@ -75,9 +77,22 @@ def _card_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
+def _time(table, space, arch: ArchConfig, config: ExportConfig):
+    """Two passes of end-to-end timing: as the table was built when there is one, else
+    ONNX Runtime with ``config.threads`` threads, batch 1, raw."""
+    from latency_tables import Measured, Protocol, measure_archs, measure_subnets
+
+    protocol = Protocol(rounds=config.timing_rounds)
+    if table is not None:
+        return measure_archs(table, [arch], passes=2, protocol=protocol)
+    runs, refs = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
+                                 protocol=protocol, passes=2)
+    return Measured(runs, refs, None)
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file)."""
-    from latency_tables import LatencyTable, Protocol, measure_subnets
+    from latency_tables import LatencyTable
 
     out = Path(config.out)
     card_path = _card_path(out)
@@ -102,8 +117,8 @@ def export_subnet(config: ExportConfig) -> dict:
         os.replace(out, failed)
         raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
                        f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
-    measured, _ = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
-                                  protocol=Protocol(rounds=config.timing_rounds))
+    table = LatencyTable.load(config.table, space=space) if config.table else None
+    timed = _time(table, space, arch, config)
     cost = arch_cost(space, arch)
     card = {
         "onnx": str(out), "arch": arch.to_dict(), "arch_str": str(arch),
@@ -111,7 +126,12 @@ def export_subnet(config: ExportConfig) -> dict:
                   "mean": data.mean, "std": data.std, "classes": list(data.classes),
                   "note": "scale pixels to [0, 1], resize to the resolution, then (x - mean) / std"},
         "test_acc": test_acc, "parity_max_abs_diff": parity,
-        "measured_latency_ms": float(measured[0, 0]), "latency_threads": config.threads,
+        "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
+        "load_factor": timed.load_factor,
+        "latency_threads": table.meta["threads"] if table else config.threads,
+        "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
+                         "subnet, and scaled back to the machine's state then (see load_factor); the raw "
+                         "time is measured_latency_raw_ms") if table else "ONNX Runtime, batch 1, raw median",
         "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
         "predicted_latency_ms": None, "predicted_acc": None,
         "provenance": {
@@ -121,8 +141,7 @@ def export_subnet(config: ExportConfig) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
-    if config.table:
-        table = LatencyTable.load(config.table, space=space)
+    if table is not None:
         card["predicted_latency_ms"] = float(table.predict([arch])[0])
         card["provenance"]["table_device"] = table.meta.get("device")
     if config.predictor:
@@ -130,9 +149,7 @@ def export_subnet(config: ExportConfig) -> dict:
 
         predictor = load_predictor(config.predictor, space=space, supernet=config.supernet)
         card["predicted_acc"] = float(predictor.predict([arch])[0])
-    tmp = card_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, card_path)
+    atomic_write_json(card_path, card)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
              card["measured_latency_ms"], parity, card_path)
     return card

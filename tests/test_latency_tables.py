@@ -15,12 +15,14 @@ from latency_tables import (
     CostModel,
     EfficiencyTable,
     LatencyTable,
+    Measured,
     Protocol,
     ValidateConfig,
     build_table,
     create_cost_model,
     distinct_blocks,
     list_metrics,
+    measure_archs,
     validate_table,
 )
 from latency_tables._table import KEY_COLUMNS, table_paths
@@ -103,7 +105,9 @@ def test_predict_is_vectorised_and_sums_blocks(built):
     for arch, value in zip(archs, table.predict(archs, calibrated=False)):
         total = sum(table.block_latency(s) for s in tiny_space().layout(arch)) + table.overhead_ms
         assert value == pytest.approx(total)
-    assert np.allclose(batch, cal["intercept_ms"] + cal["slope"] * table.predict(archs, calibrated=False))
+    slope = np.array([cal["slopes"][str(a.resolution)] for a in archs])
+    assert np.allclose(batch, cal["intercept_ms"] + slope * table.predict(archs, calibrated=False))
+    assert set(cal["slopes"]) == {str(r) for r in tiny_space().resolutions}
 
 
 def test_mismatched_space_and_missing_entry(built):
@@ -154,9 +158,27 @@ def test_validate_writes_report_and_plot(built, tmp_path):
     for key in ("within_5pct", "within_10pct", "repeat_within_10pct"):
         assert 0.0 <= saved[key] <= 1.0
     assert saved["mape"] >= 0 and -1 <= saved["kendall_tau"] <= 1
+    assert saved["reference_scaled"] and saved["raw"]["load_factor"] > 0
+    for row in saved["archs"]:  # the headline time is the raw one scaled by the reference beside it
+        level = table.calibration["reference_ms"]
+        scaled = np.mean(np.array(row["raw_ms"]) * level / np.array(row["reference_ms"]))
+        assert row["measured_ms"] == pytest.approx(scaled, rel=1e-4)
     calibration = set(table.calibration["archs"])
     assert not calibration & {a["arch"] for a in saved["archs"]}
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_measure_archs_scales_to_the_build_state(built):
+    table = built[0]
+    archs = [tiny_space().largest(), tiny_space().smallest()]
+    timed = measure_archs(table, archs, passes=2, protocol=FAST)
+    assert timed.raw_ms.shape == timed.reference_ms.shape == timed.ms.shape == (2, 2)
+    assert np.all(timed.raw_ms > 0) and timed.level_ms == table.calibration["reference_ms"]
+    factor = timed.reference_ms / timed.level_ms
+    np.testing.assert_allclose(timed.ms * factor, timed.raw_ms)
+    assert timed.load_factor == pytest.approx(factor.mean())
+    uncalibrated = Measured(timed.raw_ms, timed.reference_ms, None)
+    assert uncalibrated.ms is timed.raw_ms and uncalibrated.load_factor is None
 
 
 def test_cli_resume_of_finished_table(built, tmp_path, capsys):
@@ -181,3 +203,18 @@ def test_torch_runtime_builds_without_export(tmp_path):
     table = build_table(config, tmp_path / "torch.csv", progress=False)
     assert table.meta["runtime"] == "torch" and table.meta["runtime_version"].startswith("torch")
     assert np.all(table.predict([tiny_space(resolutions=(8,)).largest()]) > 0)
+
+
+def test_fit_calibration_recovers_one_slope_per_resolution():
+    from latency_tables._e2e import apply_calibration, fit_calibration
+
+    rng = np.random.default_rng(0)
+    predicted, res = rng.uniform(0.2, 1.0, 40), np.repeat([20, 24, 28, 32], 10)
+    slopes = {20: 1.1, 24: 1.2, 28: 0.9, 32: 1.0}
+    measured = 0.05 + np.array([slopes[r] for r in res]) * predicted
+    cal = fit_calibration(predicted, measured, res)
+    assert cal["intercept_ms"] == pytest.approx(0.05) and cal["fit_mape"] < 1e-6
+    assert {int(r): round(s, 6) for r, s in cal["slopes"].items()} == slopes
+    np.testing.assert_allclose(apply_calibration(cal, predicted, res), measured)
+    with pytest.raises(NASError, match="no slope for resolution"):
+        apply_calibration(cal, predicted[:1], [36])
