@@ -10,7 +10,8 @@ batch, the two interleaved in one process; median of ``--steps`` steps each.
 ``fashion-mnist``: trains experiments/fmnist_ps.yaml (progressive shrinking) and
 experiments/fmnist_uniform.yaml (uniform sampling from the start, same budget), trains the
 same five archs alone, and reports test accuracies. Each part is resumable: rerunning the
-command continues the runs under runs/bench_* and reuses finished ones.
+command continues the runs under runs/bench_* and reuses finished ones (archs trained alone
+are kept in runs/bench_fmnist_alone.json).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from supernet import (
     resize,
     train,
 )
+from supernet._io import atomic_write_json
 from supernet._schedule import make_optimizer
 
 HERE = Path(__file__).resolve().parent
@@ -171,10 +173,16 @@ def fashion_mnist(args) -> dict:
         model, _ = load_supernet(out / "supernet.pt")
         acc[name] = {k: round(evaluate_arch(model, a, data.calib, data.test), 3) for k, a in archs.items()}
     alone_epochs = args.alone_epochs or ps_cfg.phases[0].epochs
+    alone_file = Path(args.runs) / "bench_fmnist_alone.json"  # finished archs survive a restart
+    done = json.loads(alone_file.read_text()) if alone_file.is_file() else {}
     alone = {}
     for k, arch in archs.items():
-        net = train_alone(space, arch, data, alone_epochs, ps_cfg, seed=1)
-        alone[k] = round(accuracy(net, data.test, arch.resolution), 3)
+        key = f"{arch.to_json()} epochs={alone_epochs}"
+        if key not in done:
+            net = train_alone(space, arch, data, alone_epochs, ps_cfg, seed=1)
+            done[key] = round(accuracy(net, data.test, arch.resolution), 3)
+            atomic_write_json(alone_file, done)
+        alone[k] = done[key]
     gaps = [acc["ps"][k] - alone[k] for k in archs]
     return {
         "acc_largest": acc["ps"]["largest"], "acc_smallest": acc["ps"]["smallest"],

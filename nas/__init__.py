@@ -8,8 +8,10 @@
 
 A measured objective (``Measurement(SupernetAccuracy(ckpt))``, optionally on a
 ``RayBackend``) is searched with `predictor_in_the_loop`. The whole pipeline and the export
-of one subnet mirror `nas run`/`nas demo` and `nas export`:
+of one subnet mirror `nas search`, `nas run`/`nas demo` and `nas export`:
 
+    run_search(SearchConfig(predictor="runs/exp/predictor/models", device="xeon-2c_t1",
+                            latency_max=0.6, out="runs/search"))
     run_experiment(load_experiment("my_experiment.yaml"), "runs/exp")
     export_subnet(ExportConfig(supernet="runs/exp/supernet/supernet.pt", arch=arch, out="m.onnx"))
 """
@@ -29,6 +31,7 @@ from nas._random import RandomSearch
 from nas._ray import RayBackend
 from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy, list_strategies
 from nas._result import SearchResult
+from nas._search import SearchConfig, run_search
 from nas._strategy import SearchStrategy
 
 __all__ = [
@@ -40,5 +43,5 @@ __all__ = [
     "RidgeSurrogate", "SearchProblem", "SearchResult", "SearchStrategy", "SupernetAccuracy",
     "create_strategy",
     "crowding_distance", "hypervolume", "list_strategies", "non_dominated_sort", "pareto_mask",
-    "predictor_in_the_loop", "reference_point", "write_search_outputs",
+    "predictor_in_the_loop", "reference_point", "run_search", "SearchConfig", "write_search_outputs",
 ]

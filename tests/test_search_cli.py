@@ -90,3 +90,32 @@ def test_best_under_a_device_latency_budget(tmp_path, predictor_dir):
     assert [o["name"] for o in summary["objectives"]] == ["accuracy"]
     evaluated = pd.read_csv(out / "evaluated.csv")
     assert (evaluated["latency"] <= 0.6).all() and (out / "front.png").exists()
+
+
+def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
+    from nas import SearchConfig, run_search
+
+    argv = ["search", "--predictor", predictor_dir, "--device", "xeon-2c_t1", "--latency-max", "0.6",
+            "--budget", "150", "--seed", "3"]
+    assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
+    summary = run_search(SearchConfig(predictor=predictor_dir, device="xeon-2c_t1", latency_max=0.6,
+                                      budget=150, seed=3, out=str(tmp_path / "api")))
+    cli = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert summary["best"]["arch"] == cli["best"]["arch"] and summary["evaluated"] == cli["evaluated"]
+    evaluated = pd.read_csv(tmp_path / "api" / "evaluated.csv")
+    assert (evaluated.loc[evaluated["feasible"], "latency"] <= 0.6).all()
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("budget", 0, "SearchConfig.budget: got 0, expected a positive integer"),
+    ("strategy", "annealing", "SearchConfig.strategy: got 'annealing'"),
+    ("objectives", ("accuracy", "flops"), "SearchConfig.objectives: got \\('accuracy', 'flops'\\)"),
+    ("latency_max", -1.0, "SearchConfig.latency_max: got -1.0"),
+    ("backend", "slurm", "SearchConfig.backend: got 'slurm'"),
+])
+def test_search_config_errors_name_field_and_value(field, value, fragment):
+    from nas import SearchConfig
+    from supernet import ConfigError
+
+    with pytest.raises(ConfigError, match=fragment):
+        SearchConfig(**{field: value})

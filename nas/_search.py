@@ -1,0 +1,197 @@
+"""`run_search`: one search, as `nas search` runs it, from a typed `SearchConfig`.
+
+    summary = run_search(SearchConfig(predictor="runs/demo/predictor/models", device="xeon-2c_t1",
+                                      latency_max=0.6, out="runs/search_06"))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas._registry import DEFAULT_STRATEGY
+from supernet import ConfigError, NASError
+
+__all__ = ["COSTS", "SearchConfig", "build_problem", "run_search"]
+
+log = logging.getLogger("nas.search")
+
+COSTS = ("latency", "macs", "params", "peak_memory_bytes")
+BACKENDS = ("local", "ray")
+
+
+def _bad(key: str, value, expected: str) -> ConfigError:
+    return ConfigError(f"SearchConfig.{key}: got {value!r}, expected {expected}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything `nas search` takes, one field per option (same names, same defaults).
+
+    ``objectives``: names from accuracy + `COSTS`; None picks accuracy alone when a bound is
+    given, else accuracy and latency with a ``device`` table, else accuracy and MACs.
+    ``device``: the target's latency table (file or shipped name). ``*_max`` and
+    ``accuracy_min`` are constraints. ``measure_accuracy`` (a supernet checkpoint) measures
+    accuracy instead of predicting it, searched with a predictor in the loop unless
+    ``loop`` is False."""
+
+    space: str = "fmnist_small"
+    objectives: tuple[str, ...] | None = None
+    predictor: str | None = None
+    measure_accuracy: str | None = None
+    batch_size: int = 16
+    loop: bool = True
+    device: str | None = None
+    latency_max: float | None = None
+    macs_max: float | None = None
+    params_max: float | None = None
+    memory_max: float | None = None
+    accuracy_min: float | None = None
+    strategy: str = DEFAULT_STRATEGY
+    budget: int = 1000
+    population: int | None = None
+    seed: int = 0
+    storage: str | None = None
+    study_name: str | None = None
+    ref_point: tuple[float, ...] | None = None
+    backend: str = "local"
+    ray_address: str | None = None
+    threads: int = 1
+    out: str = "search_out"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        from nas._registry import list_strategies
+
+        if self.strategy not in list_strategies():
+            raise _bad("strategy", self.strategy, f"one of {list_strategies()}")
+        if self.backend not in BACKENDS:
+            raise _bad("backend", self.backend, f"one of {BACKENDS}")
+        for key in ("budget", "batch_size", "threads", "population"):
+            value = getattr(self, key)
+            if key == "population" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _bad(key, value, "a positive integer")
+        if self.objectives is not None:
+            unknown = [n for n in self.objectives if n not in ("accuracy", *COSTS)]
+            if unknown or not self.objectives:
+                raise _bad("objectives", self.objectives, f"names from {('accuracy', *COSTS)}")
+        for key in ("latency_max", "macs_max", "params_max", "memory_max"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise _bad(key, value, "a positive number")
+
+    @property
+    def bounded(self) -> bool:
+        return any(v is not None for v in (self.latency_max, self.macs_max, self.params_max,
+                                           self.memory_max, self.accuracy_min))
+
+    def objective_names(self) -> list[str]:
+        if self.objectives is not None:
+            return list(self.objectives)
+        return ["accuracy"] if self.bounded else ["accuracy", "latency" if self.device else "macs"]
+
+
+def _source(name: str, config: SearchConfig, space):
+    if name == "accuracy":
+        if config.measure_accuracy:
+            from nas._measured import SupernetAccuracy
+            from nas._objectives import Measurement
+
+            return Measurement(SupernetAccuracy(config.measure_accuracy), metric="accuracy")
+        if not config.predictor:
+            raise NASError("the accuracy objective needs --predictor DIR (a fitted accuracy "
+                           "predictor) or --measure-accuracy CHECKPOINT; or drop accuracy from "
+                           "--objectives")
+        from predictors import load_predictor
+
+        return load_predictor(config.predictor, space=space)
+    if name == "latency" and not config.device:
+        raise NASError("latency needs --device <latency table file or shipped name>")
+    from latency_tables import create_cost_model
+
+    return create_cost_model(name, space=space, table=config.device)
+
+
+def build_problem(config: SearchConfig):
+    """The `SearchProblem` a config describes (predictors and tables loaded once each)."""
+    from nas._objectives import Constraint, Objective, SearchProblem
+    from supernet import get_space
+
+    space = get_space(config.space)
+    sources: dict[str, object] = {}
+
+    def source(name):
+        if name not in sources:
+            sources[name] = _source(name, config, space)
+        return sources[name]
+
+    objectives = [Objective(n, source(n), maximize=n == "accuracy") for n in config.objective_names()]
+    bounds = [("latency", config.latency_max, None), ("macs", config.macs_max, None),
+              ("params", config.params_max, None), ("peak_memory_bytes", config.memory_max, None),
+              ("accuracy", None, config.accuracy_min)]
+    constraints = [Constraint(n, source(n), upper=hi, lower=lo) for n, hi, lo in bounds
+                   if hi is not None or lo is not None]
+    return SearchProblem(space, objectives, constraints)
+
+
+def run_search(config: SearchConfig) -> dict:
+    """Run the search and write its outputs to ``config.out``; returns the summary."""
+    import torch
+
+    from nas._io import check_output_dir
+    from nas._loop import is_expensive, predictor_in_the_loop
+    from nas._output import OUTPUT_FILES, reference_point, write_search_outputs
+    from nas._registry import DEFAULT_STRATEGY_KWARGS, create_strategy
+
+    out = check_output_dir(config.out, OUTPUT_FILES, force=config.force)
+    torch.set_num_threads(config.threads)
+    problem = build_problem(config)
+    if config.ref_point is not None and len(config.ref_point) != len(problem.objectives):
+        raise _bad("ref_point", config.ref_point, f"{len(problem.objectives)} values, one per objective "
+                   f"{problem.names}")
+    kwargs = {}
+    if config.strategy.startswith("optuna"):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        kwargs["storage"] = config.storage or f"sqlite:///{Path(out).resolve() / 'optuna.db'}"
+        kwargs["study_name"] = (config.study_name
+                                or f"{problem.space.name}-{config.strategy}-seed{config.seed}")
+    if config.strategy == DEFAULT_STRATEGY:
+        kwargs.update(DEFAULT_STRATEGY_KWARGS)
+    if config.population and config.strategy in ("evolution", "optuna-nsga2"):
+        kwargs["population_size"] = config.population
+    measured = [o for o in problem.objectives if is_expensive(o.predictor)]
+    if config.backend == "ray":
+        _attach_ray(measured, config.ray_address)
+    start = time.perf_counter()
+    if measured and config.loop:
+        inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name")}
+        result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
+                                       inner=config.strategy, inner_kwargs=inner, seed=config.seed)
+        kwargs = {"inner": config.strategy, **inner}
+    else:
+        strategy = create_strategy(config.strategy, **kwargs)
+        result = strategy.run(problem, budget=config.budget, seed=config.seed)
+    seconds = time.perf_counter() - start
+    ref = list(config.ref_point) if config.ref_point is not None else reference_point(problem)
+    extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints
+             if c.name not in problem.names}
+    meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "device": config.device,
+            "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
+            "backend": config.backend, **kwargs}
+    return write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
+
+
+def _attach_ray(measured, address: str | None) -> None:
+    from nas._ray import RayBackend
+
+    if not measured:
+        log.warning("--backend ray: no measured objective in this search (tables and predictors "
+                    "run in-process); running locally")
+        return
+    backend = RayBackend(address=address)
+    for o in measured:
+        o.predictor.backend = backend
