@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from latency_tables._e2e import calibration_archs, fit_calibration, measure_subnets, reference_arch
+from latency_tables._e2e import (
+    calibration_archs,
+    fit_calibration,
+    measure_subnets,
+    reference_archs,
+    reference_time,
+)
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from latency_tables._measure import (
     RUNTIMES,
@@ -40,7 +46,7 @@ from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Su
 __all__ = ["BuildConfig", "build_table"]
 
 log = logging.getLogger(__name__)
-_MUST_MATCH = ("space_hash", "device", "runtime", "threads", "batch_size")
+_MUST_MATCH = ("space_hash", "device", "runtime", "threads", "batch_size", "passes")
 _OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
 _GROUP = 20  # whole subnets timed together beside the reference, in calibration and validation
 
@@ -48,7 +54,9 @@ _GROUP = 20  # whole subnets timed together beside the reference, in calibration
 @dataclass(frozen=True)
 class BuildConfig:
     """What to measure and how. ``device`` defaults to a name derived from the CPU model;
-    ``chunk_size`` blocks are timed interleaved between two checkpoints; the calibration
+    ``chunk_size`` blocks are timed interleaved between two checkpoints; every block is
+    timed in ``passes`` passes, each shuffled into other chunks (a block's latency is the
+    mean over passes, so no chunk's company biases it); the calibration
     is fitted on about ``calibration_archs`` whole subnets (as many at each resolution)
     drawn with ``calibration_seed`` (0: none)."""
 
@@ -59,13 +67,14 @@ class BuildConfig:
     runtime: str = "ort"
     protocol: Protocol = field(default_factory=Protocol)
     chunk_size: int = 64
+    passes: int = 3
     calibration_archs: int = 40
     calibration_seed: int = 1_000_003
     pin_core: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("threads", "batch_size", "chunk_size"):
+        for name in ("threads", "batch_size", "chunk_size", "passes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise NASError(f"BuildConfig.{name}: got {value!r}, expected a positive integer")
@@ -82,7 +91,8 @@ class BuildConfig:
             "threads": self.threads, "batch_size": self.batch_size, "space_name": space.name,
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "num_blocks": len(distinct_blocks(space)), "rows_done": 0, "complete": False,
+            "num_blocks": len(distinct_blocks(space)), "passes": self.passes, "rows_done": 0,
+            "complete": False,
             "overhead_ms": None, "calibration": None, "build_seconds": 0.0,
         }
 
@@ -106,35 +116,33 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
     return pd.read_csv(csv), meta
 
 
-def _reference(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
-    arch = reference_arch(space)
-    return Subnet.build(space.layout(arch)), (space.in_channels, arch.resolution, arch.resolution)
-
-
 def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
                    rng: np.random.Generator) -> tuple[dict, float, float]:
     """Median ms of each block in ``specs``, with the per-call overhead and the reference
-    subnet timed in the same interleaved loop."""
-    ref, ref_shape = _reference(space)
+    subnets (`reference_archs`) timed in the same interleaved loop."""
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
         make = lambda module, shape, name: make_runner(config.runtime, module, (b, *shape),
                                                        threads=config.threads, workdir=Path(tmp), name=name)
-        runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead"), _REFERENCE: make(ref, ref_shape, "ref")}
+        runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead")}
+        for i, arch in enumerate(reference_archs(space)):
+            runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
+                                            (space.in_channels, arch.resolution, arch.resolution), f"ref{i}")
         for i, spec in enumerate(specs):
             shape = (spec.in_channels, spec.resolution, spec.resolution)
             runners[spec] = make(build_block(spec), shape, f"b{i}")
         times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
                                  threads=config.threads)
     medians = {k: float(np.median(v)) for k, v in times.items()}
-    return medians, medians.pop(_OVERHEAD), medians.pop(_REFERENCE)
+    reference = reference_time([medians.pop(k) for k in list(medians) if isinstance(k, tuple)])
+    return medians, medians.pop(_OVERHEAD), reference
 
 
-def _block_rows(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
+def _block_rows(work: list[tuple[int, BlockSpec]], config: BuildConfig, space: SearchSpace,
                 rng: np.random.Generator) -> pd.DataFrame:
-    medians, overhead, reference = _measure_chunk(specs, config, space, rng)
-    return pd.DataFrame([{**s.to_dict(), "latency_ms": np.nan, "raw_ms": medians[s], "overhead_ms": overhead,
-                          "reference_ms": reference} for s in specs])
+    medians, overhead, reference = _measure_chunk([s for _, s in work], config, space, rng)
+    return pd.DataFrame([{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": medians[s],
+                          "overhead_ms": overhead, "reference_ms": reference} for k, s in work])
 
 
 def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
@@ -158,10 +166,12 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     csv, meta_path = table_paths(out)
     frame, meta = _start(config, space, csv, meta_path, resume, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
-    done = {BlockSpec(**r) for r in frame[KEY_COLUMNS].to_dict("records")} if len(frame) else set()
-    order = np.random.default_rng(config.seed).permutation(meta["num_blocks"])  # chunks mix resolutions
-    blocks = distinct_blocks(space)
-    todo = [blocks[i] for i in order if blocks[i] not in done]
+    records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
+    done = {(r.pop("pass"), BlockSpec(**r)) for r in records}
+    blocks, todo = distinct_blocks(space), []
+    for k in range(config.passes):  # every pass in its own order: other chunks, other company
+        order = np.random.default_rng(config.seed + 7919 * k).permutation(meta["num_blocks"])
+        todo += [(k, blocks[i]) for i in order if (k, blocks[i]) not in done]
     if max_blocks is not None:
         todo = todo[:max_blocks]
     rng = np.random.default_rng(config.seed + len(done))
@@ -173,7 +183,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
 
     save()
     with pinned(config.threads, config.pin_core), tqdm(
-            total=meta["num_blocks"], initial=len(done), unit="block", disable=not progress,
+            total=meta["num_blocks"] * config.passes, initial=len(done), unit="block", disable=not progress,
             desc=f"{meta['device']} t{config.threads}") as bar:
         for start in range(0, len(todo), config.chunk_size):
             chunk = todo[start:start + config.chunk_size]
@@ -181,8 +191,9 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
             frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)
             save()
             bar.update(len(chunk))
-    if len(frame) < meta["num_blocks"]:
-        log.info("stopped after %d of %d blocks; resume with --resume", len(frame), meta["num_blocks"])
+    if len(frame) < meta["num_blocks"] * config.passes:
+        log.info("stopped after %d of %d block timings; resume with --resume", len(frame),
+                 meta["num_blocks"] * config.passes)
         return None
     if config.calibration_archs and not meta["calibration"]:
         _calibrate(config, space, frame, meta)

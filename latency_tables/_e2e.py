@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from latency_tables._table import LatencyTable
 
 __all__ = ["Measured", "apply_calibration", "calibration_archs", "fit_calibration", "measure_archs",
-           "measure_subnets", "reference_arch", "spread_archs"]
+           "measure_subnets", "reference_archs", "reference_time", "spread_archs"]
 
 
 def spread_archs(space: SearchSpace, n: int, seed: int, *, exclude: Collection[ArchConfig] = (),
@@ -48,17 +48,29 @@ def calibration_archs(space: SearchSpace, n: int, seed: int) -> list[ArchConfig]
     return [a for r in space.resolutions for a in spread_archs(space, per, seed + r, resolution=r)]
 
 
-def reference_arch(space: SearchSpace) -> ArchConfig:
-    """The subnet timed next to everything a build or a validation measures, so that
-    timings taken under different machine loads can be put on one scale."""
-    return space.smallest()
+def reference_archs(space: SearchSpace) -> list[ArchConfig]:
+    """The subnets timed next to everything a build or a validation measures, so that
+    timings taken under different machine loads can be put on one scale: the smallest and
+    largest choices at the lowest and highest resolution (four subnets spanning the size
+    range; the geometric mean of their times is the reference time, steadier than one)."""
+    n, m, lo_r, hi_r = space.num_stages, space.max_depth, min(space.resolutions), max(space.resolutions)
+    small = ([min(space.depth_choices)] * n, min(space.kernel_choices), min(space.expand_choices))
+    big = ([m] * n, max(space.kernel_choices), max(space.expand_choices))
+    archs = [space.make_arch(r, depths, [[k] * m] * n, [[e] * m] * n)
+             for r in (lo_r, hi_r) for depths, k, e in (small, big)]
+    return list(dict.fromkeys(archs))
+
+
+def reference_time(medians: Sequence[float]) -> float:
+    """The reference time of one group: the geometric mean of the reference subnets' medians."""
+    return float(np.exp(np.mean(np.log(np.asarray(medians, dtype=np.float64)))))
 
 
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
                     batch_size: int, protocol: Protocol, passes: int = 1, seed: int = 0,
                     group_size: int = 20, pin_core: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Median latency (ms) of each whole subnet and of the reference subnet timed beside
-    it, both of shape ``(passes, len(archs))``.
+    """Median latency (ms) of each whole subnet and the reference time (`reference_archs`)
+    beside it, both of shape ``(passes, len(archs))``.
 
     Subnets are timed in groups of ``group_size``, interleaved with each other and the
     reference: how many other models run between two calls of one changes how warm the
@@ -67,21 +79,23 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
     """
     rng = np.random.default_rng(seed)
     runs, refs = np.zeros((passes, len(archs))), np.zeros((passes, len(archs)))
+    references = reference_archs(space)
     with tempfile.TemporaryDirectory(prefix="nas-e2e-") as tmp, pinned(threads, pin_core):
         for start in range(0, len(archs), group_size):
-            group = [*archs[start:start + group_size], reference_arch(space)]
+            group = [*archs[start:start + group_size], *references]
             sessions = []
             for i, arch in enumerate(group):
                 shape = (batch_size, space.in_channels, arch.resolution, arch.resolution)
                 made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
                                    workdir=Path(tmp), name=f"a{start + i}", sessions=passes)
                 sessions.append(made if passes > 1 else [made])
+            timed = len(group) - len(references)
             for p in range(passes):
                 runners = {i: per_arch[p] for i, per_arch in enumerate(sessions)}
                 times = time_interleaved(runners, protocol, rng=rng, runtime=runtime, threads=threads)
-                stop = start + len(group) - 1
-                runs[p, start:stop] = [np.median(times[i]) for i in range(len(group) - 1)]
-                refs[p, start:stop] = np.median(times[len(group) - 1])
+                runs[p, start:start + timed] = [np.median(times[i]) for i in range(timed)]
+                refs[p, start:start + timed] = reference_time([np.median(times[i])
+                                                               for i in range(timed, len(group))])
     return runs, refs
 
 

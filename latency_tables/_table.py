@@ -1,7 +1,7 @@
 """`LatencyTable`: measured block latencies of one device, keyed by `BlockSpec`.
 
-On disk a table is two files side by side: ``NAME.csv`` (one row per block: the BlockSpec
-fields, then the timings) and ``NAME.json`` (metadata: device, CPU, runtime, threads,
+On disk a table is two files side by side: ``NAME.csv`` (one row per block and timing
+pass: the BlockSpec fields, then the timings) and ``NAME.json`` (metadata: device, CPU, runtime, threads,
 batch size, the search space and its hash, the timing protocol, the per-call overhead and
 the calibration fitted on whole subnets).
 """
@@ -25,7 +25,7 @@ __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_b
 
 FORMAT = "ofa-nas-latency-table/2"
 KEY_COLUMNS = [f.name for f in fields(BlockSpec)]
-VALUE_COLUMNS = ["latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
+VALUE_COLUMNS = ["pass", "latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
 TABLES_DIR = Path(__file__).parent / "tables"
 
 
@@ -75,9 +75,10 @@ class LatencyTable(CostModel):
             raise ArtifactMismatchError(
                 f"latency table metadata: its space fields hash to {self.space.hash}, but it "
                 f"records hash {meta['space_hash']}; the file was edited, rebuild the table")
-        keys = [BlockSpec(**row) for row in frame[KEY_COLUMNS].to_dict("records")]
+        per_block = frame.groupby(KEY_COLUMNS, sort=False)["latency_ms"].mean()  # over the passes
+        keys = [BlockSpec(**dict(zip(KEY_COLUMNS, key))) for key in per_block.index]
         self._index = {spec: i for i, spec in enumerate(keys)}
-        self._values = frame["latency_ms"].to_numpy(dtype=np.float64)
+        self._values = per_block.to_numpy(dtype=np.float64)
         self._arch_rows: dict[ArchConfig, np.ndarray] = {}
 
     # ------------------------------------------------------------------ loading
@@ -115,6 +116,11 @@ class LatencyTable(CostModel):
         return csv
 
     # ---------------------------------------------------------------- querying
+    @property
+    def num_blocks(self) -> int:
+        """Distinct blocks in the table (each timed in ``meta["passes"]`` passes)."""
+        return len(self._index)
+
     @property
     def overhead_ms(self) -> float:
         return float(self.meta.get("overhead_ms", 0.0))

@@ -22,8 +22,10 @@ def add_parser(sub) -> None:
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
     b.add_argument("--rounds", type=int, default=400, help="interleaved timing rounds per block")
-    b.add_argument("--calibration-archs", type=int, default=20,
-                   help="whole subnets the calibration is fitted on (0: none)")
+    b.add_argument("--passes", type=int, default=3,
+                   help="times each block is timed, each pass in other chunks (latency: the mean)")
+    b.add_argument("--calibration-archs", type=int, default=40,
+                   help="whole subnets the calibration is fitted on, as many per resolution (0: none)")
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
     b.add_argument("--resume", action="store_true", help="finish an interrupted build of --out")
     b.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
@@ -51,10 +53,11 @@ def run_build(args) -> int:
     out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
     config = BuildConfig(space=args.space, device=device, threads=args.threads, batch_size=args.batch_size,
                          runtime=args.runtime, protocol=Protocol(rounds=args.rounds),
-                         calibration_archs=args.calibration_archs, pin_core=args.pin_core)
+                         calibration_archs=args.calibration_archs, pin_core=args.pin_core,
+                         passes=args.passes)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
     cal = table.calibration or {}
-    print(json.dumps({"table": str(out), "blocks": len(table.frame), "device": device,
+    print(json.dumps({"table": str(out), "blocks": table.num_blocks, "device": device,
                       "build_seconds": table.meta["build_seconds"],
                       "calibration_fit_mape": cal.get("fit_mape")}, indent=2))
     return 0

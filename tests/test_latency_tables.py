@@ -72,10 +72,13 @@ def test_distinct_blocks_are_exactly_the_blocks_of_all_archs():
 def test_resume_keeps_measured_rows(built):
     table, partial, out, _ = built
     assert len(partial) == 5
-    assert len(table.frame) == len(distinct_blocks(tiny_space())) and table.meta["complete"]
-    done = table.frame.merge(partial[KEY_COLUMNS + ["raw_ms"]], on=KEY_COLUMNS, suffixes=("", "_partial"))
+    passes = table.meta["passes"]
+    assert len(table.frame) == passes * len(distinct_blocks(tiny_space())) and table.meta["complete"]
+    assert sorted(table.frame.groupby("pass").size()) == [len(distinct_blocks(tiny_space()))] * passes
+    done = table.frame.merge(partial[KEY_COLUMNS + ["pass", "raw_ms"]], on=[*KEY_COLUMNS, "pass"],
+                             suffixes=("", "_partial"))
     assert len(done) == 5 and np.array_equal(done["raw_ms"], done["raw_ms_partial"])
-    assert not table.frame.duplicated(KEY_COLUMNS).any()
+    assert not table.frame.duplicated([*KEY_COLUMNS, "pass"]).any()
     meta = json.loads(table_paths(out)[1].read_text())
     for key in ("device", "cpu_model", "runtime_version", "threads", "batch_size", "space_name",
                 "space_hash", "created", "calibration", "overhead_ms"):
