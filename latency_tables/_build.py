@@ -204,7 +204,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
 
 def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, meta: dict) -> None:
     """Fit the calibration (`fit_calibration`) on whole subnets timed end to end in groups
-    of up to 20, each group beside the reference subnet and scaled to the reference's median
+    of up to 20, each group beside the reference subnets and scaled to their median
     over the groups, as validation times them; validation uses other subnets."""
     archs = calibration_archs(space, config.calibration_archs, config.calibration_seed)
     group = min(_GROUP, len(archs))

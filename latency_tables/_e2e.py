@@ -128,8 +128,8 @@ def apply_calibration(calibration: dict, predicted: np.ndarray, resolutions: Seq
 
 @dataclass(frozen=True)
 class Measured:
-    """End-to-end timings of subnets, each beside the reference subnet: ``raw_ms`` and
-    ``reference_ms`` have shape ``(passes, archs)``; ``level_ms`` is the reference's time
+    """End-to-end timings of subnets, each beside the reference subnets: ``raw_ms`` and
+    ``reference_ms`` have shape ``(passes, archs)``; ``level_ms`` is the reference time
     when the table was calibrated (None for a table without calibration).
 
     ``ms`` is the protocol's measurement: each raw time scaled by ``level / reference timed
@@ -155,7 +155,7 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
                   protocol: Protocol | None = None, pin_core: int | None = None) -> Measured:
     """Time ``archs`` end to end as ``table`` was built and calibrated: same runtime,
     threads, batch size, protocol (unless given) and group size, each group beside the
-    reference subnet (see `Measured`)."""
+    reference subnets (see `Measured`)."""
     meta, calibration = table.meta, table.calibration or {}
     runs, refs = measure_subnets(table.space, archs, runtime=meta["runtime"], threads=meta["threads"],
                                  batch_size=meta["batch_size"], passes=passes, seed=seed,

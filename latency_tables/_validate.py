@@ -56,7 +56,7 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     predicted-vs-measured scatter plot when paths are given.
 
     The headline scores use the protocol's measurement (`Measured.ms`: each time scaled by
-    the reference subnet timed beside it, back to the machine's state during the build);
+    the reference subnets timed beside it, back to the machine's state during the build);
     ``raw`` holds the same scores on unscaled times, with ``load_factor``, the reference's
     time now over then. On a machine of its own both agree."""
     meta, space = table.meta, table.space

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output .onnx path (model card: same name, .json)")
     p.add_argument("--data-dir", help="dataset location, if not where the supernet was trained")
     p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency, and "
-                   "the model is timed as the table was (its threads, scaled by its reference subnet)")
+                   "the model is timed as the table was (its threads, scaled by its reference subnets)")
     p.add_argument("--predictor", help="accuracy predictor folder: adds predicted accuracy")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing without --table")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")

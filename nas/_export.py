@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class ExportConfig:
     """What `export_subnet` needs. ``table`` (a latency table file or shipped name) adds the
     predicted latency and makes the timing follow the table's protocol (its threads, beside
-    its reference subnet; ``threads`` is then unused); ``predictor`` (a predictor folder)
+    its reference subnets; ``threads`` is then unused); ``predictor`` (a predictor folder)
     adds the predicted accuracy."""
 
     supernet: str
@@ -130,7 +130,7 @@ def export_subnet(config: ExportConfig) -> dict:
         "load_factor": timed.load_factor,
         "latency_threads": table.meta["threads"] if table else config.threads,
         "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
-                         "subnet, and scaled back to the machine's state then (see load_factor); the raw "
+                         "subnets, and scaled back to the machine's state then (see load_factor); the raw "
                          "time is measured_latency_raw_ms") if table else "ONNX Runtime, batch 1, raw median",
         "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
         "predicted_latency_ms": None, "predicted_acc": None,

@@ -65,7 +65,7 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
             f"{r['predicted_acc']:.2f} | {r['test_acc']:.2f} | {r['macs']:,} | {r['params']:,} | "
             f"`{Path(r['onnx_path']).name}` |")
     lines += ["", "Measured: timed on this machine as the latency table was built, beside its reference "
-              "subnet, and scaled back to the machine's state during the build; raw: the same timing "
+              "subnets, and scaled back to the machine's state during the build; raw: the same timing "
               "unscaled (their ratio is the machine's load factor then).", "",
               "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()),
               "", "Each model's card (`.json` beside the `.onnx`) records its arch, input "
