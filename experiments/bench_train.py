@@ -114,12 +114,18 @@ def overhead_at(args, threads: int) -> dict:
         log.info("%s, %d thread(s): supernet %.3f s, static %.3f s per step, ratio %.3f", name, threads,
                  med["supernet"], med["static"], result[f"overhead_ratio_{name}"])
     result["load_average_after"] = load_average()
-    busy = max(result["load_average_before"][0], result["load_average_after"][0]) > 0.5 * os.cpu_count()
-    result["note"] = ("MACHINE LOADED by other jobs (see load_average_*, cores: "
-                      f"{os.cpu_count()}): the two networks were interleaved step by step, but with more "
-                      "runnable threads than cores the ratios carry scheduling noise; rerun on an idle "
-                      "machine for the reference figure" if busy else "machine otherwise idle")
+    result["note"] = _load_note(result["load_average_before"][0])
     return result
+
+
+def _load_note(load_before: float) -> str:
+    """Whether other jobs were running when the measurement started (our own threads count
+    in the load average afterwards, so only the load before is a sign of others)."""
+    busy = load_before > 0.5 * os.cpu_count()
+    return ("MACHINE LOADED by other jobs (see load_average_*, cores: "
+            f"{os.cpu_count()}): the two networks were interleaved step by step, but with more "
+            "runnable threads than cores the ratios carry scheduling noise; rerun on an idle "
+            "machine for the reference figure" if busy else "machine otherwise idle")
 
 
 # ----------------------------------------------------------------------------- fashion-mnist
