@@ -2,7 +2,7 @@
 batch 1) on this machine; write each validation report, with ``build_seconds``, to
 ``experiments/results/latency_<device>_t<threads>.json`` (scatter plot beside it).
 
-    python experiments/bench_latency.py [--threads 1 2] [--num-archs 100] [--rounds 400]
+    python experiments/bench_latency.py [--threads 1 2] [--num-archs 100] [--rounds 400] [--seed S]
 """
 
 from __future__ import annotations

@@ -155,6 +155,17 @@ def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return frame
 
 
+def _first(chunks: list[list], n: int) -> list[list]:
+    """The chunks holding the first ``n`` items (the last one cut short)."""
+    kept = []
+    for chunk in chunks:
+        if n <= 0:
+            break
+        kept.append(chunk[:n])
+        n -= len(kept[-1])
+    return kept
+
+
 def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, force: bool = False,
                 progress: bool = True, max_blocks: int | None = None) -> LatencyTable | None:
     """Measure every block of ``config.space`` not yet in ``out`` and save after each chunk;
@@ -168,12 +179,14 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
     done = {(r.pop("pass"), BlockSpec(**r)) for r in records}
-    blocks, todo = distinct_blocks(space), []
+    blocks, chunks = distinct_blocks(space), []
     for k in range(config.passes):  # every pass in its own order: other chunks, other company
         order = np.random.default_rng(config.seed + 7919 * k).permutation(meta["num_blocks"])
-        todo += [(k, blocks[i]) for i in order if (k, blocks[i]) not in done]
+        todo = [(k, blocks[i]) for i in order if (k, blocks[i]) not in done]
+        # chunks never span two passes, so no block is timed twice in one chunk
+        chunks += [todo[i:i + config.chunk_size] for i in range(0, len(todo), config.chunk_size)]
     if max_blocks is not None:
-        todo = todo[:max_blocks]
+        chunks = _first(chunks, max_blocks)
     rng = np.random.default_rng(config.seed + len(done))
 
     def save() -> None:
@@ -185,8 +198,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     with pinned(config.threads, config.pin_core), tqdm(
             total=meta["num_blocks"] * config.passes, initial=len(done), unit="block", disable=not progress,
             desc=f"{meta['device']} t{config.threads}") as bar:
-        for start in range(0, len(todo), config.chunk_size):
-            chunk = todo[start:start + config.chunk_size]
+        for chunk in chunks:
             rows = _block_rows(chunk, config, space, rng)
             frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)
             save()

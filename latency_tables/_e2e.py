@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,13 +152,21 @@ class Measured:
 
 
 def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: int = 1, seed: int = 0,
-                  protocol: Protocol | None = None, pin_core: int | None = None) -> Measured:
+                  protocol: Protocol | None = None, rounds: int | None = None,
+                  pin_core: int | None = None) -> Measured:
     """Time ``archs`` end to end as ``table`` was built and calibrated: same runtime,
-    threads, batch size, protocol (unless given) and group size, each group beside the
-    reference subnets (see `Measured`)."""
+    threads, batch size, protocol (unless given; ``rounds`` overrides its rounds) and group
+    size, each group beside the reference subnets (see `Measured`). A group left short is
+    filled with other subnets spread over the size range, timed and dropped, so that every
+    subnet runs in the company it was calibrated in."""
     meta, calibration = table.meta, table.calibration or {}
-    runs, refs = measure_subnets(table.space, archs, runtime=meta["runtime"], threads=meta["threads"],
-                                 batch_size=meta["batch_size"], passes=passes, seed=seed,
-                                 protocol=protocol or Protocol(**meta["protocol"]), pin_core=pin_core,
-                                 group_size=calibration.get("group_size", 20))
-    return Measured(runs, refs, calibration.get("reference_ms"))
+    protocol = protocol or Protocol(**meta["protocol"])
+    if rounds is not None:
+        protocol = replace(protocol, rounds=rounds)
+    group = calibration.get("group_size", 20)
+    short = -len(archs) % group
+    fillers = spread_archs(table.space, max(short, 2), seed=7, exclude=set(archs))[:short] if short else []
+    runs, refs = measure_subnets(table.space, [*archs, *fillers], runtime=meta["runtime"],
+                                 threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
+                                 seed=seed, protocol=protocol, pin_core=pin_core, group_size=group)
+    return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))

@@ -61,8 +61,9 @@ def table_paths(path: str | Path) -> tuple[Path, Path]:
 
 class LatencyTable(CostModel):
     """Predicted end-to-end latency (ms) of an arch: the sum of its blocks' latencies (each
-    without the runtime's per-call overhead), plus that overhead once, mapped through the
-    linear calibration fitted on whole subnets when the table has one."""
+    without the runtime's per-call overhead, averaged over the timing passes), plus that
+    overhead once, mapped through the calibration fitted on whole subnets when the table has
+    one (an intercept and one slope per resolution)."""
 
     metric, unit = "latency", "ms"
 
@@ -75,8 +76,13 @@ class LatencyTable(CostModel):
             raise ArtifactMismatchError(
                 f"latency table metadata: its space fields hash to {self.space.hash}, but it "
                 f"records hash {meta['space_hash']}; the file was edited, rebuild the table")
-        per_block = frame.groupby(KEY_COLUMNS, sort=False)["latency_ms"].mean()  # over the passes
-        keys = [BlockSpec(**dict(zip(KEY_COLUMNS, key))) for key in per_block.index]
+        missing = [c for c in KEY_COLUMNS + VALUE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ArtifactMismatchError(f"latency table rows lack the column(s) {missing}; expected "
+                                        f"{KEY_COLUMNS + VALUE_COLUMNS}; rebuild the table")
+        per_block = frame.groupby(KEY_COLUMNS, sort=False, dropna=False)["latency_ms"].mean()  # over passes
+        keys = [BlockSpec(**{c: getattr(v, "item", lambda v=v: v)() for c, v in zip(KEY_COLUMNS, key)})
+                for key in per_block.index]
         self._index = {spec: i for i, spec in enumerate(keys)}
         self._values = per_block.to_numpy(dtype=np.float64)
         self._arch_rows: dict[ArchConfig, np.ndarray] = {}
@@ -101,7 +107,8 @@ class LatencyTable(CostModel):
         if require_complete and not meta.get("complete"):
             raise ArtifactMismatchError(
                 f"latency table {csv} is incomplete ({meta.get('rows_done', '?')} of "
-                f"{meta.get('num_blocks')} blocks measured); finish it with `nas latency build "
+                f"{meta.get('num_blocks', 0) * meta.get('passes', 1)} block timings done); finish it with "
+                f"`nas latency build "
                 f"--resume --out {csv}` and the options it was started with")
         table = cls(pd.read_csv(csv), meta)
         table.path = csv

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latency_tables._e2e import measure_archs, spread_archs
+from latency_tables._e2e import measure_archs, reference_archs, spread_archs
 from latency_tables._io import atomic_write_json
 from latency_tables._measure import Protocol
 from latency_tables._table import LatencyTable
@@ -23,7 +23,7 @@ __all__ = ["ValidateConfig", "validate_table"]
 
 @dataclass(frozen=True)
 class ValidateConfig:
-    """``num_archs`` subnets drawn with ``seed`` (never the table's calibration subnets),
+    """``num_archs`` subnets drawn with ``seed`` (never the table's calibration or reference subnets),
     timed with ``protocol`` (default: the one the table was built with)."""
 
     num_archs: int = 100
@@ -61,8 +61,8 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     time now over then. On a machine of its own both agree."""
     meta, space = table.meta, table.space
     calibration = (table.calibration or {}).get("archs", [])
-    archs = spread_archs(space, config.num_archs, config.seed,
-                         exclude={ArchConfig.from_json(a) for a in calibration})
+    archs = spread_archs(space, config.num_archs, config.seed,  # neither calibration nor references
+                         exclude={*map(ArchConfig.from_json, calibration), *reference_archs(space)})
     load_before = os.getloadavg()
     timed = measure_archs(table, archs, passes=2, seed=config.seed, protocol=config.protocol,
                           pin_core=config.pin_core)

@@ -53,6 +53,7 @@ def _train(config: ExperimentConfig, folder: Path) -> Path:
 
 def _latency(config: ExperimentConfig, space, folder: Path):
     from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
+    from latency_tables._table import FORMAT
     from supernet import ArtifactMismatchError
 
     stage = config.latency
@@ -63,9 +64,13 @@ def _latency(config: ExperimentConfig, space, folder: Path):
         return LatencyTable.load(path, space=space)
     except ArtifactMismatchError:  # absent or unfinished: build it, or resume the build
         log.info("latency: building %s", path)
+    meta = path.with_suffix(".json")
+    older = meta.is_file() and json.loads(meta.read_text()).get("format") != FORMAT
+    if older:
+        log.warning("latency: %s was built by an older version; rebuilding it", path)
     build = BuildConfig(space=space, device=stage.device, threads=stage.threads,
                         protocol=Protocol(rounds=stage.rounds), calibration_archs=stage.calibration_archs)
-    build_table(build, path, resume=path.is_file())
+    build_table(build, path, resume=path.is_file() and not older, force=older)
     return LatencyTable.load(path, space=space)
 
 
@@ -130,12 +135,13 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
     import numpy as np
     import pandas as pd
 
-    from latency_tables import Protocol, measure_archs
+    from latency_tables import measure_archs
     from supernet import ArchConfig
 
     choice = folder / "verified.json"
-    if choice.is_file():
-        return [ArchConfig.from_dict(c["arch"]) for c in json.loads(choice.read_text())["candidates"]]
+    saved = json.loads(choice.read_text()) if choice.is_file() else {}
+    if saved.get("budget_ms") == budget:  # finished earlier (an older layout is redone)
+        return [ArchConfig.from_dict(c["arch"]) for c in saved["candidates"]]
     frame = pd.read_csv(folder / "evaluated.csv")
     frame = frame[frame["feasible"]].sort_values(["accuracy", "latency"], ascending=[False, True])
     front, fastest = [], np.inf
@@ -144,7 +150,7 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
             front.append(ArchConfig.from_json(row.arch))
             fastest = row.latency
     front = front[: config.search.verify_top]
-    measured = measure_archs(table, front, protocol=Protocol(rounds=config.latency.rounds)).ms[0]
+    measured = measure_archs(table, front, rounds=config.latency.rounds).ms[0]
     within = [i for i in range(len(front)) if measured[i] <= budget]
     order = within + sorted(set(range(len(front))) - set(within), key=lambda i: measured[i])
     if not within:
@@ -169,20 +175,29 @@ def _export_to(arch, *, ckpt: Path, onnx: Path, table, predictor_dir: Path, data
 
 def _export_within_budget(export, candidates: list, budget: float, onnx: Path, tries: int = 3) -> dict:
     """Export the first candidate whose timing at export also meets ``budget``, trying at
-    most ``tries`` of them; the last one tried stays if none does (the report flags it)."""
+    most ``tries`` of them. If none does, the fastest of those tried is exported again and
+    kept (the report flags it)."""
+    if not candidates:
+        raise NASError(f"no feasible subnet to export for the {budget:g} ms budget; raise the "
+                       "search budget or the latency budget")
     card_path = onnx.with_suffix(".json")
     if card_path.is_file():
         card = json.loads(card_path.read_text())
-        if card.get("latency_budget_ms") == budget:
+        if card.get("latency_budget_ms") == budget and card["arch"] in [a.to_dict() for a in candidates]:
             return card
-    attempts = 0
+    tried = []
     for arch in candidates[:tries]:
-        card, attempts = export(arch), attempts + 1
+        card = export(arch)
+        tried.append((card["measured_latency_ms"], arch))
         if card["measured_latency_ms"] <= budget:
             break
         log.warning("export: %s measured %.3f ms at export, over the %g ms budget; trying the next "
                     "candidate", arch, card["measured_latency_ms"], budget)
-    card.update(latency_budget_ms=budget, export_attempts=attempts)
+    else:
+        fastest = min(tried, key=lambda t: t[0])[1]
+        if fastest != tried[-1][1]:
+            card = export(fastest)
+    card.update(latency_budget_ms=budget, export_attempts=len(tried))
     atomic_write_json(card_path, card)
     return card
 

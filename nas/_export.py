@@ -78,15 +78,15 @@ def _card_path(out: Path) -> Path:
 
 
 def _time(table, space, arch: ArchConfig, config: ExportConfig):
-    """Two passes of end-to-end timing: as the table was built when there is one, else
-    ONNX Runtime with ``config.threads`` threads, batch 1, raw."""
+    """Two passes of end-to-end timing: as the table was built when there is one (its
+    protocol with ``config.timing_rounds`` rounds, in a group of its calibration's size),
+    else ONNX Runtime with ``config.threads`` threads, batch 1, raw."""
     from latency_tables import Measured, Protocol, measure_archs, measure_subnets
 
-    protocol = Protocol(rounds=config.timing_rounds)
     if table is not None:
-        return measure_archs(table, [arch], passes=2, protocol=protocol)
+        return measure_archs(table, [arch], passes=2, rounds=config.timing_rounds)
     runs, refs = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
-                                 protocol=protocol, passes=2)
+                                 protocol=Protocol(rounds=config.timing_rounds), passes=2)
     return Measured(runs, refs, None)
 
 

@@ -23,7 +23,8 @@ BACKENDS = ("local", "ray")
 
 
 def _bad(key: str, value, expected: str) -> ConfigError:
-    return ConfigError(f"SearchConfig.{key}: got {value!r}, expected {expected}")
+    flag = "--" + key.replace("_", "-")
+    return ConfigError(f"SearchConfig.{key} ({flag}): got {value!r}, expected {expected}")
 
 
 @dataclass(frozen=True)

@@ -107,11 +107,12 @@ def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
 
 
 @pytest.mark.parametrize("field, value, fragment", [
-    ("budget", 0, "SearchConfig.budget: got 0, expected a positive integer"),
-    ("strategy", "annealing", "SearchConfig.strategy: got 'annealing'"),
-    ("objectives", ("accuracy", "flops"), "SearchConfig.objectives: got \\('accuracy', 'flops'\\)"),
-    ("latency_max", -1.0, "SearchConfig.latency_max: got -1.0"),
-    ("backend", "slurm", "SearchConfig.backend: got 'slurm'"),
+    ("budget", 0, "SearchConfig.budget \\(--budget\\): got 0, expected a positive integer"),
+    ("strategy", "annealing", "SearchConfig.strategy \\(--strategy\\): got 'annealing'"),
+    ("objectives", ("accuracy", "flops"),
+     "SearchConfig.objectives \\(--objectives\\): got \\('accuracy', 'flops'\\)"),
+    ("latency_max", -1.0, "SearchConfig.latency_max \\(--latency-max\\): got -1.0"),
+    ("backend", "slurm", "SearchConfig.backend \\(--backend\\): got 'slurm'"),
 ])
 def test_search_config_errors_name_field_and_value(field, value, fragment):
     from nas import SearchConfig
