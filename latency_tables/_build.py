@@ -16,6 +16,7 @@ import pandas as pd
 from torch import nn
 
 from latency_tables._e2e import (
+    Measured,
     calibration_archs,
     fit_calibration,
     measure_subnets,
@@ -225,7 +226,7 @@ def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, met
                                  batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
                                  group_size=group, pin_core=config.pin_core)
     level = float(np.median(refs[0]))
-    measured = runs[0] * level / refs[0]
+    measured = Measured(runs, refs, level).ms[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
     meta["calibration"] = {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
                            "num_archs": len(archs), "group_size": group, "seed": config.calibration_seed,

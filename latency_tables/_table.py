@@ -81,8 +81,7 @@ class LatencyTable(CostModel):
             raise ArtifactMismatchError(f"latency table rows lack the column(s) {missing}; expected "
                                         f"{KEY_COLUMNS + VALUE_COLUMNS}; rebuild the table")
         per_block = frame.groupby(KEY_COLUMNS, sort=False, dropna=False)["latency_ms"].mean()  # over passes
-        keys = [BlockSpec(**{c: getattr(v, "item", lambda v=v: v)() for c, v in zip(KEY_COLUMNS, key)})
-                for key in per_block.index]
+        keys = [BlockSpec(**r) for r in per_block.index.to_frame(index=False).to_dict("records")]
         self._index = {spec: i for i, spec in enumerate(keys)}
         self._values = per_block.to_numpy(dtype=np.float64)
         self._arch_rows: dict[ArchConfig, np.ndarray] = {}

@@ -56,6 +56,8 @@ def add_parser(sub) -> None:
 
 def config_from_args(args):
     """The `SearchConfig` of a parsed command line."""
+    from dataclasses import fields
+
     from nas._search import SearchConfig
 
     def floats(text: str) -> tuple[float, ...]:
@@ -65,12 +67,10 @@ def config_from_args(args):
             raise NASError(f"--ref-point {text!r}: expected a comma list of numbers") from None
 
     names = tuple(n.strip() for n in args.objectives.split(",") if n.strip()) if args.objectives else None
-    fields = {k: getattr(args, k) for k in (
-        "space", "predictor", "measure_accuracy", "batch_size", "device", "latency_max", "macs_max",
-        "params_max", "memory_max", "accuracy_min", "strategy", "budget", "population", "seed", "storage",
-        "study_name", "backend", "ray_address", "threads", "out", "force")}
-    return SearchConfig(**fields, objectives=names, loop=not args.no_loop,
-                        ref_point=floats(args.ref_point) if args.ref_point else None)
+    parsed = {"objectives": names, "loop": not args.no_loop,
+              "ref_point": floats(args.ref_point) if args.ref_point else None}
+    same = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if f.name not in parsed}
+    return SearchConfig(**same, **parsed)
 
 
 def run(args) -> int:
