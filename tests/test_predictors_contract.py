@@ -97,7 +97,8 @@ def test_gbt_tree_arrays_reproduce_sklearn(dataset):
     model = fitted("gbt", dataset)
     assert isinstance(model, GBTPredictor)
     expected = model.sklearn_model.predict(space.encode(test_archs))
-    np.testing.assert_allclose(model.predict(test_archs), expected, rtol=0, atol=1e-9)
+    # leaf values are stored as float32 for speed: 1e-4 pp is far below any real difference
+    np.testing.assert_allclose(model.predict(test_archs), expected, rtol=0, atol=1e-4)
 
 
 def test_mlp_output_bias_starts_at_the_mean(dataset):
