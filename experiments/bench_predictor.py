@@ -1,7 +1,7 @@
 """Accuracy-predictor benchmark on a trained supernet: collect (resumable), fit every
 registered predictor, evaluate on held-out archs, write experiments/results/predictor.json.
 
-    python experiments/bench_predictor.py --supernet runs/quick/supernet.pt
+    python experiments/bench_predictor.py   # on runs/bench_fmnist_ps/supernet.pt (bench_train.py)
 
 Figures: per model ``rmse_pp``, ``mae_pp``, ``kendall_tau``, ``spearman`` on held-out archs;
 ``best`` (lowest RMSE); ``tau_vs_samples`` (best model fitted on 250..2000 archs);
@@ -43,8 +43,9 @@ SAMPLE_SIZES = (250, 500, 1000, 2000)
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--supernet", default="runs/quick/supernet.pt")
-    p.add_argument("--workdir", default="runs/predictor_bench", help="pinned checkpoint copy, table, models")
+    p.add_argument("--supernet", default="runs/bench_fmnist_ps/supernet.pt",
+                   help="trained supernet (default: the progressive-shrinking run of bench_train.py)")
+    p.add_argument("--workdir", default="runs/predictor_ps", help="pinned checkpoint copy, table, models")
     p.add_argument("--num-archs", type=int, default=2500)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--calib-images", type=int, default=1000)
