@@ -17,6 +17,7 @@ from supernet import NASError
 
 __all__ = ["GBTPredictor"]
 
+_MAX_TREE_FEATURES = 16
 _ARRAYS = ("feature", "threshold", "left", "right", "is_leaf", "value", "roots")
 
 
@@ -49,7 +50,8 @@ def _lookup_tables(trees: dict[str, np.ndarray], n_features: int, depth: int):
         offsets.append(total)
         total += len(codes)
     # float32 leaf values and int32 codes halve the memory a gather touches (predict sums in float64)
-    return powers, np.concatenate(luts).astype(np.float32), np.asarray(offsets, dtype=np.int32)
+    index = np.int32 if total < 2 ** 31 else np.int64
+    return powers, np.concatenate(luts).astype(np.float32), np.asarray(offsets, dtype=index)
 
 
 class GBTPredictor(EncodedPredictor):
@@ -66,6 +68,10 @@ class GBTPredictor(EncodedPredictor):
             value = locals()[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NASError(f"GBTPredictor: {name} must be a positive integer, got {value!r}")
+        if min(max_leaf_nodes - 1, 2 ** max_depth - 1) > _MAX_TREE_FEATURES:
+            raise NASError(f"GBTPredictor: trees may split on at most {_MAX_TREE_FEATURES} features "
+                           f"(each becomes a 2^features lookup table); got max_leaf_nodes={max_leaf_nodes} "
+                           f"and max_depth={max_depth}: lower max_leaf_nodes to <= {_MAX_TREE_FEATURES + 1}")
         if not 0 < learning_rate <= 1 or l2_regularization < 0:
             raise NASError(f"GBTPredictor: need 0 < learning_rate <= 1 and l2_regularization >= 0, "
                            f"got {learning_rate!r} and {l2_regularization!r}")
@@ -115,7 +121,7 @@ class GBTPredictor(EncodedPredictor):
         powers, lut, offsets = self._tables
         out = np.full(len(x), self.baseline)
         for start in range(0, len(x), 4096):
-            codes = (x[start:start + 4096] @ powers).astype(np.int32)
+            codes = (x[start:start + 4096] @ powers).astype(offsets.dtype)
             codes += offsets
             out[start:start + len(codes)] += np.take(lut, codes).sum(1, dtype=np.float64)
         return out

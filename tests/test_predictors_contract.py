@@ -115,6 +115,12 @@ def test_bad_arguments_are_named(kwargs):
         create_predictor("mlp", space="fmnist_small", **kwargs)
 
 
+def test_gbt_refuses_trees_too_large_for_its_lookup_tables():
+    with pytest.raises(NASError, match="max_leaf_nodes=40"):
+        create_predictor("gbt", space="fmnist_small", max_leaf_nodes=40, max_depth=8)
+    create_predictor("gbt", space="fmnist_small", max_leaf_nodes=40, max_depth=4)  # depth bounds it
+
+
 def test_fast_encoding_matches_its_definition():
     """`SearchSpace.encode` (vectorised) equals OFA's per-block one-hot definition."""
     for name in ("fmnist_small", "ofa_mbv3"):
