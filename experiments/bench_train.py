@@ -39,6 +39,7 @@ from supernet import (
     get_space,
     load_supernet,
     load_train_config,
+    plot_curves,
     recalibrate_bn,
     resize,
     train,
@@ -171,6 +172,9 @@ def fashion_mnist(args) -> dict:
     for name, (cfg, out) in runs.items():
         log.info("training %s in %s", name, out)
         train(cfg, out, resume=True, progress=args.progress)
+    curves = plot_curves({"progressive shrinking": runs["ps"][1] / "metrics.jsonl",
+                          "uniform sampling": runs["uniform"][1] / "metrics.jsonl"},
+                         Path(args.out).with_suffix(".png"), title="Fashion-MNIST supernet training")
     space = get_space(ps_cfg.space)
     data = build_data(ps_cfg.data, ps_cfg.train.batch_size, seed=ps_cfg.seed)
     archs = spread_archs(space)
@@ -207,6 +211,7 @@ def fashion_mnist(args) -> dict:
         "ps_train_minutes": _run_minutes(runs["ps"][1]),
         "uniform_train_minutes": _run_minutes(runs["uniform"][1]),
         "machine": machine(), "configs": [str(args.config), str(args.uniform_config)],
+        "curves": curves.name,  # beside this file
         "git_commit": _git_commit(), "test_images": len(data.test.images),
     }
 
@@ -248,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     result = overhead(args) if args.bench == "overhead" else fashion_mnist(args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a supernet (progressive shrinking) from a YAML config",
         description="Train a once-for-all supernet as a YAML config says (see experiments/*.yaml). "
-        "Writes OUT/supernet.pt after every epoch, OUT/metrics.jsonl and OUT/summary.json. "
+        "Writes OUT/supernet.pt after every epoch, OUT/metrics.jsonl, OUT/summary.json and the "
+        "validation curves OUT/curves.png. "
         "For several processes: torchrun --nproc_per_node N -m nas.cli train ...")
     p.add_argument("--config", required=True, help="YAML training config (experiments/<name>.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: runs/<config name>)")

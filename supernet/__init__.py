@@ -5,6 +5,7 @@ from supernet._arch import ArchConfig
 from supernet._bn import recalibrate_bn
 from supernet._checkpoint import file_hash, load_checkpoint, load_supernet, save_checkpoint
 from supernet._cost import Cost, arch_cost, block_cost
+from supernet._curves import plot_curves, read_metrics
 from supernet._data import DEFAULT_DATA_DIR, load_fashion_mnist, train_val_split
 from supernet._datasets import ImageData, load_cifar10, load_dataset, load_image_folder, load_npz
 from supernet._distributed import DistEnv, init_distributed
@@ -37,5 +38,5 @@ __all__ = [
     "ConfigError", "DataConfig", "DataSplits", "DistEnv", "ImageData", "OptimConfig", "PhaseConfig",
     "TensorLoader", "TrainConfig", "accuracy", "build_data", "calibrated_subnet", "evaluate_arch",
     "init_distributed", "load_cifar10", "load_dataset", "load_image_folder", "load_npz",
-    "load_train_config", "resize", "train",
+    "load_train_config", "plot_curves", "read_metrics", "resize", "train",
 ]

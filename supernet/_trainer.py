@@ -16,9 +16,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from supernet._checkpoint import load_checkpoint, save_checkpoint
+from supernet._curves import plot_curves
 from supernet._distributed import DistEnv, average_gradients, barrier, broadcast_state, init_distributed
 from supernet._errors import ArtifactMismatchError, DataError, NASError
 from supernet._evaluate import evaluate_arch
+from supernet._io import atomic_write_json, atomic_write_text
 from supernet._loader import DataSplits, build_data, resize
 from supernet._model import Supernet
 from supernet._presets import get_space
@@ -29,6 +31,7 @@ __all__ = ["train", "CHECKPOINT_NAME", "METRICS_NAME"]
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME = "supernet.pt", "metrics.jsonl", "summary.json"
+CURVES_NAME = "curves.png"
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False,
@@ -64,7 +67,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
                        "or --force to start over (its files will be replaced)")
     elif env.is_main:
         if force and out.exists():
-            for name in (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME):
+            for name in (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CURVES_NAME):
                 (out / name).unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -228,7 +231,7 @@ def _truncate_metrics(path: Path, done_epochs: int) -> None:
     if path.exists():
         lines = [ln for ln in path.read_text().splitlines()
                  if ln.strip() and json.loads(ln)["global_epoch"] <= done_epochs]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
 
 
 def _check_data(data: DataSplits, space) -> None:
@@ -242,7 +245,8 @@ def _check_data(data: DataSplits, space) -> None:
 
 
 def _summary(out: Path, config: TrainConfig, seconds: float, env: DistEnv) -> dict[str, Any]:
-    """Final metrics of the run (last epoch's line) written to ``summary.json``."""
+    """Final metrics of the run (last epoch's line) written to ``summary.json``, and the
+validation curves plotted to ``curves.png``."""
     if not env.is_main:
         return {}
     lines = (out / METRICS_NAME).read_text().splitlines() if (out / METRICS_NAME).exists() else []
@@ -250,5 +254,8 @@ def _summary(out: Path, config: TrainConfig, seconds: float, env: DistEnv) -> di
     summary = {"checkpoint": str(out / CHECKPOINT_NAME), "epochs": config.total_epochs,
                "phases": [p.name for p in config.phases], "final": last,
                "wall_seconds_this_session": round(seconds, 1)}
-    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
+    if lines:
+        plot_curves({out.name or "run": out / METRICS_NAME}, out / CURVES_NAME)
+        summary["curves"] = str(out / CURVES_NAME)
+    atomic_write_json(out / SUMMARY_NAME, summary)
     return summary

@@ -58,3 +58,4 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert [m["global_epoch"] for m in lines] == [1, 2, 3]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final"]["phase"] == "elastic"
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
