@@ -15,8 +15,9 @@ def add_parser(sub) -> None:
         "For several processes: torchrun --nproc_per_node N -m nas.cli train ...")
     p.add_argument("--config", required=True, help="YAML training config (experiments/<name>.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--force", action="store_true", help="start over even if --out holds a run")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    start.add_argument("--force", action="store_true", help="start over even if --out holds a run")
     p.add_argument("--data-dir", default=None, help="dataset location (overrides data.path)")
     p.add_argument("--max-steps-per-epoch", type=int, default=None,
                    help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")

@@ -47,7 +47,7 @@ def _train(config: ExperimentConfig, folder: Path) -> Path:
     if (folder / "summary.json").is_file() and ckpt.is_file():
         log.info("train: reusing %s", ckpt)
         return ckpt
-    train(config.train, folder, resume=ckpt.is_file())
+    train(config.train, folder, resume=True)  # continues a killed run, or starts one
     return ckpt
 
 

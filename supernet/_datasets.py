@@ -30,7 +30,12 @@ def _as_nchw(x: np.ndarray, where: str) -> np.ndarray:
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.number):
             raise DataError(f"{where}: images of dtype {x.dtype}, expected uint8 or floats in [0, 1]")
-        x = np.clip(np.rint(x * 255.0 if x.max(initial=0) <= 1.0 else x), 0, 255).astype(np.uint8)
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if lo < 0 or hi > 255:
+            raise DataError(f"{where}: image values span [{lo:g}, {hi:g}]; expected uint8, floats in "
+                            "[0, 1] or in [0, 255] (pass raw pixels, not standardized ones: the "
+                            "loader normalizes them itself)")
+        x = np.rint(x * 255.0 if hi <= 1.0 else x).astype(np.uint8)
     if x.ndim == 3:
         return x[:, None]
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
@@ -105,7 +110,8 @@ def _read_tree(root: Path, classes: list[str], size: int | None) -> tuple[np.nda
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise DataError(f"{root}: images of different sizes or modes {sorted(shapes)[:4]}; set "
-                        "data.image_size to resize them all to one square size")
+                        "data.image_size to resize them all to one square size, and convert a mix "
+                        "of grey and colour images to one mode")
     return _as_nchw(np.stack(images), str(root)), np.asarray(labels, dtype=np.int64)
 
 

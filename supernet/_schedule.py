@@ -12,9 +12,10 @@ from torch import nn
 
 from supernet._arch import ArchConfig
 from supernet._space import SearchSpace
-from supernet._train_config import OptimConfig, PhaseConfig
+from supernet._train_config import ConfigError, OptimConfig, PhaseConfig
 
-__all__ = ["phase_choices", "phase_extreme", "step_archs", "soft_cross_entropy", "make_optimizer"]
+__all__ = ["check_phases", "phase_choices", "phase_extreme", "step_archs", "soft_cross_entropy",
+           "make_optimizer"]
 
 
 def phase_choices(space: SearchSpace, phase: PhaseConfig) -> dict[str, tuple]:
@@ -23,6 +24,17 @@ def phase_choices(space: SearchSpace, phase: PhaseConfig) -> dict[str, tuple]:
             "expands": phase.expands or space.expand_choices,
             "depths": phase.depths or space.depth_choices,
             "resolutions": phase.resolutions or space.resolutions}
+
+
+def check_phases(space: SearchSpace, phases) -> None:
+    """Refuse, before any training, a phase that asks for choices the space does not have
+    (it would otherwise fail at that phase's first step, maybe hours into the run)."""
+    for i, phase in enumerate(phases):
+        for field, allowed in phase_choices(space, PhaseConfig(name="space", epochs=1, lr=0.1)).items():
+            bad = sorted(set(getattr(phase, field) or ()) - set(allowed))
+            if bad:
+                raise ConfigError(f"phases[{i}] {phase.name!r}: {field} {bad} are not in search space "
+                                  f"{space.name!r}, which has {list(allowed)}")
 
 
 def phase_extreme(space: SearchSpace, phase: PhaseConfig, resolution: int, largest: bool) -> ArchConfig:

@@ -166,7 +166,7 @@ class TrainConfig:
         names = [p.name for p in self.phases]
         _check(len(set(names)) == len(names), "phases[].name", names, "unique phase names")
         _check(isinstance(self.space, str), "space", self.space, "a preset name or a space file path")
-        _check(_is_int(self.seed), "seed", self.seed, "an integer")
+        _check(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
 
     @property
     def total_epochs(self) -> int:
@@ -230,5 +230,10 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
     if isinstance(data, dict) and overrides:
         for key, value in overrides.items():
             section, _, name = key.partition(".")
-            data.setdefault(section, {})[name] = value
+            if data.get(section) is None:
+                data[section] = {}
+            if not isinstance(data[section], dict):
+                raise ConfigError(f"{path}: {section!r} is {type(data[section]).__name__}, expected a "
+                                  f"mapping (to set {key})")
+            data[section][name] = value
     return TrainConfig.from_dict(data)

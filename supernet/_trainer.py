@@ -24,7 +24,7 @@ from supernet._io import atomic_write_json, atomic_write_text
 from supernet._loader import DataSplits, build_data, resize
 from supernet._model import Supernet
 from supernet._presets import get_space
-from supernet._schedule import make_optimizer, phase_choices, soft_cross_entropy, step_archs
+from supernet._schedule import check_phases, make_optimizer, phase_choices, soft_cross_entropy, step_archs
 from supernet._train_config import TrainConfig
 
 __all__ = ["train", "CHECKPOINT_NAME", "METRICS_NAME"]
@@ -32,6 +32,7 @@ __all__ = ["train", "CHECKPOINT_NAME", "METRICS_NAME"]
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME = "supernet.pt", "metrics.jsonl", "summary.json"
 CURVES_NAME = "curves.png"
+RUN_FILES = (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CURVES_NAME)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False,
@@ -41,12 +42,16 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
 
     Run under ``torchrun --nproc_per_node N`` for data-parallel training: every rank samples
     the same subnets, takes its own slice of each batch, and gradients are averaged."""
+    if resume and force:
+        raise NASError("resume and force exclude each other: resume continues the run in out_dir, "
+                       "force starts it over")
     env = init_distributed()
     if config.train.threads or env.world > 1:
         torch.set_num_threads(config.train.threads or max(1, (os.cpu_count() or 1) // env.world))
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
     space = get_space(config.space)
+    check_phases(space, config.phases)
     opt = config.train
     if opt.batch_size % env.world:
         raise NASError(f"train.batch_size {opt.batch_size} is not divisible by {env.world} processes")
@@ -55,31 +60,31 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     if model is not None and model.space != space:
         raise ArtifactMismatchError(f"model: a supernet of space {model.space.name!r}, the config "
                                     f"asks for {space.name!r}")
-    model = (model or Supernet(space)).to(env.device)
-    teacher = None
-    state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "optimizer": None, "scheduler": None}
-
-    # ------------------------------------------------------------- run directory, resume
-    if ckpt_path.exists() and resume:
-        state, teacher = _resume(ckpt_path, config, model, env)
-    elif ckpt_path.exists() and not force:
-        raise NASError(f"{out} already holds a run ({ckpt_path.name}); pass --resume to continue it "
-                       "or --force to start over (its files will be replaced)")
-    elif env.is_main:
-        if force and out.exists():
-            for name in (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CURVES_NAME):
-                (out / name).unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", out)
-    barrier(env)
-    broadcast_state(model, env)
-
     steps_per_epoch = len(data.train)
     if opt.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, opt.max_steps_per_epoch)
     if steps_per_epoch == 0:
         raise DataError(f"{len(data.train.images)} training images make no batch of {opt.batch_size}")
+    torch.manual_seed(config.seed)  # weight init and dropout; a resume restores the RNG state
+    model = (model or Supernet(space)).to(env.device)
+    teacher = None
+    state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "optimizer": None, "scheduler": None}
+
+    # ------------------------------------------------------------- run directory, resume
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if ckpt_path.exists() and resume:
+        state, teacher = _resume(ckpt_path, config, model, env)
+    elif existing and not (force or resume):
+        raise NASError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue "
+                       "it or --force to start over (its files will be replaced)")
+    elif env.is_main:
+        for name in existing:  # --force, or --resume of a run killed before its first checkpoint
+            (out / name).unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", out)
+    barrier(env)
+    broadcast_state(model, env)
     started = time.time()
 
     # -------------------------------------------------------------------- the schedule
@@ -89,7 +94,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
         if first_epoch == 0 and phase.sort_channels:
             model.sort_channels()
             log.info("phase %s: expand channels re-sorted by importance", phase.name)
-        if phase.kd and opt.distill == "teacher" and teacher is None and p > 0:
+        if p > 0 and teacher is None and opt.distill == "teacher" and any(q.kd for q in config.phases[p:]):
             teacher = _make_teacher(model, space, env)  # the net as the first phase left it
         optimizer, scheduler = make_optimizer(model, opt, phase, steps_per_epoch)
         if first_epoch > 0 and state["optimizer"] is not None:
@@ -201,15 +206,15 @@ def _save(path, model, space, config, data, position, step, teacher, optimizer, 
 
 def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
     payload = load_checkpoint(path)
-    def comparable(cfg: dict) -> dict:  # the data may have moved since
-        return {**cfg, "data": {**cfg.get("data", {}), "path": None}}
+    def comparable(cfg: dict) -> dict:  # the data may have moved since; threads change no result
+        return {**cfg, "data": {**cfg.get("data", {}), "path": None},
+                "train": {**cfg.get("train", {}), "threads": None}}
 
-    now = comparable(config.to_dict())
-    stored = comparable(payload.get("config") or {})
-    if stored != now:
-        diff = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
-        raise ArtifactMismatchError(f"{path}: the run was made with another config (differs in {diff}); "
-                                    "resume with the same config, or start over with --force")
+    diff = _differences(comparable(payload.get("config") or {}), comparable(config.to_dict()))
+    if diff:
+        raise ArtifactMismatchError(f"{path}: the run was made with another config (differs in "
+                                    f"{', '.join(diff[:8])}); resume with the same config, or start "
+                                    "over with --force")
     if payload["space"] != model.space.to_dict():
         raise ArtifactMismatchError(f"{path}: checkpoint of another search space")
     model.load_state_dict(payload["model"])
@@ -226,12 +231,28 @@ def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
     return {k: payload[k] for k in keys}, teacher
 
 
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """The dotted keys (``train.lr``, ``phases``) whose values differ between two configs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]
+    return [] if old == new else [where or "<config>"]
+
+
 def _truncate_metrics(path: Path, done_epochs: int) -> None:
-    """Drop the lines of epochs after the checkpoint (a run killed between the two writes)."""
-    if path.exists():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["global_epoch"] <= done_epochs]
-        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+    """Drop the lines of epochs after the checkpoint (a run killed between the two writes),
+    and any line a crash left unreadable."""
+    if not path.exists():
+        return
+    kept = []
+    for ln in path.read_text().splitlines():
+        try:
+            if json.loads(ln)["global_epoch"] <= done_epochs:
+                kept.append(ln)
+        except (ValueError, KeyError, TypeError):
+            if ln.strip():
+                log.warning("%s: dropping an unreadable line %r", path, ln[:80])
+    atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def _check_data(data: DataSplits, space) -> None:
@@ -239,6 +260,9 @@ def _check_data(data: DataSplits, space) -> None:
     if c != space.in_channels:
         raise DataError(f"the data has {c} channel(s) but search space {space.name!r} expects "
                         f"{space.in_channels}; use a space with in_channels: {c}")
+    if int(data.train.labels.min()) < 0:
+        raise DataError(f"negative labels ({int(data.train.labels.min())}) in the training data; "
+                        f"expected class indices 0..{space.num_classes - 1}")
     n = int(data.train.labels.max()) + 1
     if n > space.num_classes:
         raise DataError(f"labels go up to {n - 1} but space {space.name!r} has {space.num_classes} classes")

@@ -86,6 +86,10 @@ def test_corrupt_and_missing_data(tmp_path):
         (tmp_path / "fm" / name).write_bytes(gzip.compress(b"\x00\x00\x08\x03garbage"))
     with pytest.raises(DataError, match="truncated|magic"):
         load_fashion_mnist(tmp_path / "fm")
+    good = gzip.compress(bytes(range(256)) * 40)
+    (tmp_path / "fm" / "train-images-idx3-ubyte.gz").write_bytes(good[:12] + b"\xff" * 3 + good[15:])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: cannot read .*invalid distance"):
+        load_fashion_mnist(tmp_path / "fm")  # a damaged deflate stream: zlib.error
     with pytest.raises(DataError, match="data_batch_1..5 and test_batch"):
         load_cifar10(tmp_path)
     cifar = write_cifar(tmp_path / "cifar")
@@ -106,6 +110,11 @@ def test_corrupt_and_missing_data(tmp_path):
     np.savez(tmp_path / "partial.npz", x_train=np.zeros((2, 4, 4), np.uint8))
     with pytest.raises(DataError, match=r"missing array\(s\) \['y_train', 'x_test', 'y_test'\]"):
         load_npz(tmp_path / "partial.npz")
+    zeros = np.zeros((2, 4, 4), np.float32)
+    np.savez(tmp_path / "standardized.npz", x_train=zeros - 0.5, y_train=np.zeros(2, np.int64),
+             x_test=zeros, y_test=np.zeros(2, np.int64))
+    with pytest.raises(DataError, match=r"values span \[-0.5, -0.5\].*not standardized"):
+        load_npz(tmp_path / "standardized.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(DataError, match="not a readable .npz"):
         load_npz(tmp_path / "junk.npz")

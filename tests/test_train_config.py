@@ -35,6 +35,7 @@ def config(**changes) -> dict:
     (config(data={"flip": "yes"}), "data.flip: got 'yes'"),
     (config(epochs=3), "config: unknown key(s) ['epochs']"),
     (config(seed="one"), "seed: got 'one'"),
+    (config(seed=-1), "seed: got -1, expected an integer >= 0"),
 ])
 def test_bad_config_names_key_and_value(data, needle):
     with pytest.raises(ConfigError) as err:
@@ -58,6 +59,11 @@ def test_load_yaml_with_overrides(tmp_path):
     assert cfg.phases == (PhaseConfig(**PHASE),)
     with pytest.raises(ConfigError, match="does not exist"):
         load_train_config(tmp_path / "missing.yaml")
+    path.write_text(yaml.safe_dump({**config(), "data": None}))  # an empty section takes overrides
+    assert load_train_config(path, {"data.path": "/x"}).data.path == "/x"
+    path.write_text(yaml.safe_dump({**config(), "data": [1]}))
+    with pytest.raises(ConfigError, match="'data' is list, expected a mapping"):
+        load_train_config(path, {"data.path": "/x"})
     (tmp_path / "bad.yaml").write_text("phases: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_train_config(tmp_path / "bad.yaml")

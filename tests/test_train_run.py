@@ -68,3 +68,57 @@ def test_step_archs_follow_the_phase(tmp_path):
     archs = step_archs(space, sandwich, rng, 12)
     assert archs[0] == space.largest(12) and archs[1] == space.smallest(12) and len(archs) == 3
     assert step_archs(space, cfg.phases[0], rng, 12, shrink_prob=0.0) == [space.largest(12)]
+
+
+def test_run_directory_guards(tmp_path):
+    """Bad phases fail before anything is touched; a failed --force keeps the old run; a run
+    killed before its first checkpoint needs --resume or --force; resume and force exclude
+    each other; a changed config is refused naming the key."""
+    from supernet import ConfigError
+
+    cfg = load_train_config(write_config(tmp_path, PS_PHASES[:1], train={"max_steps_per_epoch": 2}))
+    run = tmp_path / "run"
+    bad = cfg.from_dict({**cfg.to_dict(), "phases": [{**PS_PHASES[0], "kernels": [9]}]})
+    with pytest.raises(ConfigError, match=r"phases\[0\] 'full': kernels \[9\] are not in search space"):
+        train(bad, run, progress=False)
+    assert not run.exists()
+    train(cfg, run, progress=False)
+    before = (run / "supernet.pt").read_bytes()
+    with pytest.raises(ConfigError, match="kernels"):
+        train(bad, run, force=True, progress=False)
+    assert (run / "supernet.pt").read_bytes() == before
+    with pytest.raises(NASError, match="exclude each other"):
+        train(cfg, run, resume=True, force=True, progress=False)
+    changed = cfg.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "label_smoothing": 0.2}})
+    with pytest.raises(NASError, match=r"differs in train\.label_smoothing\)"):
+        train(changed, run, resume=True, progress=False)
+
+    (run / "supernet.pt").unlink()  # as if killed between the metrics line and the checkpoint
+    (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text() + '{"global_epoch": 1, "trunc')
+    with pytest.raises(NASError, match="metrics.jsonl"):
+        train(cfg, run, progress=False)
+    train(cfg, run, resume=True, progress=False)  # no checkpoint: starts over, old lines dropped
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["global_epoch"] for ln in lines] == [1, 2]
+
+
+def test_same_config_same_weights(tmp_path):
+    cfg = load_train_config(write_config(tmp_path, PS_PHASES[:1], train={"max_steps_per_epoch": 2}))
+    weights = []
+    for name in ("a", "b"):
+        train(cfg, tmp_path / name, progress=False)
+        weights.append(load_supernet(tmp_path / name / "supernet.pt")[0].state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_teacher_is_the_net_the_first_phase_left(tmp_path):
+    """Even when the phase after it learns from labels alone, the teacher is frozen at the end
+    of the first phase: the same config cut after that phase gives the teacher's weights."""
+    phases = [PS_PHASES[0], {**PS_PHASES[1], "kd": False}, {**PS_PHASES[2], "kd": True}]
+    cfg = load_train_config(write_config(tmp_path, phases, train={"max_steps_per_epoch": 2}))
+    train(cfg, tmp_path / "ps", progress=False)
+    train(cfg.from_dict({**cfg.to_dict(), "phases": phases[:1]}), tmp_path / "full", progress=False)
+    teacher = load_supernet(tmp_path / "ps" / "supernet.pt")[1]["teacher"]
+    model = load_supernet(tmp_path / "full" / "supernet.pt")[0]
+    full = model.extract(model.space.largest()).state_dict()  # the teacher is a static copy
+    assert set(teacher) == set(full) and all(torch.equal(teacher[k], full[k]) for k in full)
