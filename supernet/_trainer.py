@@ -117,8 +117,10 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
                            "step": state["step"], "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                            **_evaluate_epoch(model, space, data, config.seed, env),
                            "seconds": round(time.time() - tic, 2)}
-                with open(out / METRICS_NAME, "a") as fh:  # a redone epoch replaces its line
+                with open(out / METRICS_NAME, "a") as fh:  # a resume drops lines past its checkpoint
                     fh.write(json.dumps(metrics) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
                 _save(ckpt_path, model, space, config, data, position, state["step"], teacher,
                       None if last else optimizer, None if last else scheduler, metrics)
                 log.info("%s epoch %d/%d: loss %.4f, val acc smallest %.2f largest %.2f random %.2f "
