@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "shutdown_distributed"]
+           "same_on_all_ranks", "shutdown_distributed"]
+
+# Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
+# a barrier: allow that far longer than the collectives' default timeout.
+COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ def init_distributed() -> DistEnv:
     if cuda:
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=COLLECTIVE_TIMEOUT)
     rank = dist.get_rank() if dist.is_initialized() else 0
     return DistEnv(rank, dist.get_world_size() if dist.is_initialized() else 1, device)
 
@@ -67,6 +72,15 @@ def broadcast_state(module: nn.Module, env: DistEnv) -> None:
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(t.data, 0)
+
+
+def same_on_all_ranks(flag: bool, env: DistEnv) -> bool:
+    """Whether every rank holds the same ``flag`` (all ranks get the same answer)."""
+    if env.world == 1:
+        return True
+    t = torch.tensor([float(flag), -float(flag)], device=env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)  # [max, -min]
+    return bool(t[0] == -t[1])
 
 
 def barrier(env: DistEnv) -> None:

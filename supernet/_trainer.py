@@ -17,7 +17,14 @@ from tqdm import tqdm
 
 from supernet._checkpoint import load_checkpoint, save_checkpoint
 from supernet._curves import plot_curves
-from supernet._distributed import DistEnv, average_gradients, barrier, broadcast_state, init_distributed
+from supernet._distributed import (
+    DistEnv,
+    average_gradients,
+    barrier,
+    broadcast_state,
+    init_distributed,
+    same_on_all_ranks,
+)
 from supernet._errors import ArtifactMismatchError, DataError, NASError
 from supernet._evaluate import evaluate_arch
 from supernet._io import atomic_write_json, atomic_write_text
@@ -71,6 +78,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "optimizer": None, "scheduler": None}
 
     # ------------------------------------------------------------- run directory, resume
+    if not same_on_all_ranks(ckpt_path.exists(), env):  # else they would go separate ways and hang
+        raise NASError(f"the processes disagree on whether {ckpt_path} exists: the run directory must "
+                       "be on a filesystem that every process sees")
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if ckpt_path.exists() and resume:
         state, teacher = _resume(ckpt_path, config, model, env)

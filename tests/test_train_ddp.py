@@ -1,5 +1,6 @@
 """Two CPU processes under torchrun (gloo): every rank samples the same subnets and the
-averaged gradients keep the ranks' parameters identical."""
+averaged gradients keep the ranks' parameters identical; a run directory that only some
+ranks see is refused by all of them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = """
 import sys, torch
-from supernet import Supernet, get_space, init_distributed, load_train_config, train
+from supernet import NASError, Supernet, get_space, init_distributed, load_train_config, train
 from supernet._distributed import shutdown_distributed
 
 config, out = load_train_config(sys.argv[1]), sys.argv[2]
@@ -24,7 +25,15 @@ model = Supernet(get_space(config.space))
 initial = {k: v.detach().clone() for k, v in model.named_parameters()}
 train(config, out, model=model, progress=False)
 params = {k: v.detach().clone() for k, v in model.named_parameters()}
-torch.save({"world": env.world, "initial": initial, "params": params}, f"{out}/params_rank{env.rank}.pt")
+# a run directory only rank 0 sees: every rank refuses (none goes on alone and hangs)
+where = out if env.rank == 0 else f"{out}/not_shared"
+try:
+    train(config, where, resume=True, progress=False)
+    refused = ""
+except NASError as err:
+    refused = str(err)
+torch.save({"world": env.world, "initial": initial, "params": params, "refused": refused},
+           f"{out}/params_rank{env.rank}.pt")
 shutdown_distributed()
 """
 
@@ -43,6 +52,7 @@ def test_two_processes_keep_identical_parameters(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     ranks = [torch.load(run / f"params_rank{r}.pt", weights_only=True) for r in range(2)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
+    assert all("every process sees" in r["refused"] for r in ranks)
     p0, p1 = ranks[0]["params"], ranks[1]["params"]
     assert p0.keys() == p1.keys() and len(p0) > 10
     for name in p0:
