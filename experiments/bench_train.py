@@ -17,6 +17,7 @@ are kept in runs/bench_fmnist_alone.json).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -186,8 +187,9 @@ def fashion_mnist(args) -> dict:
     alone_file = Path(args.runs) / "bench_fmnist_alone.json"  # finished archs survive a restart
     done = json.loads(alone_file.read_text()) if alone_file.is_file() else {}
     alone = {}
+    setup = _alone_setup(ps_cfg)
     for k, arch in archs.items():
-        key = f"{arch.to_json()} epochs={alone_epochs}"
+        key = f"{arch.to_json()} epochs={alone_epochs} setup={setup}"
         if key not in done:
             net = train_alone(space, arch, data, alone_epochs, ps_cfg, seed=1)
             done[key] = round(accuracy(net, data.test, arch.resolution), 3)
@@ -214,6 +216,16 @@ def fashion_mnist(args) -> dict:
         "curves": curves.name,  # beside this file
         "git_commit": _git_commit(), "test_images": len(data.test.images),
     }
+
+
+def _alone_setup(cfg) -> str:
+    """A digest of what training alone depends on besides the arch and epochs, so that a
+    changed config does not reuse accuracies cached under the old one."""
+    c = cfg.to_dict()
+    parts = {"space": c["space"], "seed": c["seed"], "train": c["train"],
+             "data": {**c["data"], "path": None}, "lr": c["phases"][0]["lr"],
+             "warmup": c["phases"][0].get("warmup_epochs")}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _run_minutes(out: Path) -> float:
