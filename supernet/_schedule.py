@@ -18,19 +18,22 @@ __all__ = ["check_phases", "phase_choices", "phase_extreme", "step_archs", "soft
            "make_optimizer"]
 
 
+def _space_choices(space: SearchSpace) -> dict[str, tuple]:
+    """The space's choices under the names a phase gives them."""
+    return {"kernels": space.kernel_choices, "expands": space.expand_choices,
+            "depths": space.depth_choices, "resolutions": space.resolutions}
+
+
 def phase_choices(space: SearchSpace, phase: PhaseConfig) -> dict[str, tuple]:
     """The choices a phase samples from (the space's own where the phase says null)."""
-    return {"kernels": phase.kernels or space.kernel_choices,
-            "expands": phase.expands or space.expand_choices,
-            "depths": phase.depths or space.depth_choices,
-            "resolutions": phase.resolutions or space.resolutions}
+    return {field: getattr(phase, field) or allowed for field, allowed in _space_choices(space).items()}
 
 
 def check_phases(space: SearchSpace, phases) -> None:
     """Refuse, before any training, a phase that asks for choices the space does not have
     (it would otherwise fail at that phase's first step, maybe hours into the run)."""
     for i, phase in enumerate(phases):
-        for field, allowed in phase_choices(space, PhaseConfig(name="space", epochs=1, lr=0.1)).items():
+        for field, allowed in _space_choices(space).items():
             bad = sorted(set(getattr(phase, field) or ()) - set(allowed))
             if bad:
                 raise ConfigError(f"phases[{i}] {phase.name!r}: {field} {bad} are not in search space "

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from supernet._checkpoint import load_checkpoint, save_checkpoint
-from supernet._curves import plot_curves
+from supernet._curves import plot_curves, read_metrics
 from supernet._distributed import (
     DistEnv,
     average_gradients,
@@ -282,15 +282,15 @@ def _check_data(data: DataSplits, space) -> None:
 
 def _summary(out: Path, config: TrainConfig, seconds: float, env: DistEnv) -> dict[str, Any]:
     """Final metrics of the run (last epoch's line) written to ``summary.json``, and the
-validation curves plotted to ``curves.png``."""
+    validation curves plotted to ``curves.png``."""
     if not env.is_main:
         return {}
-    lines = (out / METRICS_NAME).read_text().splitlines() if (out / METRICS_NAME).exists() else []
-    last = json.loads(lines[-1]) if lines else {}
+    rows = read_metrics(out / METRICS_NAME) if (out / METRICS_NAME).exists() else []
+    last = rows[-1] if rows else {}
     summary = {"checkpoint": str(out / CHECKPOINT_NAME), "epochs": config.total_epochs,
                "phases": [p.name for p in config.phases], "final": last,
                "wall_seconds_this_session": round(seconds, 1)}
-    if lines:
+    if rows:
         plot_curves({out.name or "run": out / METRICS_NAME}, out / CURVES_NAME)
         summary["curves"] = str(out / CURVES_NAME)
     atomic_write_json(out / SUMMARY_NAME, summary)
