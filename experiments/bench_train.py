@@ -1,23 +1,30 @@
 """Supernet-training benchmarks, written as JSON under experiments/results/.
 
+  python experiments/bench_train.py throughput    # ~minutes: images/s, eager fp32 vs the default path
   python experiments/bench_train.py overhead      # ~minutes: elastic vs static step time
-  python experiments/bench_train.py fashion-mnist # hours: PS run, uniform baseline, archs alone
+  python experiments/bench_train.py fashion-mnist # hours: recipes compared, archs trained alone
+
+``throughput``: training images/s of the largest arch, the smallest arch and one step of
+the default recipe (its phase's sampled subnets), eager fp32 with contiguous tensors and
+oneDNN's own depthwise backward against the default path (channels-last, the faster
+depthwise backward), the two interleaved step by step on the same batches and subnets.
 
 ``overhead``: one training step (forward + backward + SGD step) of the supernet running its
 largest (and smallest) arch, against the extracted static network of the same arch, same
 batch, the two interleaved in one process; median of ``--steps`` steps each.
 
-``fashion-mnist``: trains experiments/fmnist_ps.yaml (progressive shrinking) and
-experiments/fmnist_uniform.yaml (uniform sampling from the start, same budget), trains the
-same five archs alone, and reports test accuracies. Each part is resumable: rerunning the
-command continues the runs under runs/bench_* and reuses finished ones (archs trained alone
-are kept in runs/bench_fmnist_alone.json).
+``fashion-mnist``: trains every recipe (``--recipe``; by default the sandwich rule with
+in-place distillation, uniform sampling and progressive shrinking, experiments/fmnist_*.yaml,
+equal budgets in subnet passes) and the same five archs alone, reports their test
+accuracies, chooses the default recipe on validation accuracy and plots MACs against
+accuracy (experiments/_recipes.py). Resumable: rerunning continues the runs under
+``--runs`` and reuses finished ones. ``--jobs N`` runs the trainings side by side (on a GPU
+they share it); ``--time-budget S`` shortens every epoch by one common fraction to fit.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -31,23 +38,11 @@ import torch
 import torch.nn.functional as F
 
 from supernet import (
-    PhaseConfig,
-    Subnet,
     Supernet,
-    arch_cost,
-    build_data,
-    evaluate_arch,
     get_space,
-    load_supernet,
     load_train_config,
-    plot_curves,
-    read_metrics,
-    recalibrate_bn,
-    resize,
-    train,
 )
 from supernet._io import atomic_write_json
-from supernet._schedule import make_optimizer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -65,7 +60,7 @@ def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-# ---------------------------------------------------------------------------------- overhead
+# ------------------------------------------------------------------------------ throughput
 def step_fn(model, x, y, arch=None):
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
 
@@ -77,6 +72,81 @@ def step_fn(model, x, y, arch=None):
     return step
 
 
+def interleaved(runners: dict, steps: int, warmup: int) -> dict[str, float]:
+    """Median seconds per call of each runner, called in turn (alternating order) ``steps``
+    times after ``warmup`` calls each."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times = {k: [] for k in runners}
+    order = list(runners)
+    for i in range(steps):
+        for k in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            runners[k]()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def throughput(args) -> dict:
+    """Images/s of training steps: eager fp32 contiguous vs the default path, interleaved."""
+    from supernet._conv import fast_depthwise
+    from supernet._schedule import step_archs
+    from supernet._trainer import train_step
+
+    torch.set_num_threads(args.threads)
+    cfg = load_train_config(args.config)
+    space, phase, opt = get_space(cfg.space), cfg.phases[-1], cfg.train
+    torch.manual_seed(0)
+    model = Supernet(space).train()
+    rng = np.random.default_rng(0)
+    steps = [step_archs(space, phase, rng, int(rng.choice(space.resolutions)),
+                        with_largest=opt.distill == "inplace") for _ in range(args.steps + args.warmup)]
+    batch = {r: (torch.randn(args.batch_size, space.in_channels, r, r),
+                 torch.randint(0, space.num_classes, (args.batch_size,))) for r in space.resolutions}
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+
+    def runner(fixed_arch, default: bool):
+        state = {"i": 0}
+        fmt = torch.channels_last if default else torch.contiguous_format
+
+        def run():
+            archs = [fixed_arch] if fixed_arch is not None else steps[state["i"] % len(steps)]
+            state["i"] += 1
+            x, y = batch[archs[0].resolution]
+            model.to(memory_format=fmt)
+            optimizer.zero_grad(set_to_none=True)
+            with fast_depthwise(default):
+                train_step(model, None, archs, x.contiguous(memory_format=fmt), y, opt,
+                           inplace=opt.distill == "inplace")
+            optimizer.step()
+        return run
+
+    result = {"space": space.name, "config": _shown(args.config), "batch_size": args.batch_size,
+              "threads": args.threads, "steps": args.steps, "machine": machine(),
+              "load_average_before": load_average(),
+              "recipe_step": f"phase {phase.name!r}: {len(steps[0])} subnets per step"
+                             f"{' (sandwich)' if phase.sandwich else ''}, distill {opt.distill}, "
+                             "resolution sampled per step",
+              "eager_fp32": "contiguous NCHW tensors, oneDNN's depthwise backward, fp32",
+              "default": "channels-last tensors, the faster depthwise backward (supernet/_conv.py), "
+                         f"amp {opt.amp}"}
+    for name, arch in (("largest", space.largest(args.resolution)),
+                       ("smallest", space.smallest(args.resolution)), ("recipe_step", None)):
+        med = interleaved({"eager_fp32": runner(arch, False), "default": runner(arch, True)},
+                          args.steps, args.warmup)
+        result[name] = {k: {"step_s": round(v, 4), "images_per_s": round(args.batch_size / v, 1)}
+                        for k, v in med.items()}
+        result[name]["speedup"] = round(med["eager_fp32"] / med["default"], 3)
+        log.info("%s: eager fp32 %.3f s, default %.3f s per step (%.2fx)", name, med["eager_fp32"],
+                 med["default"], result[name]["speedup"])
+    result["speedup_default_vs_eager_fp32"] = result["recipe_step"]["speedup"]
+    result["load_average_after"] = load_average()
+    result["note"] = _load_note(result["load_average_before"][0])
+    return result
+
+
+# ---------------------------------------------------------------------------------- overhead
 def overhead(args) -> dict:
     """Top-level keys for the first thread count of ``--threads``; all under ``by_threads``."""
     runs = {t: overhead_at(args, t) for t in args.threads}
@@ -95,21 +165,13 @@ def overhead_at(args, threads: int) -> dict:
               "steps": args.steps, "machine": machine(), "load_average_before": load_average()}
     for name, arch in (("largest", space.largest(args.resolution)),
                        ("smallest", space.smallest(args.resolution))):
-        static = supernet.extract(arch).train()
+        static = supernet.extract(arch).train().to(memory_format=torch.channels_last)
+        supernet.to(memory_format=torch.channels_last)  # both on the default path
         x = torch.randn(args.batch_size, space.in_channels, arch.resolution, arch.resolution)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, space.num_classes, (args.batch_size,))
-        runners = {"supernet": step_fn(supernet, x, y, arch), "static": step_fn(static, x, y)}
-        times = {k: [] for k in runners}
-        for run in runners.values():
-            for _ in range(args.warmup):
-                run()
-        order = list(runners)
-        for i in range(args.steps):
-            for k in order if i % 2 == 0 else order[::-1]:  # interleaved, alternating order
-                t0 = time.perf_counter()
-                runners[k]()
-                times[k].append(time.perf_counter() - t0)
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved({"supernet": step_fn(supernet, x, y, arch), "static": step_fn(static, x, y)},
+                          args.steps, args.warmup)
         result[f"overhead_ratio_{name}"] = round(med["supernet"] / med["static"], 4)
         result[f"{name}_arch"] = str(arch)
         result[f"{name}_supernet_step_s"] = round(med["supernet"], 4)
@@ -132,119 +194,47 @@ def _load_note(load_before: float) -> str:
 
 
 # ----------------------------------------------------------------------------- fashion-mnist
-def spread_archs(space, seed: int = 0) -> dict[str, object]:
-    """Smallest, largest, and the archs at the 25/50/75 % MAC quantiles of 200 random ones."""
-    rng = np.random.default_rng(seed)
-    archs = sorted((space.sample(rng) for _ in range(200)), key=lambda a: arch_cost(space, a).macs)
-    picks = {"smallest": space.smallest(), "largest": space.largest()}
-    for q in (25, 50, 75):
-        picks[f"mac_q{q}"] = archs[len(archs) * q // 100]
-    return picks
-
-
-def train_alone(space, arch, data, epochs: int, cfg, seed: int) -> Subnet:
-    """The arch as a static network from scratch: same data, batch, optimizer, schedule shape."""
-    torch.manual_seed(seed)
-    net = Subnet.build(space.layout(arch), space.dropout)
-    phase = PhaseConfig(name="alone", epochs=epochs, lr=cfg.phases[0].lr,
-                        warmup_epochs=cfg.phases[0].warmup_epochs)
-    steps = min(len(data.train), cfg.train.max_steps_per_epoch or len(data.train))
-    optimizer, scheduler = make_optimizer(net, cfg.train, phase, steps)
-    for epoch in range(epochs):
-        net.train()
-        for _, (x, y) in zip(range(steps), data.train.epoch(seed * 1000 + epoch)):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(resize(x, arch.resolution)), y,
-                                   label_smoothing=cfg.train.label_smoothing)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        log.info("alone %s: epoch %d/%d, last loss %.3f", arch, epoch + 1, epochs, loss.item())
-    return recalibrate_bn(net, (resize(x, arch.resolution) for x, _ in data.calib.epoch(0)))
-
-
 def fashion_mnist(args) -> dict:
-    from supernet import accuracy
+    """Every recipe of ``--recipe`` and the five archs alone, compared (experiments/_recipes.py)."""
+    from _recipes import compare, plot_recipes
 
     started = time.time()
-    ps_cfg, uni_cfg = load_train_config(args.config), load_train_config(args.uniform_config)
-    torch.set_num_threads(ps_cfg.train.threads or torch.get_num_threads())
-    runs = {"ps": (ps_cfg, Path(args.runs) / "bench_fmnist_ps"),
-            "uniform": (uni_cfg, Path(args.runs) / "bench_fmnist_uniform")}
-    for name, (cfg, out) in runs.items():
-        log.info("training %s in %s", name, out)
-        train(cfg, out, resume=True, progress=args.progress)
-    curves = plot_curves({"progressive shrinking": runs["ps"][1] / "metrics.jsonl",
-                          "uniform sampling": runs["uniform"][1] / "metrics.jsonl"},
-                         Path(args.out).with_suffix(".png"), title="Fashion-MNIST supernet training")
-    space = get_space(ps_cfg.space)
-    data = build_data(ps_cfg.data, ps_cfg.train.batch_size, seed=ps_cfg.seed)
-    archs = spread_archs(space)
-    acc, tic = {}, time.time()
-    for name, (_, out) in runs.items():
-        model, _ = load_supernet(out / "supernet.pt")
-        acc[name] = {k: round(evaluate_arch(model, a, data.calib, data.test), 3) for k, a in archs.items()}
-    eval_minutes = (time.time() - tic) / 60
-    alone_epochs = args.alone_epochs or ps_cfg.phases[0].epochs
-    alone_file = Path(args.runs) / "bench_fmnist_alone.json"  # finished archs survive a restart
-    done = json.loads(alone_file.read_text()) if alone_file.is_file() else {}
-    alone = {}
-    setup = _alone_setup(ps_cfg)
-    for k, arch in archs.items():
-        key = f"{arch.to_json()} epochs={alone_epochs} setup={setup}"
-        if key not in done:
-            tic = time.time()
-            net = train_alone(space, arch, data, alone_epochs, ps_cfg, seed=1)
-            done[key] = {"acc": round(accuracy(net, data.test, arch.resolution), 3),
-                         "minutes": round((time.time() - tic) / 60, 1)}
-            atomic_write_json(alone_file, done)
-        alone[k] = done[key]
-    gaps = [acc["ps"][k] - alone[k]["acc"] for k in archs]
-    minutes = {"ps": _run_minutes(runs["ps"][1]), "uniform": _run_minutes(runs["uniform"][1]),
-               "alone": round(sum(a["minutes"] for a in alone.values()), 1)}
-    return {
-        "acc_largest": acc["ps"]["largest"], "acc_smallest": acc["ps"]["smallest"],
-        "acc_between": {k: acc["ps"][k] for k in archs if k.startswith("mac_")},
-        "archs": {k: {"arch": a.to_dict(), "str": str(a), "macs": arch_cost(space, a).macs}
-                  for k, a in archs.items()},
-        "acc_inherited": acc["ps"], "acc_alone": {k: a["acc"] for k, a in alone.items()},
-        "acc_uniform": acc["uniform"],
-        "alone_budget": f"{alone_epochs} epochs each, from scratch, same data/batch/optimizer",
-        "inherited_minus_alone_mean": round(float(np.mean(gaps)), 3),
-        "uniform_acc_smallest": acc["uniform"]["smallest"],
-        "uniform_acc_mean": round(float(np.mean(list(acc["uniform"].values()))), 3),
-        "ps_acc_mean": round(float(np.mean(list(acc["ps"].values()))), 3),
-        "wall_minutes": round(sum(minutes.values()) + eval_minutes, 1),
-        "wall_note": "training of the two supernets (their logged per-epoch seconds) + the five "
-                     "archs alone + the test evaluation; runs reused from earlier invocations count "
-                     "with their logged times. This invocation: "
-                     f"{(time.time() - started) / 60:.1f} min",
-        **{f"{k}_train_minutes": v for k, v in minutes.items()},
-        "epoch_seconds_median": {k: _epoch_seconds(out) for k, (_, out) in runs.items()},
-        "machine": machine(), "configs": [_shown(args.config), _shown(args.uniform_config)],
-        "curves": curves.name,  # beside this file
-        "git_commit": _git_commit(), "test_images": len(data.test.images),
-    }
+    overrides = {"data.path": args.data_dir} if args.data_dir else None
+    recipes = {}
+    for spec in args.recipe:
+        name, _, path = spec.partition("=")
+        recipes[name] = load_train_config(path or HERE / f"fmnist_{name}.yaml", overrides)
+    alone_epochs = args.alone_epochs or next(iter(recipes.values())).total_epochs
+    result = compare(recipes, runs=Path(args.runs), alone_epochs=alone_epochs, default=args.default,
+                     workers=args.jobs, device=args.device, fraction=args.steps_fraction,
+                     time_budget=args.time_budget, probe_seconds=args.probe_seconds)
+    result["plot"] = plot_recipes(result, Path(args.out).with_suffix(".png")).name  # beside the JSON
+    result.update({"machine": machine(), "configs": {n: _shown(str(args.recipe_paths.get(n, "")))
+                                                     for n in recipes},
+                   "wall_note": "wall_minutes: each recipe's logged epoch seconds (training and "
+                                "per-epoch evaluation); with parallel_jobs > 1 the jobs shared the "
+                                "machine, so each ran slower than it would alone. This invocation: "
+                                f"{(time.time() - started) / 60:.1f} min",
+                   "git_commit": _git_commit()})
+    if args.collect:
+        atomic_write_json(args.out, result)  # the comparison is safe before the long collection
+        result["collection"] = _collect_default(args, result)
+    return result
 
 
-def _alone_setup(cfg) -> str:
-    """A digest of what training alone depends on besides the arch and epochs, so that a
-    changed config does not reuse accuracies cached under the old one."""
-    c = cfg.to_dict()
-    parts = {"space": c["space"], "seed": c["seed"], "train": c["train"],
-             "data": {**c["data"], "path": None}, "lr": c["phases"][0]["lr"],
-             "warmup": c["phases"][0].get("warmup_epochs")}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+def _collect_default(args, result: dict) -> dict:
+    """The default recipe's accuracy table for the predictor (``nas collect`` as a library)."""
+    from predictors import CollectConfig, collect
 
-
-def _run_minutes(out: Path) -> float:
-    """Sum of the per-epoch seconds (training + evaluation) logged by a run."""
-    return round(sum(r["seconds"] for r in read_metrics(out / "metrics.jsonl")) / 60, 1)
-
-
-def _epoch_seconds(out: Path) -> float:
-    """Median seconds of a run's epochs: robust to the odd epoch slowed by other work."""
-    return round(statistics.median(r["seconds"] for r in read_metrics(out / "metrics.jsonl")), 1)
+    ckpt = result["recipes"][result["default_recipe"]]["checkpoint"]
+    out = Path(args.runs) / f"predictor_{result['default_recipe']}" / "accuracy.csv"
+    tic = time.time()
+    table = collect(CollectConfig(supernet=ckpt, out=str(out), num_archs=args.collect,
+                                  workers=args.collect_workers, device=args.device,
+                                  data_dir=args.data_dir, eval_batch=1000 if args.device != "cpu" else 250),
+                    progress=False)
+    return {"table": str(out), "rows": len(table), "minutes": round((time.time() - tic) / 60, 1),
+            "device": args.device, "workers": args.collect_workers}
 
 
 def _shown(path: str) -> str:
@@ -273,17 +263,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[2],
                    help="torch thread counts to measure at (the first one gives the top-level keys)")
     p.add_argument("--out", default=str(RESULTS / "overhead.json"))
-    f = sub.add_parser("fashion-mnist", help="full PS run + baselines -> results/train_fashion_mnist.json")
-    f.add_argument("--config", default=str(HERE / "fmnist_ps.yaml"))
-    f.add_argument("--uniform-config", default=str(HERE / "fmnist_uniform.yaml"))
+    t = sub.add_parser("throughput", help="images/s, eager fp32 vs default -> results/throughput.json")
+    t.add_argument("--config", default=str(HERE / "fmnist_sandwich.yaml"),
+                   help="the recipe whose step is timed (its last phase)")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--resolution", type=int, default=28, help="of the largest and smallest archs")
+    t.add_argument("--steps", type=int, default=20)
+    t.add_argument("--warmup", type=int, default=3)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--out", default=str(RESULTS / "throughput.json"))
+    f = sub.add_parser("fashion-mnist", help="recipes vs archs alone -> results/train_fashion_mnist.json")
+    f.add_argument("--recipe", action="append", default=None, metavar="NAME[=CONFIG]",
+                   help="a recipe to compare (default: sandwich, uniform, ps; CONFIG defaults to "
+                        "experiments/fmnist_NAME.yaml); repeat the option for each")
+    f.add_argument("--default", default="auto",
+                   help="the default recipe's name, or auto: the best mean validation accuracy")
     f.add_argument("--alone-epochs", type=int, default=None,
-                   help="epochs for each arch trained alone (default: the full-net phase's epochs)")
-    f.add_argument("--runs", default="runs")
-    f.add_argument("--progress", action="store_true")
+                   help="epochs of each arch trained alone (default: the first recipe's epochs)")
+    f.add_argument("--runs", default="runs", help="folder of the runs (keep it outside the checkout)")
+    f.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian one)")
+    f.add_argument("--jobs", type=int, default=1, help="trainings run side by side (processes)")
+    f.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    f.add_argument("--steps-fraction", type=float, default=None,
+                   help="cut every epoch of every job to this fraction of its steps (short runs)")
+    f.add_argument("--time-budget", type=float, default=None,
+                   help="seconds the training may take: time the jobs, then cut epochs to fit")
+    f.add_argument("--probe-seconds", type=float, default=20.0,
+                   help="with --time-budget: seconds each job is timed before the runs")
+    f.add_argument("--collect", type=int, default=0,
+                   help="then collect this many archs' accuracies from the default supernet")
+    f.add_argument("--collect-workers", type=int, default=1)
     f.add_argument("--out", default=str(RESULTS / "train_fashion_mnist.json"))
     args = parser.parse_args(argv)
+    if args.bench == "fashion-mnist":
+        args.recipe = args.recipe or ["sandwich", "uniform", "ps"]
+        args.recipe_paths = {n: p or HERE / f"fmnist_{n}.yaml"
+                             for n, _, p in (r.partition("=") for r in args.recipe)}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    result = overhead(args) if args.bench == "overhead" else fashion_mnist(args)
+    benches = {"overhead": overhead, "throughput": throughput, "fashion-mnist": fashion_mnist}
+    result = benches[args.bench](args)
     atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0

@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--stratified-fraction", type=float, default=0.25,
                    help="share of archs stratified across the size range (default 0.25)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: measure on the GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_collect)
 
@@ -41,7 +42,7 @@ def run_collect(args) -> int:
     out = args.out or str(Path(args.supernet).with_name("accuracy.csv"))
     cfg = CollectConfig(supernet=args.supernet, out=out, num_archs=args.num_archs, seed=args.seed,
                         stratified_fraction=args.stratified_fraction, calib_images=args.calib_images,
-                        data_dir=args.data_dir, workers=args.workers)
+                        data_dir=args.data_dir, workers=args.workers, device=args.device)
     table = collect(cfg, progress=not args.no_progress)
     print(json.dumps({"table": out, "rows": len(table),
                       "accuracy_range": [float(table["accuracy"].min()), float(table["accuracy"].max())]}))

@@ -47,8 +47,11 @@ class CollectConfig:
     chunk_size: int = 8
     calib_batch: int = 250
     eval_batch: int = 250
+    device: str = "cpu"   # "cuda" measures on the GPU (each worker a process on it)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise NASError(f"CollectConfig.device: expected 'cpu' or 'cuda[:N]', got {self.device!r}")
         for name in ("num_archs", "calib_images", "workers", "chunk_size", "calib_batch", "eval_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -62,7 +65,8 @@ def _meta(cfg: CollectConfig, payload: dict[str, Any], space) -> dict[str, Any]:
     return {"supernet": str(cfg.supernet), "supernet_hash": file_hash(cfg.supernet),
             "space": space.to_dict(), "space_hash": space.hash, "calib_images": cfg.calib_images,
             "dataset": data_cfg.dataset, "val_size": data_cfg.val_size, "train_seed": seed,
-            "split": "validation", "seed": cfg.seed, "stratified_fraction": cfg.stratified_fraction}
+            "split": "validation", "seed": cfg.seed, "stratified_fraction": cfg.stratified_fraction,
+            "device": cfg.device}
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -91,9 +95,9 @@ def _init_worker(cfg: CollectConfig, threads: int = 1) -> None:
 
     torch.set_num_threads(threads)
     net, payload = load_supernet(cfg.supernet)
-    _WORKER.update(net=net, data=load_eval_data(
-        payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
-        calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch))
+    data = load_eval_data(payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
+                          calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch)
+    _WORKER.update(net=net.to(cfg.device), data=data.to(cfg.device))
 
 
 def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
@@ -127,6 +131,11 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     payload = load_checkpoint(cfg.supernet)
     space = SearchSpace.from_dict(payload["space"])
     meta = _meta(cfg, payload, space)
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise NASError(f"CollectConfig.device {cfg.device!r}: torch sees no CUDA GPU here; use 'cpu'")
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

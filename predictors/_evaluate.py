@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from supernet import ArchConfig, DataConfig, Supernet, build_data, recalibrate_bn, resize
+from supernet._conv import memory_format
 
 __all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
 
@@ -29,10 +30,15 @@ class EvalData:
         self.calib_batch, self.eval_batch = calib_batch, eval_batch
         self._cache: dict[int, tuple[list[torch.Tensor], torch.Tensor]] = {}
 
+    def to(self, device: str | torch.device) -> EvalData:
+        """The same images on ``device`` (the resized copies are made again there)."""
+        return EvalData(self.calib.to(device), self.val.to(device), self.labels.to(device),
+                        calib_batch=self.calib_batch, eval_batch=self.eval_batch)
+
     def at(self, resolution: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         if resolution not in self._cache:
             def prep(x: torch.Tensor) -> torch.Tensor:
-                return resize(x, resolution).contiguous(memory_format=torch.channels_last)
+                return resize(x, resolution).contiguous(memory_format=memory_format(x.device))
             self._cache[resolution] = ([prep(b) for b in self.calib.split(self.calib_batch)],
                                        prep(self.val))
         return self._cache[resolution]
@@ -70,7 +76,8 @@ def prepare_subnet(net: Supernet, arch: ArchConfig, calib: list[torch.Tensor]) -
     """Extract ``arch``, recalibrate its BN on ``calib`` (batches at its resolution), then
     fold BN into the convs and switch to in-place activations for fast inference. Its
     outputs equal those of the extracted, recalibrated subnet up to float rounding."""
-    sub = net.extract(arch).to(memory_format=torch.channels_last)
+    sub = net.extract(arch)
+    sub = sub.to(memory_format=memory_format(next(sub.parameters()).device))
     for module in sub.modules():
         if isinstance(module, (nn.ReLU, nn.Hardswish)):
             module.inplace = True

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet._conv import Conv2d, conv2d
 from supernet._layout import BlockSpec
 from supernet._space import SearchSpace
 from supernet._static import ConvBNAct, MBConv, SqueezeExcite, assemble, make_act
@@ -54,12 +55,12 @@ class ElasticConv2d(nn.Conv2d):
         cout = cin if self.depthwise else (cout or self.out_channels)
         kernel = kernel or self.kernel_size[0]
         bias = self.bias if self.bias is None or cout == len(self.bias) else self.bias[:cout]
-        return F.conv2d(x, self.active_weight(cout, cin, kernel), bias, self.stride,
-                        kernel // 2, 1, cout if self.depthwise else 1)
+        return conv2d(x, self.active_weight(cout, cin, kernel), bias, self.stride[0],
+                      cout if self.depthwise else 1)
 
-    def materialize(self, cout: int, cin: int, kernel: int | None = None) -> nn.Conv2d:
+    def materialize(self, cout: int, cin: int, kernel: int | None = None) -> Conv2d:
         kernel = kernel or self.kernel_size[0]
-        conv = nn.Conv2d(cin, cout, kernel, self.stride, kernel // 2,
+        conv = Conv2d(cin, cout, kernel, self.stride, kernel // 2,
                          groups=cout if self.depthwise else 1, bias=self.bias is not None)
         with torch.no_grad():
             conv.weight.copy_(self.active_weight(cout, cin, kernel))

@@ -58,13 +58,14 @@ class TensorLoader:
             yield self.transform(self.images[idx], aug), self.labels[idx]
 
     def transform(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-        x = x.float().div_(255.0)
+        """Crop and flip on the uint8 pixels (a quarter of the bytes of floats), then scale
+        and normalise; the same values as augmenting the floats."""
         if self.crop_padding:
             x = self._random_crop(x, self.crop_padding, gen)
         if self.flip:
             mirror = torch.rand(len(x), generator=gen) < 0.5
             x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
-        return (x - self.mean) / self.std
+        return (x.float().div_(255.0) - self.mean) / self.std
 
     @staticmethod
     def _random_crop(x: torch.Tensor, pad: int, gen: torch.Generator | None) -> torch.Tensor:

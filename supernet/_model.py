@@ -50,13 +50,13 @@ class Supernet(nn.Module):
 
     def extract(self, arch: ArchConfig) -> Subnet:
         """A standalone static network computing exactly what ``forward(x, arch)`` computes,
-        with its own copy of the weights (and BN statistics)."""
+        with its own copy of the weights (and BN statistics), on the supernet's device."""
         specs = self.space.layout(arch)
         blocks = [self.stages[s][i].materialize(spec)
                   for (s, i, _, _), spec in zip(arch.blocks(), specs[2:-1])]
         parts = [copy.deepcopy(self.stem), copy.deepcopy(self.first_block), *blocks,
                  copy.deepcopy(self.head)]
-        return Subnet(parts, specs).train(self.training)
+        return Subnet(parts, specs).to(self.stem.conv.weight.device).train(self.training)
 
     def sort_channels(self) -> None:
         """Importance re-sorting of every elastic block (call before elastic expand)."""

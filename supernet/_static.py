@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from supernet._conv import Conv2d
 from supernet._layout import BlockSpec
 
 __all__ = ["ConvBNAct", "SqueezeExcite", "MBConv", "Head", "Subnet", "build_block", "make_act",
@@ -50,7 +51,7 @@ class ConvBNAct(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
                  act: str | None = "relu") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
+        self.conv = Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
         self.act = make_act(act)
 
@@ -61,8 +62,8 @@ class ConvBNAct(nn.Module):
 class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, hidden: int) -> None:
         super().__init__()
-        self.reduce = nn.Conv2d(channels, hidden, 1)
-        self.expand = nn.Conv2d(hidden, channels, 1)
+        self.reduce = Conv2d(channels, hidden, 1)
+        self.expand = Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = torch.relu(self.reduce(x.mean((2, 3), keepdim=True)))
@@ -96,7 +97,7 @@ class Head(nn.Module):
     def __init__(self, spec: BlockSpec, dropout: float = 0.0) -> None:
         super().__init__()
         self.final_expand = ConvBNAct(spec.in_channels, spec.mid_channels, act=spec.act)
-        self.feature_mix = nn.Conv2d(spec.mid_channels, spec.mix_channels, 1, bias=False)
+        self.feature_mix = Conv2d(spec.mid_channels, spec.mix_channels, 1, bias=False)
         self.act = make_act(spec.act)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(spec.mix_channels, spec.out_channels)

@@ -18,6 +18,7 @@ __all__ = ["ConfigError", "DataConfig", "PhaseConfig", "OptimConfig", "TrainConf
 
 DATASETS = ("fashion_mnist", "cifar10", "imagefolder", "npz")
 DISTILL = ("teacher", "inplace", "none")
+AMP = ("off", "bf16")
 
 
 class ConfigError(NASError, ValueError):
@@ -130,6 +131,8 @@ class OptimConfig:
     kd_temperature: float = 1.0
     max_steps_per_epoch: int | None = None
     threads: int | None = None     # torch.set_num_threads; None leaves torch's default
+    channels_last: bool = True     # NHWC activations: same values, 1.2-2x faster steps on CPU
+    amp: str = "off"               # bf16: autocast forward passes (changes numerics slightly)
 
     def __post_init__(self) -> None:
         _check(_is_int(self.batch_size) and self.batch_size > 0, "train.batch_size", self.batch_size,
@@ -142,7 +145,10 @@ class OptimConfig:
             _check(_is_num(v) and v >= 0, f"train.{name}", v, "a number >= 0")
         _check(_is_num(self.kd_temperature) and self.kd_temperature > 0, "train.kd_temperature",
                self.kd_temperature, "a positive number")
-        _check(isinstance(self.nesterov, bool), "train.nesterov", self.nesterov, "true or false")
+        for name in ("nesterov", "channels_last"):
+            _check(isinstance(getattr(self, name), bool), f"train.{name}", getattr(self, name),
+                   "true or false")
+        _check(self.amp in AMP, "train.amp", self.amp, f"one of {list(AMP)}")
         _check(self.distill in DISTILL, "train.distill", self.distill, f"one of {list(DISTILL)}")
         for name in ("max_steps_per_epoch", "threads"):
             v = getattr(self, name)

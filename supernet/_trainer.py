@@ -3,6 +3,7 @@ the schedule, one epoch at a time, and writes a checkpoint and a metrics line af
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from supernet._checkpoint import load_checkpoint, save_checkpoint
+from supernet._conv import memory_format
 from supernet._curves import plot_curves, read_metrics
 from supernet._distributed import (
     DistEnv,
@@ -32,9 +34,9 @@ from supernet._loader import DataSplits, build_data, resize
 from supernet._model import Supernet
 from supernet._presets import get_space
 from supernet._schedule import check_phases, make_optimizer, phase_choices, soft_cross_entropy, step_archs
-from supernet._train_config import TrainConfig
+from supernet._train_config import OptimConfig, TrainConfig
 
-__all__ = ["train", "CHECKPOINT_NAME", "METRICS_NAME"]
+__all__ = ["train", "train_step", "to_device", "CHECKPOINT_NAME", "METRICS_NAME"]
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME = "supernet.pt", "metrics.jsonl", "summary.json"
@@ -74,6 +76,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
         raise DataError(f"{len(data.train.images)} training images make no batch of {opt.batch_size}")
     torch.manual_seed(config.seed)  # weight init and dropout; a resume restores the RNG state
     model = (model or Supernet(space)).to(env.device)
+    if opt.channels_last:
+        model = model.to(memory_format=memory_format(env.device))
     teacher = None
     state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "optimizer": None, "scheduler": None}
 
@@ -105,7 +109,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
             model.sort_channels()
             log.info("phase %s: expand channels re-sorted by importance", phase.name)
         if p > 0 and teacher is None and opt.distill == "teacher" and any(q.kd for q in config.phases[p:]):
-            teacher = _make_teacher(model, space, env)  # the net as the first phase left it
+            teacher = _make_teacher(model, space, env, opt.channels_last)  # the net the first phase left
         optimizer, scheduler = make_optimizer(model, opt, phase, steps_per_epoch)
         if first_epoch > 0 and state["optimizer"] is not None:
             optimizer.load_state_dict(state["optimizer"])
@@ -155,26 +159,13 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
     batches = data.train.epoch(config.seed * 100_003 + p * 1009 + epoch)
     done = 0
     for _, (x, y) in zip(range(steps), batches):
-        x, y = x.to(env.device), y.to(env.device)
         resolution = int(rng.choice(choices["resolutions"]))
         shrink = min(1.0, (epoch + done / steps) / phase.ramp_epochs) if phase.ramp_epochs else 1.0
         archs = step_archs(space, phase, rng, resolution, shrink_prob=shrink, with_largest=inplace)
-        x = resize(x, resolution)
+        x = to_device(resize(x, resolution), env.device, opt.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        target = None
-        if teacher is not None and phase.kd:
-            with torch.no_grad():
-                target = teacher(x)
-        step_loss = 0.0
-        for i, arch in enumerate(archs):
-            logits = model(x, arch)
-            loss = F.cross_entropy(logits, y, label_smoothing=opt.label_smoothing)
-            if target is not None and opt.kd_weight > 0 and not (inplace and i == 0):
-                loss = loss + opt.kd_weight * soft_cross_entropy(logits, target, opt.kd_temperature)
-            if inplace and i == 0:
-                target = logits.detach()
-            (loss / len(archs)).backward()
-            step_loss += loss.item() / len(archs)
+        step_loss = train_step(model, teacher if phase.kd else None, archs, x, y.to(env.device), opt,
+                               inplace=inplace)
         average_gradients(model, env)
         optimizer.step()
         scheduler.step()
@@ -186,6 +177,38 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
     return round(total / max(done, 1), 5)
 
 
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A batch on ``device`` in the memory format the model runs in (``channels_last``:
+    the device's faster layout, `memory_format`)."""
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=memory_format(device)) if channels_last else x
+
+
+def train_step(model: Supernet, teacher, archs, x: torch.Tensor, y: torch.Tensor, opt: OptimConfig, *,
+               inplace: bool = False) -> float:
+    """Forward and backward of every subnet in ``archs`` on one batch, gradients accumulated
+    (each loss divided by ``len(archs)``); returns the mean loss. Each loss is the label
+    loss plus ``kd_weight`` x the soft cross-entropy against the frozen ``teacher`` or, with
+    ``inplace``, against the first arch's (the largest's) own outputs."""
+    amp = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=opt.amp == "bf16")
+    target = None
+    if teacher is not None and not inplace:
+        with torch.no_grad(), amp:
+            target = teacher(x).float()
+    step_loss = 0.0
+    for i, arch in enumerate(archs):
+        with amp:
+            logits = model(x, arch).float()
+        loss = F.cross_entropy(logits, y, label_smoothing=opt.label_smoothing)
+        if target is not None and opt.kd_weight > 0:
+            loss = loss + opt.kd_weight * soft_cross_entropy(logits, target, opt.kd_temperature)
+        if inplace and i == 0:
+            target = logits.detach()
+        (loss / len(archs)).backward()
+        step_loss += loss.item() / len(archs)
+    return step_loss
+
+
 def _evaluate_epoch(model: Supernet, space, data: DataSplits, seed: int, env: DistEnv) -> dict:
     """Validation accuracy of the smallest, the largest and one fixed random subnet."""
     random_arch = space.sample(np.random.default_rng([seed, 999]))
@@ -194,12 +217,13 @@ def _evaluate_epoch(model: Supernet, space, data: DataSplits, seed: int, env: Di
                                ("random", random_arch))}
 
 
-def _make_teacher(model: Supernet, space, env: DistEnv):
+def _make_teacher(model: Supernet, space, env: DistEnv, channels_last: bool):
     """A frozen copy of the full network as it is now (after the full-net phase)."""
     teacher = model.extract(space.largest()).eval()
     for q in teacher.parameters():
         q.requires_grad_(False)
-    return teacher.to(env.device)
+    teacher = teacher.to(env.device)
+    return teacher.to(memory_format=memory_format(env.device)) if channels_last else teacher
 
 
 def _save(path, model, space, config, data, position, step, teacher, optimizer, scheduler, metrics):
@@ -218,9 +242,11 @@ def _save(path, model, space, config, data, position, step, teacher, optimizer, 
 
 def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
     payload = load_checkpoint(path)
-    def comparable(cfg: dict) -> dict:  # the data may have moved since; threads change no result
+    def comparable(cfg: dict) -> dict:  # the data may have moved; threads and layout change no result
+        with contextlib.suppress(NASError, TypeError):  # an older config lacks newer keys: fill
+            cfg = TrainConfig.from_dict(cfg).to_dict()   # in their defaults before comparing
         return {**cfg, "data": {**cfg.get("data", {}), "path": None},
-                "train": {**cfg.get("train", {}), "threads": None}}
+                "train": {**cfg.get("train", {}), "threads": None, "channels_last": None}}
 
     diff = _differences(comparable(payload.get("config") or {}), comparable(config.to_dict()))
     if diff:
@@ -232,7 +258,7 @@ def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
     model.load_state_dict(payload["model"])
     teacher = None
     if payload.get("teacher") is not None:
-        teacher = _make_teacher(model, model.space, env)
+        teacher = _make_teacher(model, model.space, env, config.train.channels_last)
         teacher.load_state_dict(payload["teacher"])
     torch.set_rng_state(payload["rng"]["torch"])
     if env.is_main:
