@@ -31,7 +31,8 @@ def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
                            "refusing to delete it, choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = {"name": config.name, "train": config.train.to_dict(),
+    wanted = {"name": config.name, "supernet": config.supernet,
+              "train": config.train.to_dict() if config.train is not None else None,
               **{k: getattr(config, k).__dict__ for k in ("latency", "predictor", "search")}}
     wanted = json.loads(json.dumps(wanted))
     if recorded.is_file() and json.loads(recorded.read_text()) != wanted:
@@ -40,9 +41,13 @@ def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
     atomic_write_json(recorded, wanted)
 
 
-def _train(config: ExperimentConfig, folder: Path) -> Path:
-    from supernet import train
+def _train(config: ExperimentConfig, folder: Path) -> str | Path:
+    from supernet import load_checkpoint, train
 
+    if config.supernet is not None:  # a trained one: checked readable, not copied
+        load_checkpoint(config.supernet)
+        log.info("train: using the trained supernet %s", config.supernet)
+        return config.supernet
     ckpt = folder / "supernet.pt"
     if (folder / "summary.json").is_file() and ckpt.is_file():
         log.info("train: reusing %s", ckpt)
@@ -74,17 +79,29 @@ def _latency(config: ExperimentConfig, space, folder: Path):
     return LatencyTable.load(path, space=space)
 
 
-def _predictor(config: ExperimentConfig, ckpt: Path, folder: Path, data_dir: str | None):
+def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_dir: str | None):
     from predictors import CollectConfig, FitConfig, collect, fit_predictors, load_predictor
 
+    if config.predictor.path is not None:  # a fitted one, checked against the supernet
+        return config.predictor.path, load_predictor(config.predictor.path, supernet=str(ckpt))
     data = folder / "accuracy.csv"
     models = folder / "models"
     if not (models / "report.json").is_file():
         collect(CollectConfig(supernet=str(ckpt), out=str(data), num_archs=config.predictor.num_archs,
-                              calib_images=config.train.data.calib_images, data_dir=data_dir,
+                              calib_images=config.train.data.calib_images if config.train else 2000,
+                              data_dir=data_dir,
                               workers=config.predictor.workers))
         fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models))
     return models, load_predictor(models, supernet=str(ckpt))
+
+
+def _space(config: ExperimentConfig):
+    """The search space: the trained supernet's, or the one the training config names."""
+    from supernet import SearchSpace, load_checkpoint
+
+    if config.supernet is not None:
+        return SearchSpace.from_dict(load_checkpoint(config.supernet)["space"])
+    return get_space(config.train.space)
 
 
 def latency_budgets(config: ExperimentConfig, table, space) -> list[float]:
@@ -144,10 +161,11 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
         return [ArchConfig.from_dict(c["arch"]) for c in saved["candidates"]]
     frame = pd.read_csv(folder / "evaluated.csv")
     frame = frame[frame["feasible"]].sort_values(["accuracy", "latency"], ascending=[False, True])
-    front, fastest = [], np.inf
+    front, points, fastest = [], [], np.inf
     for row in frame.itertuples():
         if row.latency < fastest:  # the 2-D front, most accurate first
             front.append(ArchConfig.from_json(row.arch))
+            points.append({"latency": float(row.latency), "accuracy": float(row.accuracy)})
             fastest = row.latency
     front = front[: config.search.verify_top]
     measured = measure_archs(table, front, rounds=config.latency.rounds).ms[0]
@@ -157,13 +175,13 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
         log.warning("none of the %d front subnets under %g ms (predicted) measured under it "
                     "(fastest %.3f ms); raise search.margin for tight budgets", len(front), budget,
                     measured.min())
-    atomic_write_json(choice, {"budget_ms": budget, "candidates": [
+    atomic_write_json(choice, {"budget_ms": budget, "front": points, "candidates": [
         {"arch": front[i].to_dict(), "arch_str": str(front[i]), "measured_ms": float(measured[i])}
         for i in order]})
     return [front[i] for i in order]
 
 
-def _export_to(arch, *, ckpt: Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,
+def _export_to(arch, *, ckpt: str | Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,
                config: ExperimentConfig) -> dict:
     from nas._export import ExportConfig, export_subnet
 
@@ -208,10 +226,10 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
     from nas._report import write_report
 
     out = Path(out)
-    if data_dir:
+    if data_dir and config.train is not None:
         config = replace(config, train=replace(config.train, data=replace(config.train.data, path=data_dir)))
     _prepare(config, out, fresh)
-    space = get_space(config.train.space)
+    space = _space(config)
     start, seconds = time.perf_counter(), {}
 
     def stage(name: str, fn, *args):

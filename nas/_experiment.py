@@ -12,9 +12,10 @@ from supernet import ConfigError, TrainConfig, load_train_config
 from supernet._train_config import read_yaml
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
-           "DEMO_CONFIG"]
+           "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
 
-DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")              # the pretrained supernet
+DEMO_TRAIN_CONFIG = Path(__file__).with_name("demo_train.yaml")  # trains its own first
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -46,11 +47,17 @@ class LatencyStage:
 
 @dataclass(frozen=True)
 class PredictorStage:
+    """``path``: use this fitted predictor (a `nas fit-predictor` folder, or
+    ``pretrained:NAME``) instead of collecting and fitting one."""
+
     num_archs: int = 400
     models: tuple[str, ...] = ("ridge", "mlp")
     workers: int = 2
+    path: str | None = None
 
     def __post_init__(self) -> None:
+        _check(self.path is None or (isinstance(self.path, str) and self.path != ""), "predictor.path",
+               self.path, "null or a predictor folder / pretrained:NAME")
         _positive_int("predictor.num_archs", self.num_archs)
         _positive_int("predictor.workers", self.workers)
         _check(isinstance(self.models, (list, tuple)) and len(self.models) > 0, "predictor.models",
@@ -85,8 +92,13 @@ class SearchStage:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    train: TrainConfig
+    """``supernet``: start from this trained supernet (a checkpoint path or
+    ``pretrained:NAME``) instead of training one; ``train`` is then optional and, when
+    given, only supplies the data settings."""
+
+    train: TrainConfig | None
     name: str = "experiment"
+    supernet: str | None = None
     latency: LatencyStage = field(default_factory=LatencyStage)
     predictor: PredictorStage = field(default_factory=PredictorStage)
     search: SearchStage = field(default_factory=SearchStage)
@@ -97,14 +109,19 @@ class ExperimentConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         _check(not unknown, "experiment", unknown, f"only the keys {sorted(known)}")
-        _check("train" in data, "train", None, "a training config (mapping) or the path of one")
-        train = data["train"]
+        supernet = data.get("supernet")
+        _check(supernet is None or (isinstance(supernet, str) and supernet != ""), "supernet", supernet,
+               "null, a checkpoint path or pretrained:NAME")
+        _check("train" in data or supernet is not None, "train", None,
+               "a training config (mapping) or the path of one, unless `supernet` names a trained one")
+        train = data.get("train")
         if isinstance(train, str):  # a path, relative to the experiment file
             train = load_train_config((base or Path.cwd()) / train)
-        else:
+        elif train is not None:
             train = TrainConfig.from_dict(train)
         sections = {"latency": LatencyStage, "predictor": PredictorStage, "search": SearchStage}
-        kw: dict[str, Any] = {"train": train, "name": str(data.get("name", "experiment"))}
+        kw: dict[str, Any] = {"train": train, "name": str(data.get("name", "experiment")),
+                              "supernet": supernet}
         for key, section in sections.items():
             value = data.get(key) or {}
             _check(isinstance(value, dict), key, value, "a mapping")

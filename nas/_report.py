@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from nas._io import atomic_write_bytes, atomic_write_text
 __all__ = ["write_report"]
 
 
-def _plot(front: pd.DataFrame, rows: list[dict[str, Any]]) -> bytes:
+def _plot(front: pd.DataFrame, rows: list[dict[str, Any]], budget_fronts: list[list[dict]]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,10 +22,15 @@ def _plot(front: pd.DataFrame, rows: list[dict[str, Any]]) -> bytes:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     front = front.sort_values("latency")
-    ax.plot(front["latency"], front["accuracy"], "-o", ms=3, color="tab:blue",
-            label="Pareto front (predicted)")
+    ax.plot(front["latency"], front["accuracy"], "-o", ms=3, color="0.6",
+            label="Pareto front of the whole space (predicted)")
     for i, row in enumerate(rows):
         color = f"C{i + 1}"
+        points = sorted(budget_fronts[i], key=lambda p: p["latency"]) if i < len(budget_fronts) else []
+        if points:  # the front of the budget's own search, which its model was chosen from
+            ax.plot([p["latency"] for p in points], [p["accuracy"] for p in points], "-", marker=".",
+                    ms=4, lw=1, color=color, alpha=0.8,
+                    label=f"front searched under {row['latency_budget_ms']:g} ms")
         ax.axvline(row["latency_budget_ms"], color=color, ls="--", lw=1,
                    label=f"budget {row['latency_budget_ms']:g} ms")
         ax.plot(row["predicted_latency_ms"], row["predicted_acc"], "s", color=color, mfc="none", ms=8)
@@ -47,22 +53,29 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     front = pd.read_csv(out / "search" / "front" / "front.csv")
     atomic_write_text(out / "front.csv", front.to_csv(index=False))
     rows = summary["budgets"]
-    atomic_write_bytes(out / "pareto.png", _plot(front, rows))
+    fronts = []
+    for i in range(len(rows)):
+        verified = out / "search" / f"budget_{i}" / "verified.json"
+        fronts.append(json.loads(verified.read_text()).get("front", []) if verified.is_file() else [])
+    atomic_write_bytes(out / "pareto.png", _plot(front, rows, fronts))
     lines = [
         f"# {summary['name']}", "",
         f"Finished in {summary['seconds']:.0f} s. Supernet: `{summary['supernet']}`; latency table: "
         f"`{summary['latency_table']}`; accuracy predictor: `{summary['predictor']}`.", "",
         "![accuracy vs latency](pareto.png)", "",
         "| budget (ms) | predicted (ms) | measured (ms) | raw (ms) | meets | predicted acc (%) "
-        "| test acc (%) | MACs | params | model |",
-        "|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---|",
+        "| test acc (%) | gain over the next smaller | MACs | params | model |",
+        "|---:|---:|---:|---:|:-:|---:|---:|---|---:|---:|---|",
     ]
-    for r in rows:
+    for i, r in enumerate(rows):
+        gain = "" if i == 0 else (
+            f"{r['test_acc'] - rows[i - 1]['test_acc']:+.2f} pp for "
+            f"{r['measured_latency_ms'] - rows[i - 1]['measured_latency_ms']:+.3f} ms")
         lines.append(
             f"| {r['latency_budget_ms']:g} | {r['predicted_latency_ms']:.3f} | "
             f"{r['measured_latency_ms']:.3f} | {r['measured_latency_raw_ms']:.3f} | "
             f"{'yes' if r['meets_budget'] else 'NO'} | "
-            f"{r['predicted_acc']:.2f} | {r['test_acc']:.2f} | {r['macs']:,} | {r['params']:,} | "
+            f"{r['predicted_acc']:.2f} | {r['test_acc']:.2f} | {gain} | {r['macs']:,} | {r['params']:,} | "
             f"`{Path(r['onnx_path']).name}` |")
     lines += ["", "Measured: timed on this machine as the latency table was built, beside its reference "
               "subnets, and scaled back to the machine's state during the build; raw: the same timing "

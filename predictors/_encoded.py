@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from predictors._base import Predictor
-from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, file_hash, get_space
+from supernet import (
+    ArchConfig,
+    ArtifactMismatchError,
+    NASError,
+    SearchSpace,
+    file_hash,
+    get_space,
+    resolve_checkpoint,
+)
 from supernet._io import atomic_write_bytes
 
 __all__ = ["EncodedPredictor", "FORMAT", "MANIFEST", "sha256_of"]
@@ -81,7 +89,7 @@ class EncodedPredictor(Predictor):
                 f"predictor {self.name!r} was fitted on search space {self.space.name!r} (hash "
                 f"{self.space.hash}), not on {other.name!r} (hash {other.hash}); fit one for that space")
         if supernet is not None:
-            is_file = Path(supernet).is_file()
+            is_file = resolve_checkpoint(supernet).is_file()
             want = file_hash(supernet) if is_file else str(supernet)
             if self.supernet_hash != want:
                 raise ArtifactMismatchError(

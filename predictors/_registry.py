@@ -11,7 +11,10 @@ from predictors._linear import RidgePredictor
 from predictors._mlp import MLPPredictor
 from supernet import ArtifactMismatchError, NASError, SearchSpace
 
-__all__ = ["create_predictor", "list_predictors", "load_predictor", "register_predictor"]
+__all__ = ["create_predictor", "list_predictors", "load_predictor", "register_predictor",
+           "resolve_predictor"]
+
+PRETRAINED_DIR = Path(__file__).with_name("pretrained")
 
 _REGISTRY: dict[str, type[EncodedPredictor]] = {
     cls.name: cls for cls in (MLPPredictor, RidgePredictor, GBTPredictor)
@@ -41,13 +44,29 @@ def create_predictor(name: str | type[EncodedPredictor], *, space: SearchSpace |
     return cls(space=space, supernet_hash=supernet_hash, **kwargs)
 
 
+def resolve_predictor(ref: str | Path) -> Path:
+    """The predictor folder ``ref`` names: a path as it is, or ``pretrained:NAME`` for the
+    predictor shipped with the pretrained supernet ``NAME``."""
+    text = str(ref)
+    if not text.startswith("pretrained:"):
+        return Path(ref)
+    name = text.removeprefix("pretrained:")
+    folder = PRETRAINED_DIR / name
+    if not name or "/" in name or not folder.is_dir():
+        shipped = sorted(p.name for p in PRETRAINED_DIR.glob("*") if p.is_dir())
+        raise ArtifactMismatchError(f"no pretrained predictor {name!r}; shipped: "
+                                    f"{['pretrained:' + n for n in shipped]}")
+    return folder
+
+
 def load_predictor(path: str | Path, *, space: SearchSpace | str | None = None,
                    supernet: str | Path | None = None) -> EncodedPredictor:
     """A predictor saved by ``save`` (a folder with ``predictor.json``), or the best model
     of a ``nas fit-predictor`` output folder (``report.json``). With ``space`` and/or
     ``supernet`` (checkpoint path or hash) it refuses, with `ArtifactMismatchError`, a
-    predictor fitted for another space or on another supernet's accuracies."""
-    folder = Path(path)
+    predictor fitted for another space or on another supernet's accuracies.
+    ``pretrained:NAME`` is the predictor shipped for the pretrained supernet of that name."""
+    folder = resolve_predictor(path)
     report = folder / "report.json"
     if not (folder / MANIFEST).is_file() and report.is_file():
         best = json.loads(report.read_text()).get("best")

@@ -3,7 +3,7 @@ checkpoints, datasets and ONNX export."""
 
 from supernet._arch import ArchConfig
 from supernet._bn import recalibrate_bn
-from supernet._checkpoint import file_hash, load_checkpoint, load_supernet, save_checkpoint
+from supernet._checkpoint import file_hash, load_checkpoint, load_pretrained, load_supernet, save_checkpoint
 from supernet._cost import Cost, arch_cost, block_cost
 from supernet._curves import plot_curves, read_metrics
 from supernet._data import DEFAULT_DATA_DIR, load_fashion_mnist, train_val_split
@@ -16,6 +16,7 @@ from supernet._loader import DataSplits, TensorLoader, build_data, resize
 from supernet._model import Supernet
 from supernet._onnx import export_onnx, onnx_parity, ort_session
 from supernet._presets import get_space, list_spaces, load_space
+from supernet._pretrained import list_pretrained, pretrained_card, resolve_checkpoint
 from supernet._space import SearchSpace, as_rng
 from supernet._static import Subnet, build_block
 from supernet._train_config import (
@@ -32,7 +33,8 @@ __all__ = [
     "DEFAULT_DATA_DIR", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
     "NASError", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
     "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "list_spaces",
-    "load_checkpoint", "load_fashion_mnist", "load_space", "load_supernet", "onnx_parity",
+    "list_pretrained", "load_checkpoint", "load_fashion_mnist", "load_pretrained", "load_space",
+    "load_supernet", "onnx_parity", "pretrained_card", "resolve_checkpoint",
     "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",
     # training and data
     "ConfigError", "DataConfig", "DataSplits", "DistEnv", "ImageData", "OptimConfig", "PhaseConfig",

@@ -11,9 +11,10 @@ import torch
 from supernet._errors import ArtifactMismatchError
 from supernet._io import atomic_path
 from supernet._model import Supernet
+from supernet._pretrained import resolve_checkpoint
 from supernet._space import SearchSpace
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "file_hash"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained", "file_hash"]
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -25,7 +26,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    """A checkpoint file (or ``pretrained:NAME``) as a dict of plain tensors and values."""
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise ArtifactMismatchError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -38,17 +40,25 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
-    """The supernet stored in a checkpoint (in eval mode) and the whole checkpoint."""
+    """The supernet stored in a checkpoint (a path or ``pretrained:NAME``), in eval mode,
+    and the whole checkpoint."""
     payload = load_checkpoint(path)
     model = Supernet(SearchSpace.from_dict(payload["space"]))
     model.load_state_dict(payload["model"])
     return model.eval(), payload
 
 
+def load_pretrained(name: str) -> tuple[Supernet, dict[str, Any]]:
+    """A supernet that ships with the project, e.g. ``load_pretrained("fmnist_small")``
+    (`list_pretrained` names them; `pretrained_card` tells how each was trained)."""
+    return load_supernet(f"pretrained:{name}")
+
+
 def file_hash(path: str | Path) -> str:
-    """Short sha256 of a file's bytes: artifacts record the hashes of their inputs."""
+    """Short sha256 of a file's bytes (``pretrained:NAME`` names a shipped checkpoint):
+    artifacts record the hashes of their inputs."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(resolve_checkpoint(path), "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:16]

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from nas._demo import run_experiment
-from nas._experiment import DEMO_CONFIG, ExperimentConfig, load_experiment
+from nas._experiment import DEMO_CONFIG, DEMO_TRAIN_CONFIG, ExperimentConfig, load_experiment
 from nas.cli import main
-from supernet import ConfigError, NASError
+from supernet import ArtifactMismatchError, ConfigError, NASError, load_checkpoint, save_checkpoint
 from tests.conftest import tiny_space
 
 
@@ -32,6 +32,16 @@ def tiny_experiment(tmp_path, **search) -> ExperimentConfig:
         "search": {"budget": 60, **search},
     }
     path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return load_experiment(path)
+
+
+def from_trained(tmp_path, *, supernet: str, predictor: str) -> ExperimentConfig:
+    """The tiny experiment without training or fitting: a trained supernet and predictor
+    (and the latency table the first run built)."""
+    config = {"name": "tiny-trained", "supernet": supernet, "predictor": {"path": predictor},
+              "latency": {"table": str(tmp_path / "run" / "latency" / "table.csv")}, "search": {"budget": 60}}
+    path = tmp_path / "experiment_trained.yaml"
     path.write_text(yaml.safe_dump(config))
     return load_experiment(path)
 
@@ -69,6 +79,21 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     assert (out / "supernet" / "supernet.pt").stat().st_mtime == ckpt_time  # training reused
     assert [r["arch"] for r in again["budgets"]] == [r["arch"] for r in summary["budgets"]]
     assert [Path(r["onnx_path"]).stat().st_mtime_ns for r in again["budgets"]] == model_times  # reused
+
+    # from a trained supernet and a fitted predictor: neither stage runs again
+    given = {"supernet": str(out / "supernet" / "supernet.pt"),
+             "predictor": str(out / "predictor" / "models")}
+    reused = run_experiment(from_trained(tmp_path, **given), tmp_path / "run_given")
+    assert not (tmp_path / "run_given" / "supernet").exists()
+    assert not (tmp_path / "run_given" / "predictor").exists()
+    assert reused["supernet"] == given["supernet"] and reused["predictor"] == given["predictor"]
+    assert len(reused["budgets"]) == 3 and all(r["parity_max_abs_diff"] <= 1e-4 for r in reused["budgets"])
+    assert reused["latency_table"] == str(out / "latency" / "table.csv")  # given, not rebuilt
+    other = tmp_path / "other.pt"  # another checkpoint: the predictor was not fitted on it
+    save_checkpoint(other, {**load_checkpoint(given["supernet"]), "note": "another run"})
+    with pytest.raises(ArtifactMismatchError, match="fitted on accuracies of supernet"):
+        run_experiment(from_trained(tmp_path, supernet=str(other), predictor=given["predictor"]),
+                       tmp_path / "run_other")
 
     # a budget under the fastest subnet is refused with the figure that would work
     with pytest.raises(NASError, match="cannot be met on this device: the fastest subnet"):
@@ -127,7 +152,19 @@ def test_experiment_config_errors_name_key_and_value(patch, fragment):
         ExperimentConfig.from_dict(data)
 
 
-def test_demo_config_is_valid_and_complete():
-    config = load_experiment()
-    assert config.train.space == "fmnist_small" and config.search.latency_budgets_ms is None
-    assert [p.name for p in config.train.phases] == ["full", "kernel", "depth", "expand"]
+def test_demo_configs_are_valid_and_complete():
+    config = load_experiment()  # the pretrained supernet and predictor
+    assert config.supernet == "pretrained:fmnist_small" and config.train is None
+    assert config.predictor.path == "pretrained:fmnist_small" and config.search.latency_budgets_ms is None
+    trained = load_experiment(DEMO_TRAIN_CONFIG)  # `nas demo --train`: the default recipe in small
+    assert trained.supernet is None and trained.train.space == "fmnist_small"
+    assert [p.sandwich for p in trained.train.phases] == [True] and trained.train.train.distill == "inplace"
+
+
+def test_experiment_needs_training_or_a_trained_supernet():
+    with pytest.raises(ConfigError, match="unless `supernet` names a trained one"):
+        ExperimentConfig.from_dict({"name": "x"})
+    with pytest.raises(ConfigError, match="supernet: got 3"):
+        ExperimentConfig.from_dict({"supernet": 3})
+    with pytest.raises(ConfigError, match="predictor.path: got ''"):
+        ExperimentConfig.from_dict({"supernet": "a.pt", "predictor": {"path": ""}})
