@@ -78,6 +78,9 @@ class EfficiencyTable(CostModel):
         self.metric, self.unit = metric, self.UNITS[metric]
         self.bytes_per_element = bytes_per_element
 
+    def fingerprint(self) -> str:
+        return f"{self.metric}:{self.space.hash}:{self.bytes_per_element}"
+
     def predict(self, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
         return np.array([getattr(arch_cost(self.space, a, self.bytes_per_element), self.metric)
                          for a in as_arch_list(archs)], dtype=np.float64)

@@ -86,6 +86,16 @@ class LatencyTable(CostModel):
         self._values = per_block.to_numpy(dtype=np.float64)
         self._arch_rows: dict[ArchConfig, np.ndarray] = {}
 
+    def fingerprint(self) -> str:
+        """A hash of the table's timings and metadata: another table, or this one rebuilt,
+        gives another fingerprint."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(self.meta, sort_keys=True, default=str).encode())
+        digest.update(self.frame.to_csv(index=False).encode())
+        return f"latency:{digest.hexdigest()[:16]}"
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | Path, *, space: SearchSpace | str | None = None,

@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
     v.add_argument("--json", required=True, help="report path (.json)")
     v.add_argument("--plot", help="scatter plot path (default: the --json path with .png)")
     v.add_argument("--pin-core", type=int)
+    v.add_argument("--force", action="store_true", help="replace existing --json / --plot files")
     v.set_defaults(func=run_validate)
 
     ls = cmds.add_parser("list", help="list the tables shipped with the package")
@@ -65,9 +66,11 @@ def run_build(args) -> int:
 
 def run_validate(args) -> int:
     from latency_tables import LatencyTable, ValidateConfig, validate_table
+    from supernet._io import check_outputs
 
-    table = LatencyTable.load(args.table)
     plot = args.plot or str(Path(args.json).with_suffix(".png"))
+    check_outputs([args.json, plot], force=args.force, what="validation report")
+    table = LatencyTable.load(args.table)
     config = ValidateConfig(num_archs=args.num_archs, seed=args.seed, pin_core=args.pin_core)
     report = validate_table(table, config, json_path=args.json, plot_path=plot)
     keys = ("within_5pct", "within_10pct", "mape", "kendall_tau", "num_archs", "repeat_within_10pct", "plot")

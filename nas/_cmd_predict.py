@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
                    help="share of archs stratified across the size range (default 0.25)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: measure on the GPU")
+    p.add_argument("--force", action="store_true",
+                   help="start over: delete an existing table at --out (made with other settings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_collect)
 
@@ -33,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
+    p.add_argument("--force", action="store_true", help="replace an earlier fit's files in --out")
     p.set_defaults(func=run_fit)
 
 
@@ -42,7 +45,8 @@ def run_collect(args) -> int:
     out = args.out or str(Path(args.supernet).with_name("accuracy.csv"))
     cfg = CollectConfig(supernet=args.supernet, out=out, num_archs=args.num_archs, seed=args.seed,
                         stratified_fraction=args.stratified_fraction, calib_images=args.calib_images,
-                        data_dir=args.data_dir, workers=args.workers, device=args.device)
+                        data_dir=args.data_dir, workers=args.workers, device=args.device,
+                        force=args.force)
     table = collect(cfg, progress=not args.no_progress)
     print(json.dumps({"table": out, "rows": len(table),
                       "accuracy_range": [float(table["accuracy"].min()), float(table["accuracy"].max())]}))
@@ -54,6 +58,7 @@ def run_fit(args) -> int:
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     report = fit_predictors(FitConfig(data=args.data, out=args.out, models=models,
-                                      test_fraction=args.test_fraction, seed=args.seed))
+                                      test_fraction=args.test_fraction, seed=args.seed,
+                                      force=args.force))
     print(json.dumps(report, indent=2))
     return 0

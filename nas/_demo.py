@@ -91,7 +91,8 @@ def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_di
                               calib_images=config.train.data.calib_images if config.train else 2000,
                               data_dir=data_dir,
                               workers=config.predictor.workers))
-        fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models))
+        fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models,
+                                 force=True))  # the run folder's own files
     return models, load_predictor(models, supernet=str(ckpt))
 
 

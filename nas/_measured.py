@@ -20,6 +20,9 @@ class SupernetAccuracy:
 
     def __init__(self, checkpoint: str | Path, *, calib_images: int = 2000,
                  data_dir: str | Path | None = None, threads: int | None = None) -> None:
+        from supernet import resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(checkpoint)
         if not Path(checkpoint).is_file():
             raise NASError(f"SupernetAccuracy: checkpoint={str(checkpoint)!r} does not exist; "
                            "train a supernet first (`nas train`)")
@@ -30,6 +33,11 @@ class SupernetAccuracy:
         self.data_dir = str(Path(data_dir).resolve()) if data_dir is not None else None
         self.threads = threads
         self._state: tuple[Any, Any] | None = None
+
+    def fingerprint(self) -> str:
+        from supernet import file_hash
+
+        return f"supernet:{file_hash(self.checkpoint)}:calib{self.calib_images}"
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_state": None}  # workers load their own copy

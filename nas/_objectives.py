@@ -30,6 +30,11 @@ class Measurement(Predictor):
             raise NASError(f"Measurement: fn={fn!r} is not callable")
         self.fn, self.metric, self.backend = fn, metric, backend
 
+    def fingerprint(self) -> str:
+        """The measuring function's own fingerprint when it has one (a supernet's hash)."""
+        own = getattr(self.fn, "fingerprint", None)
+        return f"measured:{own() if callable(own) else getattr(self.fn, '__qualname__', repr(self.fn))}"
+
     def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         if self.backend is not None:
             return np.asarray(self.backend.map(self.fn, list(archs)), dtype=np.float64)
@@ -107,6 +112,19 @@ class SearchProblem:
     @property
     def signs(self) -> np.ndarray:
         return np.array([o.sign for o in self.objectives])
+
+    def fingerprint(self) -> dict:
+        """Everything that defines the values a search of this problem computes: the space,
+        each objective and constraint with its bounds and the fingerprint of its source."""
+        def source(p: Any) -> str:
+            own = getattr(p, "fingerprint", None)
+            return own() if callable(own) else type(p).__name__
+
+        return {"space_hash": self.space.hash,
+                "objectives": [{"name": o.name, "maximize": o.maximize, "source": source(o.predictor)}
+                               for o in self.objectives],
+                "constraints": [{"name": c.name, "upper": c.upper, "lower": c.lower,
+                                 "source": source(c.predictor)} for c in self.constraints]}
 
     def describe(self) -> dict:
         """What produced a result: recorded next to every front."""

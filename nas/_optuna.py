@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas._strategy import SearchStrategy, check_arg
 from supernet import ArchConfig, ArtifactMismatchError
+from supernet._validate import differences
 
 __all__ = ["OptunaSearch", "OptunaNSGA2", "OptunaTPE", "suggest_arch"]
 
@@ -78,7 +79,7 @@ class OptunaSearch(SearchStrategy):
     name = "optuna"
 
     def __init__(self, *, storage: str | None = None, study_name: str | None = None,
-                 batch_size: int = 1) -> None:
+                 batch_size: int = 1, fresh: bool = False) -> None:
         own = type(self).__name__
         check_arg(own, "storage", storage, storage is None or (isinstance(storage, str) and "://" in storage),
                   "None (in memory) or an RDB URL such as 'sqlite:///search.db'")
@@ -87,6 +88,12 @@ class OptunaSearch(SearchStrategy):
         check_arg(own, "batch_size", batch_size, isinstance(batch_size, int) and batch_size > 0,
                   "a positive int")
         self.storage, self.study_name, self.batch_size = storage, study_name, batch_size
+        self.fresh, self._seed = bool(fresh), None
+
+    def run(self, problem, *, budget: int, seed=None, **kwargs):
+        """As `SearchStrategy.run`; the seed joins the study's fingerprint."""
+        self._seed = seed if seed is None or isinstance(seed, int) else "a numpy Generator"
+        return super().run(problem, budget=budget, seed=seed, **kwargs)
 
     @abc.abstractmethod
     def make_sampler(self, seed: int, constrained: bool) -> optuna.samplers.BaseSampler:
@@ -96,6 +103,12 @@ class OptunaSearch(SearchStrategy):
         super().setup(problem, evaluator, rng)
         sampler = self.make_sampler(int(rng.integers(2**31 - 1)), bool(problem.constraints))
         self._storage = open_storage(self.storage)
+        if self.fresh and self.study_name is not None:
+            try:  # start over: the old trials are dropped, not mixed in
+                optuna.delete_study(study_name=self.study_name, storage=self._storage)
+                log.info("study %s: deleted, starting over (fresh)", self.study_name)
+            except KeyError:
+                pass
         self.study = optuna.create_study(
             storage=self._storage, study_name=self.study_name, sampler=sampler,
             load_if_exists=True,
@@ -105,14 +118,21 @@ class OptunaSearch(SearchStrategy):
         self._resume()
 
     def _check_study(self, problem) -> None:
-        want = {"space_hash": problem.space.hash, "objectives": problem.names}
-        have = self.study.user_attrs.get("nas_problem")
+        """A study resumes only with what defines its values unchanged: the space, every
+        objective and constraint with its bounds and source (predictor, table) fingerprint,
+        the strategy and the seed. Else the old trials' values would be mixed in."""
+        want = {"problem": problem.fingerprint(), "strategy": self.name, "seed": self._seed}
+        have = self.study.user_attrs.get("nas_fingerprint")
+        if have is None and self.study.get_trials(deepcopy=False):
+            have = {"made by": "an older version (no fingerprint)"}
         if have is None:
-            self.study.set_user_attr("nas_problem", want)
+            self.study.set_user_attr("nas_fingerprint", want)
         elif have != want:
+            diff = differences(have, want)
             raise ArtifactMismatchError(
-                f"Optuna study {self.study.study_name!r} was made for {have}, not {want}; "
-                "give another --study-name or the same space and objectives")
+                f"Optuna study {self.study.study_name!r} in {self.storage} was made with other inputs "
+                f"(differs in {', '.join(diff[:6])}); its trials' values would be mixed into this "
+                "search. Give another --study-name, the same inputs, or --force to start it over")
 
     def _resume(self) -> None:
         storage, done, values = self._storage, [], []

@@ -160,6 +160,7 @@ def run_search(config: SearchConfig) -> dict:
         kwargs["storage"] = config.storage or f"sqlite:///{Path(out).resolve() / 'optuna.db'}"
         kwargs["study_name"] = (config.study_name
                                 or f"{problem.space.name}-{config.strategy}-seed{config.seed}")
+        kwargs["fresh"] = config.force  # --force starts the study over instead of resuming it
     if config.strategy == DEFAULT_STRATEGY:
         kwargs.update(DEFAULT_STRATEGY_KWARGS)
     if config.population and config.strategy in ("evolution", "optuna-nsga2"):
@@ -169,7 +170,7 @@ def run_search(config: SearchConfig) -> dict:
         _attach_ray(measured, config.ray_address)
     start = time.perf_counter()
     if measured and config.loop:
-        inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name")}
+        inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
         result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
                                        inner=config.strategy, inner_kwargs=inner, seed=config.seed)
         kwargs = {"inner": config.strategy, **inner}

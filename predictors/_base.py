@@ -36,3 +36,9 @@ class Predictor(abc.ABC):
     def save(self, path: str | Path) -> Path:
         """Write the predictor to the folder ``path``; returns it."""
         raise TypeError(f"{type(self).__name__} cannot be saved")
+
+    def fingerprint(self) -> str:
+        """What defines this predictor's numbers, as a short string: searches and other
+        resumable outputs record it and refuse to resume with a predictor of another one.
+        Fitted and file-backed predictors override it with a hash of their contents."""
+        return f"{type(self).__name__}:{self.metric}"

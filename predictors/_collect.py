@@ -21,7 +21,8 @@ import pandas as pd
 
 from predictors._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, arch_cost, file_hash
-from supernet._io import atomic_write_bytes
+from supernet._io import atomic_write_bytes, check_writable
+from supernet._validate import check_columns, short
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 
@@ -48,6 +49,7 @@ class CollectConfig:
     calib_batch: int = 250
     eval_batch: int = 250
     device: str = "cpu"   # "cuda" measures on the GPU (each worker a process on it)
+    force: bool = False   # start over: an existing table at ``out`` is deleted first
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
@@ -66,7 +68,13 @@ def _meta(cfg: CollectConfig, payload: dict[str, Any], space) -> dict[str, Any]:
             "space": space.to_dict(), "space_hash": space.hash, "calib_images": cfg.calib_images,
             "dataset": data_cfg.dataset, "val_size": data_cfg.val_size, "train_seed": seed,
             "split": "validation", "seed": cfg.seed, "stratified_fraction": cfg.stratified_fraction,
-            "device": cfg.device}
+            "num_archs": cfg.num_archs, "device": cfg.device}
+
+
+#: what defines a table's rows: a resume with any of these changed would mix two plans
+#: (``num_archs`` may change when every measured arch is in the new plan too)
+FINGERPRINT = ("supernet_hash", "space_hash", "calib_images", "val_size", "dataset", "seed",
+               "stratified_fraction")
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -76,11 +84,22 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not path.is_file() or not meta_path.is_file():
         raise ArtifactMismatchError(f"no collected table at {path} (with {meta_path.name} beside it); "
                                     "make one with `nas collect --supernet CKPT --out TABLE.csv`")
-    table = pd.read_csv(path, dtype={"arch": str, "encoding": str, "source": str})
+    try:
+        table = pd.read_csv(path, dtype={"arch": str, "encoding": str, "source": str})
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise ArtifactMismatchError(f"{path}: not a readable accuracy table ({short(str(err))})") from None
     missing = sorted(set(COLUMNS) - set(table.columns))
     if missing:
         raise ArtifactMismatchError(f"{path}: not a collected accuracy table (lacks columns {missing})")
-    return table, json.loads(meta_path.read_text())
+    if not isinstance(meta, dict) or not {"space", "space_hash", "supernet_hash"} <= set(meta):
+        raise ArtifactMismatchError(f"{meta_path}: not the metadata of a collected table (needs space, "
+                                    "space_hash, supernet_hash)")
+    check_columns(table, path, {"accuracy": (0.0, 100.0), "accuracy_a": (0.0, 100.0),
+                                "accuracy_b": (0.0, 100.0), "resolution": (1, None), "macs": (0, None),
+                                "params": (0, None), "plan_index": (0, None)},
+                  what="accuracy table", unique=("arch",))
+    return table, meta
 
 
 # ------------------------------------------------------------------- worker side
@@ -137,18 +156,32 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
         if not torch.cuda.is_available():
             raise NASError(f"CollectConfig.device {cfg.device!r}: torch sees no CUDA GPU here; use 'cpu'")
     out = Path(cfg.out)
+    check_writable(out)  # before any measurement, not after the first chunk
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    if cfg.force:
+        for stale in (out, Path(f"{out}.meta.json")):
+            stale.unlink(missing_ok=True)
     if out.exists():
         table, old = read_table(out)
-        for key in ("supernet_hash", "space_hash", "calib_images", "val_size", "dataset"):
-            if old.get(key) != meta[key]:
-                raise ArtifactMismatchError(
-                    f"{out} was collected with {key}={old.get(key)!r}, this run has {meta[key]!r}; "
-                    "write to another --out, or delete the table to start over")
+        diff = [k for k in FINGERPRINT if old.get(k) != meta[k]]
+        if diff:
+            raise ArtifactMismatchError(
+                f"{out} was collected with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}; "
+                f"this run has {', '.join(f'{k}={meta[k]!r}' for k in diff)}): its rows would be mixed "
+                "with another plan's. Write to another --out, or pass --force to start it over")
         rows = table[COLUMNS].to_dict("records")
-    done = {r["arch"] for r in rows}
     plan = plan_archs(space, cfg.num_archs, seed=cfg.seed, stratified_fraction=cfg.stratified_fraction)
+    position = {a.to_json(): i for i, (a, _) in enumerate(plan)}
+    foreign = [r["arch"] for r in rows if r["arch"] not in position]
+    if foreign:
+        raise ArtifactMismatchError(
+            f"{out}: {len(foreign)} of its {len(rows)} archs are not in the plan of {cfg.num_archs} archs "
+            f"(seed {cfg.seed}); collect {len(rows)} or more archs with the settings it was made with, "
+            "write to another --out, or pass --force to start it over")
+    for r in rows:  # the same archs, at their places in this plan
+        r["plan_index"] = position[r["arch"]]
+    done = {r["arch"] for r in rows}
     todo = [(i, src, a.to_json()) for i, (a, src) in enumerate(plan) if a.to_json() not in done]
     atomic_write_bytes(Path(f"{out}.meta.json"), json.dumps(meta, indent=1).encode())
     log.info("collect: %d of %d planned archs already in %s, %d to measure with %d worker(s)",

@@ -98,6 +98,19 @@ class EncodedPredictor(Predictor):
                     "(nas collect, nas fit-predictor)")
         return self
 
+    def fingerprint(self) -> str:
+        """A hash of the fitted model (kind, settings, state, the supernet it was fitted on)."""
+        if not self.fitted:
+            raise NASError(f"{type(self).__name__}.fingerprint: fit it first")
+        state, blobs = self._state()
+        digest = hashlib.sha256(json.dumps(
+            {"kind": self.name, "config": self._config(), "state": state, "seed": self.seed,
+             "supernet_hash": self.supernet_hash, "space_hash": self.space.hash},
+            sort_keys=True, default=str).encode())
+        for name in sorted(blobs):
+            digest.update(blobs[name])
+        return f"{self.name}:{digest.hexdigest()[:16]}"
+
     # ------------------------------------------------------------------- saving
     def save(self, path: str | Path) -> Path:
         if not self.fitted:

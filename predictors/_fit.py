@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from predictors._encoded import EncodedPredictor
 from predictors._metrics import kendall_tau, regression_metrics
 from predictors._registry import create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
-from supernet._io import atomic_write_bytes
+from supernet._io import atomic_write_bytes, check_outputs
+from supernet._validate import short
 
 __all__ = ["FitConfig", "fit_predictors", "split_table", "load_training_data", "plot_predictions"]
 
@@ -31,6 +33,7 @@ class FitConfig:
     models: tuple[str, ...] = ("mlp", "ridge", "gbt")
     test_fraction: float = 0.2
     seed: int = 0
+    force: bool = False   # replace the report, plot and model folders of an earlier fit in ``out``
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in list_predictors()]
@@ -47,18 +50,29 @@ def load_training_data(path: str | Path):
     space = SearchSpace.from_dict(meta["space"])
     if space.hash != meta.get("space_hash"):
         raise ArtifactMismatchError(f"{path}: its metadata's search space does not match its hash")
-    archs = [ArchConfig.from_json(s) for s in table["arch"]]
-    for arch in archs:
-        space.validate(arch)
+    archs = []
+    for row, text in enumerate(table["arch"], 1):
+        try:
+            arch = ArchConfig.from_json(text)
+            space.validate(arch)
+        except (NASError, ValueError, TypeError, KeyError) as err:
+            raise ArtifactMismatchError(f"{path}: row {row}, column 'arch': {short(text)} is not an arch "
+                                        f"of space {space.name!r} ({short(str(err), 200)})") from None
+        archs.append(arch)
     return space, archs, table, meta
+
+
+MIN_HELD_OUT = 5  # rank correlation and RMSE on fewer held-out archs mean nothing
 
 
 def split_table(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-seed ``(fit, held_out)`` row indices; held-out rows are never used in fitting."""
     order = np.random.default_rng(seed).permutation(n)
     n_test = max(1, int(round(n * test_fraction)))
-    if n - n_test < 2:
-        raise NASError(f"only {n} archs in the table: too few to fit and evaluate; collect more")
+    if n - n_test < 2 or n_test < MIN_HELD_OUT:
+        raise NASError(f"only {n} archs in the table: too few to fit a predictor and score it on "
+                       f"{MIN_HELD_OUT}+ held-out archs (test fraction {test_fraction:g}); collect more "
+                       f"(at least {math.ceil(MIN_HELD_OUT / test_fraction) + 2})")
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
@@ -88,11 +102,13 @@ def fit_predictors(cfg: FitConfig, *, model_kwargs: dict[str, dict[str, Any]] | 
                    ) -> dict[str, Any]:
     """Fit each model on the fit rows, evaluate on the held-out rows, save each model to
     ``out/<name>/``, and write ``out/report.json`` and ``out/pred_vs_true.png``."""
+    out = Path(cfg.out)
+    check_outputs([out / "report.json", out / "pred_vs_true.png", *(out / m for m in cfg.models)],
+                  force=cfg.force, what="predictor output")
     space, archs, table, meta = load_training_data(cfg.data)
     y = table["accuracy"].to_numpy(dtype=np.float64)
     fit_idx, test_idx = split_table(len(archs), cfg.test_fraction, cfg.seed)
     fit_archs, test_archs = [archs[i] for i in fit_idx], [archs[i] for i in test_idx]
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics, preds = {}, {}
     for name in cfg.models:

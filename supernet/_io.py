@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+           "check_outputs", "check_writable"]
 
 
 def _umask() -> int:
@@ -51,3 +52,32 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise `NASError` now, before any work, if ``path`` could not be written later: its
+    nearest existing folder is not writable, or a file stands where a folder must be."""
+    from supernet._errors import NASError
+
+    path = Path(path).absolute()
+    parent = path if path.is_dir() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NASError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NASError(f"cannot write {path}: no write permission in {parent}; choose another output")
+
+
+def check_outputs(paths, *, force: bool, what: str = "output") -> None:
+    """Every path in ``paths`` writable, and new unless ``force``: a user's file is never
+    replaced without --force. Called before any work is done."""
+    from supernet._errors import NASError
+
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        check_writable(p)
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise NASError(f"{what} {', '.join(existing)} already exist(s); choose another path or pass "
+                       "--force to replace it")

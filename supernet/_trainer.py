@@ -35,6 +35,7 @@ from supernet._model import Supernet
 from supernet._presets import get_space
 from supernet._schedule import check_phases, make_optimizer, phase_choices, soft_cross_entropy, step_archs
 from supernet._train_config import OptimConfig, TrainConfig
+from supernet._validate import differences
 
 __all__ = ["train", "train_step", "to_device", "CHECKPOINT_NAME", "METRICS_NAME"]
 
@@ -248,7 +249,7 @@ def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
         return {**cfg, "data": {**cfg.get("data", {}), "path": None},
                 "train": {**cfg.get("train", {}), "threads": None, "channels_last": None}}
 
-    diff = _differences(comparable(payload.get("config") or {}), comparable(config.to_dict()))
+    diff = differences(comparable(payload.get("config") or {}), comparable(config.to_dict()))
     if diff:
         raise ArtifactMismatchError(f"{path}: the run was made with another config (differs in "
                                     f"{', '.join(diff[:8])}); resume with the same config, or start "
@@ -267,14 +268,6 @@ def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
         _truncate_metrics(path.parent / METRICS_NAME, payload["metrics"]["global_epoch"])
     keys = ("phase", "epoch", "step", "optimizer", "scheduler")
     return {k: payload[k] for k in keys}, teacher
-
-
-def _differences(old: Any, new: Any, where: str = "") -> list[str]:
-    """The dotted keys (``train.lr``, ``phases``) whose values differ between two configs."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]
-    return [] if old == new else [where or "<config>"]
 
 
 def _truncate_metrics(path: Path, done_epochs: int) -> None:

@@ -69,6 +69,12 @@ def test_collect_writes_a_table_and_resumes(ckpt, tmp_path):
     other = make_checkpoint(tmp_path, seed=1)
     with pytest.raises(ArtifactMismatchError, match="supernet_hash"):
         collect(CollectConfig(num_archs=5, **{**cfg, "supernet": str(other)}), progress=False)
+    with pytest.raises(ArtifactMismatchError, match="seed=0; this run has seed=7"):  # another plan
+        collect(CollectConfig(num_archs=5, seed=7, **cfg), progress=False)
+    assert read_table(out)[0].equals(more)  # refused runs changed nothing
+    assert list(more["plan_index"]) == sorted(set(more["plan_index"]))  # one row per plan place
+    forced = collect(CollectConfig(num_archs=4, seed=7, force=True, **cfg), progress=False)
+    assert len(forced) == 4 and read_table(out)[1]["seed"] == 7  # --force: started over
 
 
 def test_fast_evaluation_equals_extract_and_recalibrate(ckpt):
@@ -85,14 +91,14 @@ def test_fast_evaluation_equals_extract_and_recalibrate(ckpt):
 
 def test_two_commands_from_checkpoint_to_predictor(ckpt, tmp_path, capsys):
     table, out = tmp_path / "acc.csv", tmp_path / "pred"
-    assert nas_main(["collect", "--supernet", str(ckpt), "--num-archs", "8", "--out", str(table),
+    assert nas_main(["collect", "--supernet", str(ckpt), "--num-archs", "20", "--out", str(table),
                      "--workers", "2", "--calib-images", "32", "--no-progress"]) == 0
-    assert len(read_table(table)[0]) == 8
+    assert len(read_table(table)[0]) == 20
     assert nas_main(["fit-predictor", "--data", str(table), "--models", "ridge,gbt", "--out", str(out),
                      "--test-fraction", "0.25"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert set(report["models"]) == {"ridge", "gbt"} and report["best"] in report["models"]
-    assert report["n_held_out"] == 2 and report["n_fit"] == 6
+    assert report["n_held_out"] == 5 and report["n_fit"] == 15
     for key in ("rmse_pp", "mae_pp", "kendall_tau", "spearman"):
         assert np.isfinite(report["models"]["ridge"][key])
     assert (out / "pred_vs_true.png").stat().st_size > 0
@@ -101,5 +107,12 @@ def test_two_commands_from_checkpoint_to_predictor(ckpt, tmp_path, capsys):
     assert best.predict([SearchSpace(**TINY).largest()]).shape == (1,)
     with pytest.raises(ArtifactMismatchError, match="supernet"):
         load_predictor(out, supernet=make_checkpoint(tmp_path, seed=2))
-    assert nas_main(["fit-predictor", "--data", str(tmp_path / "none.csv"), "--out", str(out)]) == 2
+    missing = str(tmp_path / "none.csv")
+    assert nas_main(["fit-predictor", "--data", missing, "--out", str(tmp_path / "p2")]) == 2
     assert "nas collect" in capsys.readouterr().err
+    # an earlier fit's files are kept unless --force; too few archs get a clear error
+    assert nas_main(["fit-predictor", "--data", str(table), "--models", "ridge", "--out", str(out)]) == 2
+    assert "already exist" in capsys.readouterr().err
+    assert nas_main(["fit-predictor", "--data", str(table), "--models", "ridge", "--out", str(out),
+                     "--test-fraction", "0.1", "--force"]) == 2
+    assert "too few to fit a predictor and score it on 5+ held-out archs" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from latency_tables import EfficiencyTable
-from nas import Objective, OptunaNSGA2, OptunaTPE, SearchProblem
+from nas import Constraint, Objective, OptunaNSGA2, OptunaTPE, SearchProblem
 from supernet import ArchConfig, ArtifactMismatchError, get_space
 
 CRASHING_RUN = textwrap.dedent("""
@@ -54,7 +54,7 @@ def test_resume_after_a_killed_process(tmp_path):
 
     space = get_space("fmnist_small")
     result = OptunaNSGA2(population_size=10, storage=url, study_name="crash").run(
-        _problem(space), budget=50, seed=1)
+        _problem(space), budget=50, seed=0)  # the same command again
     previous = list(dict.fromkeys(ArchConfig.from_json(t.user_attrs["arch"]) for t in done))
     assert result.archs[:len(previous)] == previous  # the killed run's trials count
     assert len(result.archs) == 50
@@ -64,11 +64,22 @@ def test_resume_after_a_killed_process(tmp_path):
     assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) >= 50
 
 
-def test_resume_refuses_another_problem(tmp_path):
+def test_resume_refuses_other_inputs_and_force_starts_over(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     space = get_space("fmnist_small")
     OptunaTPE(storage=url, study_name="s").run(_problem(space), budget=5, seed=0)
-    other = SearchProblem(space, [Objective("macs", EfficiencyTable(space, "macs")),
-                                  Objective("params", EfficiencyTable(space, "params"))])
-    with pytest.raises(ArtifactMismatchError, match="study 's' was made for"):
-        OptunaTPE(storage=url, study_name="s").run(other, budget=10, seed=0)
+    swapped = SearchProblem(space, [Objective("macs", EfficiencyTable(space, "macs")),
+                                    Objective("params", EfficiencyTable(space, "params"))])
+    bytes16 = SearchProblem(space, [Objective("params", EfficiencyTable(space, "params")),
+                                    Objective("macs", EfficiencyTable(space, "macs", bytes_per_element=2))])
+    bounded = SearchProblem(space, _problem(space).objectives,
+                            [Constraint("macs", EfficiencyTable(space, "macs"), upper=5e6)])
+    for other, seed, where in ((swapped, 0, "objectives"), (bytes16, 0, r"objectives\[1\].source"),
+                               (bounded, 0, "constraints"), (_problem(space), 1, "seed")):
+        with pytest.raises(ArtifactMismatchError, match=f"made with other inputs \\(differs in .*{where}"):
+            OptunaTPE(storage=url, study_name="s").run(other, budget=10, seed=seed)
+    # the same inputs resume; --force (fresh) drops the old trials instead of mixing them in
+    assert len(OptunaTPE(storage=url, study_name="s").run(_problem(space), budget=8, seed=0).archs) == 8
+    fresh = OptunaTPE(storage=url, study_name="s", fresh=True).run(swapped, budget=3, seed=1)
+    assert len(fresh.archs) == 3
+    assert len(optuna.load_study(study_name="s", storage=url).get_trials()) == 3
