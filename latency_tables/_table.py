@@ -19,6 +19,7 @@ from latency_tables._base import CostModel, as_arch_list
 from latency_tables._e2e import apply_calibration
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
+from supernet._validate import check_columns, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
            "table_paths"]
@@ -57,6 +58,26 @@ def table_paths(path: str | Path) -> tuple[Path, Path]:
         path = TABLES_DIR / f"{path}.csv"
     path = path.with_suffix(".csv")
     return path, path.with_suffix(".json")
+
+
+def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
+    """Timings finite and not negative (a block net of the per-call overhead can be 0), block
+    fields in range, the calibration's numbers finite: a damaged or edited table is refused
+    before any search uses it."""
+    positive, counts = (1e-9, None), (0, None)
+    check_columns(frame, path, {"latency_ms": counts, "raw_ms": positive, "reference_ms": positive,
+                                "overhead_ms": counts, "pass": counts, "resolution": (1, None),
+                                "in_channels": (1, None), "out_channels": (1, None), "kernel": (1, None),
+                                "stride": (1, None), "mid_channels": counts, "se_channels": counts,
+                                "mix_channels": counts}, what="latency table")
+    cal = meta.get("calibration")
+    if cal is not None:
+        ok = isinstance(cal, dict) and isinstance(cal.get("slopes"), dict)
+        numbers = [cal.get("intercept_ms"), *cal["slopes"].values()] if ok else []
+        if not numbers or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in numbers):
+            raise ArtifactMismatchError(f"{path}: the calibration in its metadata holds "
+                                        f"{short(cal)}; expected a finite intercept_ms and slopes; "
+                                        "rebuild the table")
 
 
 class LatencyTable(CostModel):
@@ -110,16 +131,22 @@ class LatencyTable(CostModel):
                 raise ArtifactMismatchError(
                     f"latency table file {str(p)!r} does not exist; a table is a .csv and its .json "
                     f"metadata side by side; shipped tables: {list_tables()}")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ArtifactMismatchError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        try:
+            meta = json.loads(meta_path.read_text())
+            frame = pd.read_csv(csv)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise ArtifactMismatchError(f"latency table {csv}: not readable ({short(str(err))})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ArtifactMismatchError(f"{meta_path}: format {got!r}, expected {FORMAT!r}")
         if require_complete and not meta.get("complete"):
             raise ArtifactMismatchError(
                 f"latency table {csv} is incomplete ({meta.get('rows_done', '?')} of "
                 f"{meta.get('num_blocks', 0) * meta.get('passes', 1)} block timings done); finish it with "
                 f"`nas latency build "
                 f"--resume --out {csv}` and the options it was started with")
-        table = cls(pd.read_csv(csv), meta)
+        _check_values(frame, meta, csv)
+        table = cls(frame, meta)
         table.path = csv
         if space is not None:
             table.check_space(space)

@@ -37,7 +37,10 @@ def read_arch(text: str):
         if not path.is_file():
             raise NASError(f"--arch: file {text!r} does not exist")
         text = path.read_text()
-    data = json.loads(text) if text.strip().startswith("{") else None
+    try:
+        data = json.loads(text) if text.strip().startswith("{") else None
+    except json.JSONDecodeError as err:
+        raise NASError(f"--arch: not valid JSON ({err.msg} at character {err.pos}): {text[:60]!r}") from None
     if isinstance(data, dict) and "arch" in data:  # a model card or a front.json entry
         data = data["arch"]
     if data is None:

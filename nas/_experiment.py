@@ -10,6 +10,7 @@ from typing import Any
 
 from supernet import ConfigError, TrainConfig, load_train_config
 from supernet._train_config import read_yaml
+from supernet._validate import short
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
@@ -20,7 +21,7 @@ DEMO_TRAIN_CONFIG = Path(__file__).with_name("demo_train.yaml")  # trains its ow
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{key}: got {value!r}, expected {expected}")
+        raise ConfigError(f"{key}: got {short(value)}, expected {expected}")
 
 
 def _positive_int(key: str, value: Any) -> None:

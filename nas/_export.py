@@ -27,6 +27,7 @@ from supernet import (
     onnx_parity,
     resize,
 )
+from supernet._io import check_outputs
 
 __all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
 
@@ -96,11 +97,16 @@ def export_subnet(config: ExportConfig) -> dict:
 
     out = Path(config.out)
     card_path = _card_path(out)
-    for existing in (out, card_path):
-        if existing.exists() and not config.force:
-            raise NASError(f"{existing} exists; pass --force to overwrite it")
+    check_outputs([out, card_path], force=config.force, what="export")
     model, payload = load_supernet(config.supernet)
     space, arch = model.space, model.space.validate(config.arch)
+    # everything the card needs is loaded and checked before the first file is written
+    table = LatencyTable.load(config.table, space=space) if config.table else None
+    predictor = None
+    if config.predictor:
+        from predictors import load_predictor
+
+        predictor = load_predictor(config.predictor, space=space, supernet=config.supernet)
     data_cfg = DataConfig(**{**payload["config"]["data"],
                              **({"path": config.data_dir} if config.data_dir else {})})
     data = build_data(data_cfg, batch_size=256)
@@ -111,14 +117,17 @@ def export_subnet(config: ExportConfig) -> dict:
     x, _ = next(iter(data.test.epoch(0)))
     x = resize(x[:64], arch.resolution)
     export_onnx(sub, out, (1, space.in_channels, arch.resolution, arch.resolution))
-    parity = onnx_parity(out, sub, x)
-    if parity > config.tolerance:
-        failed = out.with_suffix(".failed.onnx")
-        os.replace(out, failed)
-        raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
-                       f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
-    table = LatencyTable.load(config.table, space=space) if config.table else None
-    timed = _time(table, space, arch, config)
+    try:
+        parity = onnx_parity(out, sub, x)
+        if parity > config.tolerance:
+            failed = out.with_suffix(".failed.onnx")
+            os.replace(out, failed)
+            raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
+                           f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
+        timed = _time(table, space, arch, config)
+    except BaseException:  # no half-made export blocks the corrected rerun
+        out.unlink(missing_ok=True)
+        raise
     cost = arch_cost(space, arch)
     card = {
         "onnx": str(out), "arch": arch.to_dict(), "arch_str": str(arch),
@@ -144,10 +153,7 @@ def export_subnet(config: ExportConfig) -> dict:
     if table is not None:
         card["predicted_latency_ms"] = float(table.predict([arch])[0])
         card["provenance"]["table_device"] = table.meta.get("device")
-    if config.predictor:
-        from predictors import load_predictor
-
-        predictor = load_predictor(config.predictor, space=space, supernet=config.supernet)
+    if predictor is not None:
         card["predicted_acc"] = float(predictor.predict([arch])[0])
     atomic_write_json(card_path, card)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,

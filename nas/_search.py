@@ -147,8 +147,12 @@ def run_search(config: SearchConfig) -> dict:
     from nas._loop import is_expensive, predictor_in_the_loop
     from nas._output import OUTPUT_FILES, reference_point, write_search_outputs
     from nas._registry import DEFAULT_STRATEGY_KWARGS, create_strategy
+    from supernet._io import check_writable
 
     out = check_output_dir(config.out, OUTPUT_FILES, force=config.force)
+    check_writable(out)
+    if config.storage is not None:
+        check_storage(config.storage)
     torch.set_num_threads(config.threads)
     problem = build_problem(config)
     if config.ref_point is not None and len(config.ref_point) != len(problem.objectives):
@@ -185,6 +189,23 @@ def run_search(config: SearchConfig) -> dict:
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
             "backend": config.backend, **kwargs}
     return write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
+
+
+def check_storage(url: str) -> None:
+    """An Optuna storage URL that SQLAlchemy can open, and for SQLite a writable file, or
+    `NASError` before any work is done."""
+    from sqlalchemy.engine import make_url
+
+    from supernet._io import check_writable
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except Exception as err:  # sqlalchemy raises several kinds for a bad URL or a missing driver
+        raise _bad("storage", url, "a database URL such as sqlite:///search.db or "
+                   f"postgresql://USER@HOST/DB ({type(err).__name__}: {err})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        check_writable(parsed.database)
 
 
 def _attach_ray(measured, address: str | None) -> None:

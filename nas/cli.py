@@ -12,6 +12,7 @@ import logging
 import sys
 
 from supernet import NASError
+from supernet._validate import short
 
 COMMANDS = [
     "nas._cmd_demo",
@@ -42,8 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except NASError as err:
-        print(f"nas {args.command}: error: {err}", file=sys.stderr)
+        if args.verbose:
+            raise
+        print(f"nas {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
+    except KeyboardInterrupt:
+        print(f"nas {args.command}: interrupted; rerun the same command to continue where it stopped",
+              file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, or a failure we did not foresee: one line, no traceback
+        if args.verbose:
+            raise
+        print(f"nas {args.command}: error: {type(err).__name__}: {short(str(err), 300)} (unexpected; "
+              "rerun with --verbose for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

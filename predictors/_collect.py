@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -106,9 +107,27 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 _WORKER: dict[str, Any] = {}
 
 
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process that started it dies (even by
+    SIGKILL), so a killed collection leaves no workers computing on."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _init_worker(cfg: CollectConfig, threads: int = 1) -> None:
     import torch
 
+    die_with_parent()
     from predictors._evaluate import load_eval_data
     from supernet import load_supernet
 

@@ -51,6 +51,11 @@ class ArchConfig:
         if not isinstance(self.depths, (list, tuple)):
             raise SpaceError(f"ArchConfig.depths: expected a list of ints, got {self.depths!r}")
         set_(self, "depths", tuple(_as_int("depths", d) for d in self.depths))
+        if any(d < 1 for d in self.depths):
+            raise SpaceError(f"ArchConfig.depths: got {list(self.depths)}, expected a positive number "
+                             "of blocks in every stage")
+        if self.resolution < 1:
+            raise SpaceError(f"ArchConfig.resolution: got {self.resolution}, expected a positive size")
         set_(self, "kernel_sizes", _nested("kernel_sizes", self.kernel_sizes, _as_int))
         set_(self, "expand_ratios", _nested("expand_ratios", self.expand_ratios, _as_number))
         for field in ("kernel_sizes", "expand_ratios"):

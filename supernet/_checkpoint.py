@@ -13,6 +13,7 @@ from supernet._io import atomic_path
 from supernet._model import Supernet
 from supernet._pretrained import resolve_checkpoint
 from supernet._space import SearchSpace
+from supernet._validate import short
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained", "file_hash"]
 
@@ -33,7 +34,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise ArtifactMismatchError(f"{path}: not a readable checkpoint of this project ({err})") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ArtifactMismatchError(f"{path}: not a readable checkpoint of this project ({short(first, 200)})"
+                                    ) from None
     if not isinstance(payload, dict) or "model" not in payload or "space" not in payload:
         raise ArtifactMismatchError(f"{path}: expected a supernet checkpoint with 'model' and 'space'")
     return payload

@@ -56,19 +56,21 @@ def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"search-space file {str(path)!r} does not exist")
-    text = path.read_text()
+    if path.stat().st_size > 1 << 20:
+        raise SpaceError(f"{path}: {path.stat().st_size:,} bytes; a search-space file is at most 1 MiB")
+    text = path.read_text(errors="replace")
     if path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise SpaceError(f"{path}: not valid JSON ({err})") from None
     elif path.suffix in (".yaml", ".yml"):
-        import yaml
+        from supernet._train_config import ConfigError, read_yaml
 
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise SpaceError(f"{path}: not valid YAML ({err})") from None
+            data = read_yaml(path, "search-space file")
+        except ConfigError as err:
+            raise SpaceError(str(err)) from None
     else:
         raise SpaceError(f"{path}: expected a .json, .yaml or .yml search-space file")
     return SearchSpace.from_dict(data)

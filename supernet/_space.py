@@ -12,6 +12,7 @@ import numpy as np
 
 from supernet._arch import ArchConfig
 from supernet._errors import SpaceError
+from supernet._validate import short
 
 __all__ = ["SearchSpace", "make_divisible", "as_rng"]
 
@@ -31,7 +32,7 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 def _check(ok: bool, field: str, value: Any, expected: str) -> None:
     if not ok:
-        raise SpaceError(f"SearchSpace.{field}: got {value!r}, expected {expected}")
+        raise SpaceError(f"SearchSpace.{field}: got {short(value)}, expected {expected}")
 
 
 @dataclass(frozen=True)

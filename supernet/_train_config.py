@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet._errors import NASError
+from supernet._validate import short
 
 __all__ = ["ConfigError", "DataConfig", "PhaseConfig", "OptimConfig", "TrainConfig", "load_train_config"]
 
@@ -27,7 +28,7 @@ class ConfigError(NASError, ValueError):
 
 def _check(ok: bool, where: str, value: Any, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{where}: got {value!r}, expected {expected}")
+        raise ConfigError(f"{where}: got {short(value)}, expected {expected}")
 
 
 def _is_int(v: Any) -> bool:
@@ -224,10 +225,35 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{what} {str(path)!r} does not exist; see experiments/*.yaml")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes; a {what} is at most "
+                          f"{MAX_CONFIG_BYTES:,} bytes")
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({short(str(err), 300)})") from None
+    _bounded(data, path)
+    return data
+
+
+MAX_CONFIG_BYTES, MAX_CONFIG_NODES = 1 << 20, 100_000
+
+
+def _bounded(data: Any, path: Path) -> None:
+    """Refuse a document that expands to more than `MAX_CONFIG_NODES` values: YAML aliases
+    can make a few lines stand for billions (a "billion laughs" bomb)."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_NODES:
+            raise ConfigError(f"{path}: expands to more than {MAX_CONFIG_NODES:,} values (nested YAML "
+                              "aliases?); a config is far smaller")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

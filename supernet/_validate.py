@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from supernet._errors import ArtifactMismatchError
 
@@ -15,7 +16,10 @@ __all__ = ["differences", "short", "check_columns"]
 
 
 def short(value: Any, limit: int = 120) -> str:
-    """``repr(value)`` cut to ``limit`` characters: an error never prints a huge value."""
+    """``repr(value)`` cut to ``limit`` characters (numpy scalars shown as plain numbers): an
+    error never prints a huge value."""
+    if isinstance(value, np.generic):
+        value = value.item()
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
@@ -39,9 +43,9 @@ def check_columns(frame, path: Any, columns: dict[str, tuple[float | None, float
         if column not in frame.columns:
             raise ArtifactMismatchError(f"{path}: {what} lacks the column {column!r}")
         values = frame[column]
-        numeric = np.asarray(
-            [v if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else np.nan
-             for v in values], dtype=np.float64) if values.dtype == object else values.to_numpy(np.float64)
+        if values.dtype == bool:
+            values = values.astype(object)
+        numeric = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)  # text: NaN, flagged
         bad = ~np.isfinite(numeric)
         if low is not None:
             bad |= numeric < low

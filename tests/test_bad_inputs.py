@@ -1,0 +1,236 @@
+"""Bad input, command by command and artifact by artifact: every case must end in a clear
+one-line error (exit code 2) that names the problem, no traceback, and no user file
+changed. Add a case by adding a row: ``(id, make, fragment)`` where ``make(world, tmp)``
+returns the ``nas`` arguments (and may write the bad file first)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from latency_tables import BuildConfig, Protocol, build_table
+from nas.cli import main
+from predictors import CollectConfig, FitConfig, collect, fit_predictors
+from tests.test_predictors_collect import TINY, make_checkpoint
+
+FAST = Protocol(rounds=3, calls=1, warmup=1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """Real artifacts of a tiny space: checkpoint, latency table, accuracy table, predictor."""
+    root = tmp_path_factory.mktemp("world")
+    ckpt = make_checkpoint(root)
+    space_file = root / "space.json"
+    space_file.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}))
+    table = root / "tiny_t1.csv"
+    build_table(BuildConfig(space=str(space_file), device="tiny", protocol=FAST, passes=1,
+                            calibration_archs=0), table, progress=False)
+    acc = root / "acc.csv"
+    collect(CollectConfig(supernet=str(ckpt), out=str(acc), num_archs=24, calib_images=32), progress=False)
+    fit_predictors(FitConfig(data=str(acc), out=str(root / "pred"), models=("ridge",)))
+    arch = json.loads(pd.read_csv(acc)["arch"][0])
+    return {"root": root, "ckpt": ckpt, "space": space_file, "table": table, "acc": acc,
+            "pred": root / "pred", "arch": arch}
+
+
+def _copy_table(world, tmp, edit) -> Path:
+    """The world's latency table copied into ``tmp`` with ``edit(frame, meta)`` applied."""
+    frame = pd.read_csv(world["table"])
+    meta = json.loads(world["table"].with_suffix(".json").read_text())
+    edit(frame, meta)
+    out = tmp / "bad_t1.csv"
+    frame.to_csv(out, index=False)
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    return out
+
+
+def _copy_acc(world, tmp, edit) -> Path:
+    frame = pd.read_csv(world["acc"], dtype={"arch": str, "encoding": str, "source": str})
+    frame = edit(frame) if callable(edit) else frame
+    out = tmp / "bad_acc.csv"
+    frame.to_csv(out, index=False)
+    Path(f"{out}.meta.json").write_text(Path(f"{world['acc']}.meta.json").read_text())
+    return out
+
+
+def _search(world, tmp, *extra):
+    return ["search", "--space", str(world["space"]), "--predictor", str(world["pred"]),
+            "--budget", "20", "--out", str(tmp / "s"), *extra]
+
+
+def _yaml(tmp, text: str, name: str = "cfg.yaml") -> str:
+    (tmp / name).write_text(text)
+    return str(tmp / name)
+
+
+def _set(frame, column, row, value):
+    frame[column] = frame[column].astype(object)
+    frame.loc[row, column] = value
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, c in zip("abcdefgh", "bcdefghi"))
+
+CASES = [
+    # --- configs
+    ("train: missing config", lambda w, t: ["train", "--config", str(t / "no.yaml"), "--out", str(t / "r")],
+     "does not exist"),
+    ("train: not YAML", lambda w, t: ["train", "--config", _yaml(t, "phases: [\n"), "--out", str(t / "r")],
+     "not valid YAML"),
+    ("train: YAML bomb", lambda w, t: ["train", "--config", _yaml(t, BOMB), "--out", str(t / "r")],
+     "expands to more than"),
+    ("train: unknown key", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: 0.1}]\n"
+                                                                    "colour: red\n"), "--out", str(t / "r")],
+     "unknown key"),
+    ("train: negative lr", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: -1}]\n"),
+                                         "--out", str(t / "r")], "lr: got -1"),
+    ("train: huge value is cut", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: " + "x" * 5000 + "}]\n"), "--out", str(t / "r")], "(5002 characters)"),
+    ("train: 5000-digit number", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: " + "9" * 5000 + "}]\n"), "--out", str(t / "r")], "not valid YAML"),
+    ("run: experiment bad key", lambda w, t: ["run", "--config", _yaml(t, "serch: {}\n"), "--out", str(t / "r")],
+     "experiment: got ['serch']"),
+    ("space: bad preset", lambda w, t: ["space", "nope"], "unknown search space 'nope'"),
+    ("space: file of wrong fields", lambda w, t: ["space", _yaml(t, "name: x\n", "s.yaml")], "SearchSpace"),
+    # --- checkpoints
+    ("collect: no checkpoint", lambda w, t: ["collect", "--supernet", str(t / "none.pt"), "--out", str(t / "a.csv")],
+     "does not exist"),
+    ("collect: not a checkpoint", lambda w, t: ["collect", "--supernet", _yaml(t, "x", "junk.pt"),
+                                                "--out", str(t / "a.csv")], "not a readable checkpoint"),
+    ("export: unknown pretrained", lambda w, t: ["export", "--supernet", "pretrained:nope", "--arch",
+                                                 json.dumps(w["arch"]), "--out", str(t / "m.onnx")],
+     "no pretrained supernet 'nope'"),
+    # --- archs
+    ("export: malformed inline arch", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", "{bad json",
+                                                    "--out", str(t / "m.onnx")], "--arch: not valid JSON"),
+    ("export: negative depth", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch",
+                                             json.dumps({**w["arch"], "depths": [-1, 2]}),
+                                             "--out", str(t / "m.onnx")], "positive number of blocks"),
+    ("export: arch of another space", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch",
+                                                    json.dumps({**w["arch"], "resolution": 99}),
+                                                    "--out", str(t / "m.onnx")], "resolution"),
+    # --- latency tables
+    ("search: NaN latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+        w, t, lambda f, m: _set(f, "latency_ms", 2, float("nan")))), "--latency-max", "1"),
+     "column 'latency_ms', row 3"),
+    ("search: negative latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+        w, t, lambda f, m: _set(f, "latency_ms", 0, -0.85))), "--latency-max", "1"), "got -0.85"),
+    ("search: non-numeric latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+        w, t, lambda f, m: _set(f, "latency_ms", 1, "fast"))), "--latency-max", "1"), "got 'fast'"),
+    ("search: table metadata not JSON", lambda w, t: _search(w, t, "--device", str(_copy_table(
+        w, t, lambda f, m: m.clear())), "--latency-max", "1"), "format"),
+    ("search: missing table", lambda w, t: _search(w, t, "--device", str(t / "none.csv"), "--latency-max", "1"),
+     "does not exist"),
+    ("validate: report exists", lambda w, t: ["latency", "validate", "--table", str(w["table"]), "--json",
+                                              _yaml(t, "{}", "mine.json")], "already exist"),
+    # --- accuracy tables
+    ("fit: accuracy 250 %", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(
+        w, t, lambda f: f.assign(accuracy=np.where(f.index == 4, 250.0, f["accuracy"])))), "--out", str(t / "p")],
+     "column 'accuracy', row 5: got 250.0, expected a finite number >= 0 and <= 100"),
+    ("fit: accuracy -40 %", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(
+        w, t, lambda f: f.assign(accuracy_a=-40.0))), "--out", str(t / "p")], "column 'accuracy_a'"),
+    ("fit: repeated rows", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(
+        w, t, lambda f: pd.concat([f, f.iloc[:3]]))), "--out", str(t / "p")], "repeats an earlier row"),
+    ("fit: broken arch string", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(
+        w, t, lambda f: f.assign(arch=f["arch"].where(f.index != 2, '{"oops"')))), "--out", str(t / "p")],
+     "row 3, column 'arch'"),
+    ("fit: too few rows", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(w, t, lambda f: f.iloc[:3])),
+                                        "--out", str(t / "p")], "too few to fit"),
+    ("fit: output exists", lambda w, t: ["fit-predictor", "--data", str(w["acc"]), "--out", str(w["pred"])],
+     "already exist"),
+    ("collect: another seed", lambda w, t: ["collect", "--supernet", str(w["ckpt"]), "--num-archs", "24",
+                                            "--calib-images", "32", "--seed", "5", "--out", str(w["acc"])],
+     "seed=0; this run has seed=5"),
+    # --- predictors
+    ("search: predictor of another supernet", lambda w, t: [
+        "export", "--supernet", str(make_checkpoint(t, seed=3)), "--arch", json.dumps(w["arch"]),
+        "--predictor", str(w["pred"]), "--out", str(t / "m.onnx")], "fitted on accuracies of supernet"),
+    ("search: predictor folder empty", lambda w, t: _search(w, t)[:4] + [str(t)] + _search(w, t)[5:],
+     "no saved predictor"),
+    # --- search options
+    ("search: unknown storage scheme", lambda w, t: _search(w, t, "--strategy", "optuna-tpe", "--storage",
+                                                            "foo://bar"), "--storage"),
+    ("search: output in an unwritable place", lambda w, t: _search(w, t)[:-1] + [str(w["acc"]) + "/s"],
+     "is a file, not a folder"),
+    ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
+]
+
+
+def _study_of_other_inputs(world, tmp):
+    db = f"sqlite:///{tmp / 'study.db'}"
+    first = _search(world, tmp, "--strategy", "optuna-tpe", "--storage", db, "--study-name", "s")
+    assert main(first) == 0
+    again = _search(world, tmp, "--strategy", "optuna-tpe", "--storage", db, "--study-name", "s",
+                    "--objectives", "accuracy,params")
+    again[again.index("--out") + 1] = str(tmp / "s2")  # a new output folder, the same study
+    return again
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("case", "make", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_clear_error(case, make, fragment, world, tmp_path, capsys):
+    before = _digest(world["root"])
+    argv = make(world, tmp_path)
+    capsys.readouterr()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, f"{case}: exit code {rc}, stderr: {err[-600:]}"
+    assert "Traceback" not in err and err.count("\n") <= 2, err
+    assert fragment in err, f"{case}: {fragment!r} not in {err!r}"
+    assert len(err) < 1200
+    assert _digest(world["root"]) == before  # nothing of the user's changed
+
+
+def test_every_command_is_covered():
+    from nas.cli import COMMANDS
+
+    covered = {c[0].split(":")[0] for c in CASES} | {"latency"}
+    names = {m.removeprefix("nas._cmd_") for m in COMMANDS}
+    assert {"train", "collect", "search", "export", "space"} <= covered
+    assert names - {"demo", "predict"} <= covered | {"latency"}
+
+
+def test_an_unexpected_failure_is_one_line_unless_verbose(capsys, monkeypatch):
+    import nas._cmd_space as cmd
+
+    def boom(args):
+        raise RuntimeError("x" * 5000)
+
+    monkeypatch.setattr(cmd, "run", boom)  # the parser is built anew by every main()
+    assert main(["space"]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError" in err and "--verbose" in err and "Traceback" not in err and len(err) < 800
+    with pytest.raises(RuntimeError):
+        main(["--verbose", "space"])
+
+
+def test_read_only_output_is_refused_before_the_work(world, tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere; the 'is a file' case covers the check")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    assert main(_search(world, tmp_path)[:-1] + [str(locked / "s")]) == 2
+    assert "no write permission" in capsys.readouterr().err
+
+
+def test_yaml_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    from supernet import ConfigError, load_train_config
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_train_config(_yaml(tmp_path, BOMB))
+    assert time.perf_counter() - start < 5.0
+    assert yaml.safe_load("a: 1") == {"a": 1}
