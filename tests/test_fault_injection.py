@@ -1,0 +1,218 @@
+"""Fault injection: each long stage is killed with SIGKILL at several points (as the OOM
+killer or a lost node would), then run again with the same command. Every output must be
+complete, with no row twice, no process left running and no temporary file left behind.
+Add a stage by adding a `Stage`: its command, the files to watch, and when to kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from supernet._io import atomic_write_text, remove_stale_temps
+from tests._train_helpers import PS_PHASES, write_config
+from tests.test_predictors_collect import make_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stage:
+    name: str
+    argv: Callable[[Path], list[str]]                 # the command, given a work folder
+    kill_points: list[Callable[[Path], bool]]          # kill as soon as each is true
+    check: Callable[[Path], None]                      # after the final, uninterrupted run
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in kids.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _run_and_kill(argv: list[str], when: Callable[[], bool], timeout: float = 240) -> bool:
+    """Start ``argv``; SIGKILL it (the main process only) once ``when()`` holds. Returns
+    whether it was killed (False: it finished first). Fails if any of its child processes
+    outlives it by more than 10 s."""
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    start, kids = time.monotonic(), set()
+    while proc.poll() is None and time.monotonic() - start < timeout:
+        kids |= _children(proc.pid)
+        if when():
+            kids |= _children(proc.pid)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            deadline = time.monotonic() + 10
+            while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = [k for k in kids if _alive(k)]
+            for k in left:
+                os.kill(k, signal.SIGKILL)
+            assert not left, f"processes {left} outlived the killed {argv[3:5]}"
+            return True
+        time.sleep(0.05)
+    assert proc.poll() is not None, f"{argv} did not finish in {timeout} s"
+    return False
+
+
+def _no_temps(folder: Path) -> None:
+    temps = [p for p in folder.rglob(".*.tmp")]
+    assert not temps, f"temporary files left behind: {temps}"
+
+
+def _rows(path: Path) -> int:
+    try:
+        return len(pd.read_csv(path))
+    except (OSError, pd.errors.EmptyDataError):
+        return 0
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+NAS = [sys.executable, "-m", "nas.cli"]
+
+
+def _train_stage() -> Stage:
+    def argv(work: Path) -> list[str]:
+        cfg = work / "config.yaml"
+        if not cfg.is_file():
+            write_config(work, PS_PHASES, train={"max_steps_per_epoch": 4})
+        return [*NAS, "train", "--config", str(cfg), "--out", str(work / "run"), "--resume", "--no-progress"]
+
+    def check(work: Path) -> None:
+        run = work / "run"
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        epochs = [json.loads(line)["global_epoch"] for line in lines]
+        assert epochs == list(range(1, sum(p["epochs"] for p in PS_PHASES) + 1))  # each epoch once
+        assert (run / "summary.json").is_file()
+        _no_temps(run)
+
+    return Stage("train", argv, [lambda w: (w / "run" / "supernet.pt").is_file(),
+                                 lambda w: _lines(w / "run" / "metrics.jsonl") >= 3], check)
+
+
+def _collect_stage() -> Stage:
+    def argv(work: Path) -> list[str]:
+        ckpt = work / "supernet0.pt"
+        if not ckpt.is_file():
+            make_checkpoint(work)
+        return [*NAS, "collect", "--supernet", str(ckpt), "--num-archs", "40", "--workers", "2",
+                "--calib-images", "32", "--out", str(work / "acc.csv"), "--no-progress"]
+
+    def check(work: Path) -> None:
+        table = pd.read_csv(work / "acc.csv")
+        assert len(table) == 40 and table["arch"].is_unique and table["plan_index"].is_unique
+        assert sorted(table["plan_index"]) == list(range(40))
+        _no_temps(work)
+
+    return Stage("collect", argv, [lambda w: _rows(w / "acc.csv") >= 4, lambda w: _rows(w / "acc.csv") >= 20],
+                 check)
+
+
+def _search_stage() -> Stage:
+    def argv(work: Path) -> list[str]:
+        return [*NAS, "search", "--objectives", "macs,params", "--strategy", "optuna-nsga2", "--population",
+                "10", "--budget", "300", "--storage", f"sqlite:///{work / 'study.db'}", "--study-name", "s",
+                "--out", str(work / f"out{len(list(work.glob('out*')))}")]
+
+    def trials(work: Path) -> int:
+        import sqlite3
+
+        if not (work / "study.db").is_file():
+            return 0
+        try:
+            with sqlite3.connect(work / "study.db", timeout=1) as db:
+                return db.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    def check(work: Path) -> None:
+        import optuna
+
+        study = optuna.load_study(study_name="s", storage=f"sqlite:///{work / 'study.db'}")
+        archs = [t.user_attrs["arch"] for t in study.trials if t.state.name == "COMPLETE"]
+        assert len(set(archs)) >= 300
+        summary = json.loads(sorted(work.glob("out*/summary.json"))[-1].read_text())
+        assert summary["evaluated"] >= 300
+        _no_temps(work)
+
+    return Stage("search", argv, [lambda w: trials(w) >= 30, lambda w: trials(w) >= 150], check)
+
+
+def _latency_stage() -> Stage:
+    def argv(work: Path) -> list[str]:
+        space = work / "space.yaml"
+        if not space.is_file():
+            write_config(work, PS_PHASES)
+        return [*NAS, "latency", "build", "--space", str(space), "--device", "kill-test", "--rounds", "3",
+                "--passes", "1", "--calibration-archs", "0", "--out", str(work / "t.csv"), "--resume",
+                "--quiet"]
+
+    def check(work: Path) -> None:
+        from latency_tables import LatencyTable
+
+        table = LatencyTable.load(work / "t.csv")
+        assert table.meta["complete"] and not table.frame.duplicated(["kind", "resolution", "in_channels",
+                                                                      "out_channels", "kernel", "stride",
+                                                                      "mid_channels", "pass"]).any()
+        _no_temps(work)
+
+    return Stage("latency build", argv,
+                 [lambda w: _rows(w / "t.csv") >= 1, lambda w: _rows(w / "t.csv") >= 40], check)
+
+
+STAGES = [_train_stage(), _collect_stage(), _search_stage(), _latency_stage()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_killed_at_several_points_then_finished(stage, tmp_path):
+    for i, point in enumerate(stage.kill_points):
+        killed = _run_and_kill(stage.argv(tmp_path), lambda p=point: p(tmp_path))
+        assert killed, f"{stage.name} finished before kill point {i + 1}; make the stage longer"
+    done = subprocess.run(stage.argv(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stage.check(tmp_path)
+
+
+def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "supernet.pt"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".supernet.pt.{dead}.abc123.tmp"  # what SIGKILL during torch.save leaves
+    live = tmp_path / f".supernet.pt.{os.getpid()}.def456.tmp"  # a writer still at work
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"in progress")
+    atomic_write_text(target, "whole")
+    assert target.read_text() == "whole" and not stale.exists() and live.exists()
+    assert remove_stale_temps(target) == []
