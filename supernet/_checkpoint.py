@@ -47,7 +47,19 @@ def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
     and the whole checkpoint."""
     payload = load_checkpoint(path)
     model = Supernet(SearchSpace.from_dict(payload["space"]))
-    model.load_state_dict(payload["model"])
+    state = payload["model"]
+    if not isinstance(state, dict):
+        raise ArtifactMismatchError(f"{path}: 'model' holds {type(state).__name__}, expected a state dict")
+    want = model.state_dict()
+    problems = [f"missing {k}" for k in want if k not in state] + [
+        f"unexpected {k}" for k in state if k not in want] + [
+        f"{k} of shape {tuple(getattr(v, 'shape', ()))} (expected {tuple(want[k].shape)})"
+        for k, v in state.items() if k in want and tuple(getattr(v, "shape", ())) != tuple(want[k].shape)]
+    if problems:
+        raise ArtifactMismatchError(f"{path}: its weights do not fit its search space "
+                                    f"{model.space.name!r}: {'; '.join(problems[:3])}"
+                                    f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}")
+    model.load_state_dict(state)
     return model.eval(), payload
 
 

@@ -61,6 +61,17 @@ def _copy_acc(world, tmp, edit) -> Path:
     return out
 
 
+def _bad_ckpt(world, tmp) -> Path:
+    import torch
+
+    from supernet import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(world["ckpt"])
+    payload["model"]["stem.conv.weight"] = torch.zeros(1)
+    del payload["model"]["head.classifier.bias"]
+    return save_checkpoint(tmp / "bad.pt", payload)
+
+
 def _search(world, tmp, *extra):
     return ["search", "--space", str(world["space"]), "--predictor", str(world["pred"]),
             "--budget", "20", "--out", str(tmp / "s"), *extra]
@@ -104,6 +115,7 @@ CASES = [
      "does not exist"),
     ("collect: not a checkpoint", lambda w, t: ["collect", "--supernet", _yaml(t, "x", "junk.pt"),
                                                 "--out", str(t / "a.csv")], "not a readable checkpoint"),
+    ("export: weights of the wrong shape", lambda w, t: ["export", "--supernet", str(_bad_ckpt(w, t)), "--arch", json.dumps(w["arch"]), "--out", str(t / "m.onnx")], "stem.conv.weight of shape (1,)"),
     ("export: unknown pretrained", lambda w, t: ["export", "--supernet", "pretrained:nope", "--arch",
                                                  json.dumps(w["arch"]), "--out", str(t / "m.onnx")],
      "no pretrained supernet 'nope'"),
