@@ -1,0 +1,46 @@
+"""The supernets that ship with the project load by name, match their cards, and come with
+a predictor fitted on their own accuracies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from predictors import load_predictor
+from supernet import (
+    ArtifactMismatchError,
+    file_hash,
+    list_pretrained,
+    load_pretrained,
+    load_supernet,
+    pretrained_card,
+    resolve_checkpoint,
+)
+
+
+def test_unknown_names_are_refused_with_the_shipped_ones():
+    with pytest.raises(ArtifactMismatchError, match="no pretrained supernet 'nope'; shipped"):
+        load_pretrained("nope")
+    with pytest.raises(ArtifactMismatchError, match="no pretrained supernet"):
+        resolve_checkpoint("pretrained:../../etc/passwd")
+    with pytest.raises(ArtifactMismatchError, match="no pretrained predictor"):
+        load_predictor("pretrained:nope")
+
+
+@pytest.mark.parametrize("name", list_pretrained())
+def test_pretrained_supernet_matches_its_card_and_predictor(name):
+    model, payload = load_pretrained(name)
+    card = pretrained_card(name)
+    path = resolve_checkpoint(f"pretrained:{name}")
+    assert card["file_hash"] == file_hash(f"pretrained:{name}") == file_hash(path)
+    assert card["space"] == model.space.name and payload["finished"]
+    assert path.stat().st_size == card["bytes"] < 20 * 2**20
+    for figures in card["test_accuracy"].values():
+        assert 0 < figures["inherited"] <= 100
+    same, _ = load_supernet(f"pretrained:{name}")  # the same by path-like reference
+    for a, b in zip(model.state_dict().values(), same.state_dict().values()):
+        assert torch.equal(a, b)
+    predictor = load_predictor(f"pretrained:{name}", supernet=f"pretrained:{name}", space=model.space)
+    archs = [model.space.smallest(), model.space.largest()]
+    low, high = predictor.predict(archs)
+    assert 0 < low < high <= 100  # the largest subnet is predicted the more accurate
