@@ -69,6 +69,7 @@ def with_fraction(cfg: TrainConfig, fraction: float, steps_per_epoch: int) -> Tr
     if fraction >= 1.0:
         return cfg
     steps = max(1, math.ceil(fraction * steps_per_epoch))
+    steps = min(steps, cfg.train.max_steps_per_epoch or steps)  # never above the config's own cap
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps_per_epoch=steps))
 
 
@@ -107,8 +108,11 @@ def run_job(job: Job, probe_seconds: float = 0.0) -> dict:
     synthetic batches for that long and return the seconds per subnet pass."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {job.name}: %(message)s",
                         datefmt="%H:%M:%S", force=True)
+    if job.device == "cpu":  # the trainer takes a visible GPU; a CPU job must not see one
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     torch.set_num_threads(job.threads)
     cfg = TrainConfig.from_dict(job.config)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=job.threads))
     if probe_seconds:
         return {"name": job.name, "seconds_per_pass": _probe(job, cfg, probe_seconds)}
     if job.arch is None:
@@ -258,6 +262,13 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
         return [runs_of[default], *alone, *(j for n, j in runs_of.items() if n != default)]
 
     probe = None
+    chosen = runs / "bench_fraction.json"  # a rerun continues at the fraction chosen first
+    names = sorted(recipes)
+    if fraction is None and time_budget and chosen.is_file():
+        saved = json.loads(chosen.read_text())
+        if saved.get("recipes") == names:
+            fraction, probe = saved["fraction"], saved.get("probe")
+            log.info("steps fraction %.3f, as chosen by the first run (%s)", fraction, chosen)
     if fraction is None and time_budget:
         jobs = jobs_at(1.0)
         timed = {r["name"]: r["seconds_per_pass"] for r in run_jobs(jobs, workers, probe_seconds)}
@@ -267,6 +278,7 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
         probe = {"seconds_per_pass": timed, "full_budget_seconds": {k: round(v, 1) for k, v in need.items()}}
         log.info("probe: full budget needs up to %.0f s per job side by side; steps fraction %.3f",
                  max(need.values()), fraction)
+        atomic_write_json(chosen, {"recipes": names, "fraction": fraction, "probe": probe})
     fraction = min(1.0, fraction or 1.0)
     jobs = jobs_at(fraction)
     tic = time.time()

@@ -1,7 +1,7 @@
 """Accuracy-predictor benchmark on a trained supernet: collect (resumable), fit every
 registered predictor, evaluate on held-out archs, write experiments/results/predictor.json.
 
-    python experiments/bench_predictor.py   # on runs/bench_fmnist_ps/supernet.pt (bench_train.py)
+    python experiments/bench_predictor.py   # on the pretrained supernet (pretrained:fmnist_small)
 
 Figures: per model ``rmse_pp``, ``mae_pp``, ``kendall_tau``, ``spearman`` on held-out archs;
 ``best`` (lowest RMSE); ``tau_vs_samples`` (best model fitted on 250..2000 archs);
@@ -43,12 +43,13 @@ SAMPLE_SIZES = (250, 500, 1000, 2000)
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--supernet", default="runs/bench_fmnist_ps/supernet.pt",
-                   help="trained supernet (default: the progressive-shrinking run of bench_train.py)")
-    p.add_argument("--workdir", default="runs/predictor_ps", help="pinned checkpoint copy, table, models")
+    p.add_argument("--supernet", default="pretrained:fmnist_small",
+                   help="trained supernet: a checkpoint or pretrained:NAME (default: the shipped one)")
+    p.add_argument("--workdir", default="runs/predictor_pretrained",
+                   help="pinned checkpoint copy, table, models")
     p.add_argument("--num-archs", type=int, default=2500)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--calib-images", type=int, default=1000)
+    p.add_argument("--calib-images", type=int, default=2000)
     p.add_argument("--skip-collect", action="store_true", help="use the table in --workdir as it is")
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--note", default="", help="added to the JSON")
@@ -87,7 +88,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     workdir = Path(args.workdir)
     table_path = workdir / "accuracy.csv"
-    ckpt = pinned_checkpoint(Path(args.supernet), workdir)
+    ckpt = pinned_checkpoint(supernet.resolve_checkpoint(args.supernet), workdir)
     started = time.perf_counter()
     if not args.skip_collect:
         collect(CollectConfig(supernet=str(ckpt), out=str(table_path), num_archs=args.num_archs,

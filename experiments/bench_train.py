@@ -25,6 +25,8 @@ they share it); ``--time-budget S`` shortens every epoch by one common fraction 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -98,27 +100,29 @@ def throughput(args) -> dict:
     cfg = load_train_config(args.config)
     space, phase, opt = get_space(cfg.space), cfg.phases[-1], cfg.train
     torch.manual_seed(0)
-    model = Supernet(space).train()
+    models = {False: Supernet(space).train()}  # eager fp32 contiguous, and the default path
+    models[True] = copy.deepcopy(models[False]).to(memory_format=torch.channels_last)
     rng = np.random.default_rng(0)
     steps = [step_archs(space, phase, rng, int(rng.choice(space.resolutions)),
                         with_largest=opt.distill == "inplace") for _ in range(args.steps + args.warmup)]
     batch = {r: (torch.randn(args.batch_size, space.in_channels, r, r),
                  torch.randint(0, space.num_classes, (args.batch_size,))) for r in space.resolutions}
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    eager_opt = dataclasses.replace(opt, amp="off")
 
     def runner(fixed_arch, default: bool):
         state = {"i": 0}
         fmt = torch.channels_last if default else torch.contiguous_format
+        model = models[default]
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
 
         def run():
             archs = [fixed_arch] if fixed_arch is not None else steps[state["i"] % len(steps)]
             state["i"] += 1
             x, y = batch[archs[0].resolution]
-            model.to(memory_format=fmt)
             optimizer.zero_grad(set_to_none=True)
             with fast_depthwise(default):
-                train_step(model, None, archs, x.contiguous(memory_format=fmt), y, opt,
-                           inplace=opt.distill == "inplace")
+                train_step(model, None, archs, x.contiguous(memory_format=fmt), y,
+                           opt if default else eager_opt, inplace=opt.distill == "inplace")
             optimizer.step()
         return run
 

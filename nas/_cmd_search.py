@@ -50,7 +50,9 @@ def add_parser(sub) -> None:
                    help="torch threads of this process: predictors see small batches, for which "
                    "1 is fastest (a measured objective may want more)")
     p.add_argument("--out", default="search_out", help="output folder")
-    p.add_argument("--force", action="store_true", help="overwrite outputs in --out")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite outputs in --out, and start an existing Optuna study over (its trials "
+                        "are deleted: never on a study other drivers are still writing to)")
     p.set_defaults(func=run)
 
 

@@ -31,7 +31,10 @@ def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
                            "refusing to delete it, choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    from supernet import file_hash
+
     wanted = {"name": config.name, "supernet": config.supernet,
+              "supernet_hash": file_hash(config.supernet) if config.supernet else None,
               "train": config.train.to_dict() if config.train is not None else None,
               **{k: getattr(config, k).__dict__ for k in ("latency", "predictor", "search")}}
     wanted = json.loads(json.dumps(wanted))
@@ -88,7 +91,7 @@ def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_di
     models = folder / "models"
     if not (models / "report.json").is_file():
         collect(CollectConfig(supernet=str(ckpt), out=str(data), num_archs=config.predictor.num_archs,
-                              calib_images=config.train.data.calib_images if config.train else 2000,
+                              calib_images=_calib_images(config, ckpt),
                               data_dir=data_dir,
                               workers=config.predictor.workers))
         fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models,
@@ -103,6 +106,15 @@ def _space(config: ExperimentConfig):
     if config.supernet is not None:
         return SearchSpace.from_dict(load_checkpoint(config.supernet)["space"])
     return get_space(config.train.space)
+
+
+def _calib_images(config: ExperimentConfig, ckpt: str | Path) -> int:
+    """BN-recalibration images: the training config's, else the trained supernet's own."""
+    from supernet import load_checkpoint
+
+    if config.train is not None:
+        return config.train.data.calib_images
+    return int(((load_checkpoint(ckpt).get("config") or {}).get("data") or {}).get("calib_images", 2000))
 
 
 def latency_budgets(config: ExperimentConfig, table, space) -> list[float]:

@@ -127,6 +127,7 @@ def export_subnet(config: ExportConfig) -> dict:
         timed = _time(table, space, arch, config)
     except BaseException:  # no half-made export blocks the corrected rerun
         out.unlink(missing_ok=True)
+        card_path.unlink(missing_ok=True)  # (--force) the old card described the replaced model
         raise
     cost = arch_cost(space, arch)
     card = {

@@ -92,7 +92,8 @@ class OptunaSearch(SearchStrategy):
 
     def run(self, problem, *, budget: int, seed=None, **kwargs):
         """As `SearchStrategy.run`; the seed joins the study's fingerprint."""
-        self._seed = seed if seed is None or isinstance(seed, int) else "a numpy Generator"
+        self._seed = int(seed) if isinstance(seed, (int, np.integer)) else (
+            None if seed is None else "a numpy Generator")
         return super().run(problem, budget=budget, seed=seed, **kwargs)
 
     @abc.abstractmethod

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nas {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
-        print(f"nas {args.command}: interrupted; rerun the same command to continue where it stopped",
-              file=sys.stderr)
+        print(f"nas {args.command}: interrupted; finished steps are kept (train, collect, search, "
+              "latency build and run continue when rerun)", file=sys.stderr)
         return 130
     except Exception as err:  # a bug, or a failure we did not foresee: one line, no traceback
         if args.verbose:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from predictors._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, arch_cost, file_hash
-from supernet._io import atomic_write_bytes, check_writable
+from supernet._io import atomic_write_bytes, check_writable, die_with_parent
 from supernet._validate import check_columns, short
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
@@ -107,27 +107,11 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 _WORKER: dict[str, Any] = {}
 
 
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when the process that started it dies (even by
-    SIGKILL), so a killed collection leaves no workers computing on."""
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _init_worker(cfg: CollectConfig, threads: int = 1) -> None:
+def _init_worker(cfg: CollectConfig, threads: int = 1, parent: int | None = None) -> None:
     import torch
 
-    die_with_parent()
+    if parent is not None:  # a worker process: it must not outlive the collection
+        die_with_parent(parent)
     from predictors._evaluate import load_eval_data
     from supernet import load_supernet
 
@@ -223,7 +207,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
             _WORKER.clear()
     else:
         with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(cfg,)) as pool:
+                                 initializer=_init_worker, initargs=(cfg, 1, os.getpid())) as pool:
             for future in as_completed([pool.submit(_measure, c) for c in chunks]):
                 save(future.result())
     bar.close()

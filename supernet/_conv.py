@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from supernet._dw_native import dw_weight_grad
 
@@ -56,21 +57,23 @@ class DepthwiseConv(torch.autograd.Function):
         return F.conv2d(x, weight, None, stride, weight.shape[-1] // 2, 1, weight.shape[0])
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         x, weight = ctx.saved_tensors  # as given: under autocast the forward ran in grad's dtype
         s, (n, c, h, w), k = ctx.stride, x.shape, weight.shape[-1]
-        xg, wg = x.to(grad.dtype), weight.to(grad.dtype)
+        wg = weight.to(grad.dtype)
         pad = k // 2
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:  # the transposed conv: oneDNN runs it at forward speed
             extra = h - ((grad.shape[-2] - 1) * s - 2 * pad + k)  # rows the strided taps never reach
             grad_x = F.conv_transpose2d(grad, wg, None, s, pad, extra, c).to(x.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_w = dw_weight_grad(xg, grad, k, s)
+        if ctx.needs_input_grad[1]:  # in float32 even under bf16 autocast: sums over the batch
+            grad_w = dw_weight_grad(x.float(), grad.float(), k, s)
+            grad_w = grad_w.to(weight.dtype) if grad_w is not None else None
         if ctx.needs_input_grad[1] and grad_w is None:
             gh, gw = grad.shape[-2:]
-            per_image = F.conv2d(xg.contiguous().view(1, n * c, h, w),
-                                 grad.contiguous().view(n * c, 1, gh, gw), None, 1, pad, s, n * c)
+            per_image = F.conv2d(x.float().contiguous().view(1, n * c, h, w),
+                                 grad.float().contiguous().view(n * c, 1, gh, gw), None, 1, pad, s, n * c)
             grad_w = per_image.view(n, c, *per_image.shape[-2:])[:, :, :k, :k].sum(0).unsqueeze(1)
             grad_w = grad_w.to(weight.dtype)
         return grad_x, grad_w, None
@@ -91,6 +94,14 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (padding ``k // 2``) whose forward goes through `conv2d`; exports and
     loads exactly as ``nn.Conv2d``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        k = self.kernel_size[0]
+        if (self.padding != (k // 2, k // 2) or self.dilation != (1, 1) or self.padding_mode != "zeros"
+                or self.kernel_size != (k, k) or self.stride[0] != self.stride[1]):
+            raise ValueError(f"Conv2d: square kernels, padding k // 2, dilation 1 only; got "
+                             f"{self.kernel_size}, padding {self.padding}, dilation {self.dilation}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return conv2d(x, self.weight, self.bias, self.stride[0], self.groups)

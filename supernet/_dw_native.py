@@ -12,6 +12,8 @@ import ctypes
 import hashlib
 import logging
 import os
+import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -38,17 +40,24 @@ def _cpu_flags() -> str:
 
 
 def _build() -> ctypes.CDLL | None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
+    found = shutil.which("cc") or shutil.which("gcc")
+    cc = shlex.split(os.environ.get("CC", "")) or ([found] if found else [])
+    if not cc:
         log.warning("no C compiler found: depthwise weight gradients use the slower torch path")
         return None
-    flags = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp", "-shared", "-fPIC"]
+    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        flags.insert(2, "-mprefer-vector-width=512")
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         version = ""
-    key = hashlib.sha256("\n".join([SOURCE.read_text(), cc, version, *flags, _cpu_flags()]).encode())
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ofa-nas"
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), *cc, version, *flags, _cpu_flags()]).encode())
+    try:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory known
+        home = Path(tempfile.gettempdir())
+    cache = home / "ofa-nas"
     lib = cache / f"dw_grad_{key.hexdigest()[:16]}.so"
     if not lib.is_file():
         try:
@@ -56,7 +65,7 @@ def _build() -> ctypes.CDLL | None:
             fd, tmp = tempfile.mkstemp(prefix=".dw_grad.", suffix=".so", dir=cache)
             os.close(fd)
             try:
-                subprocess.run([cc, *flags, str(SOURCE), "-o", tmp], check=True, capture_output=True,
+                subprocess.run([*cc, *flags, str(SOURCE), "-o", tmp], check=True, capture_output=True,
                                text=True, timeout=120)
                 os.replace(tmp, lib)
             finally:
@@ -96,7 +105,9 @@ def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> 
     ho, wo = grad.shape[-2:]
     xl = x.permute(0, 2, 3, 1).contiguous()   # no copy when x is channels-last already
     gl = grad.permute(0, 2, 3, 1).contiguous()
-    out = torch.empty(k, k, c)
+    if not (xl.is_contiguous() and gl.is_contiguous() and xl.device.type == gl.device.type == "cpu"):
+        return None
+    out = torch.empty(k, k, c, dtype=torch.float32)
     dll.dw_weight_grad(xl.data_ptr(), gl.data_ptr(), out.data_ptr(), n, h, w, c, ho, wo, k, stride,
                        k // 2, torch.get_num_threads())
     return out.permute(2, 0, 1).unsqueeze(1).contiguous()

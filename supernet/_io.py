@@ -7,13 +7,14 @@ import contextlib
 import glob
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "check_outputs", "check_writable"]
+           "check_outputs", "check_writable", "die_with_parent"]
 
 
 def _umask() -> int:
@@ -32,27 +33,52 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _writer_tag() -> str:
+    """``HOST-PID`` of this process, as temp-file names carry it (host: a folder shared
+    between machines or containers holds other hosts' writers, whose pids mean nothing here)."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}"
+
+
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete the temporary files that killed writers of ``path`` left beside it (their
-    names carry the writer's pid; a live writer's file is kept); returns them."""
-    removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+    """Delete the temporary files that killed writers of ``path`` on this host left beside
+    it (their names carry the writer's host and pid; a live writer's file, and any other
+    host's, is kept); returns them."""
+    removed, host = [], _writer_tag().rsplit("-", 1)[0]
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}-*.tmp"):
+        pid = tmp.name[len(path.name) + len(host) + 3:].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 
 
+def die_with_parent(parent: int) -> None:
+    """Linux, in a worker process: get SIGKILL when the process ``parent`` that started it
+    dies (even by SIGKILL), so a killed run leaves no workers computing on."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; on success it is synced and
     renamed over ``path``, on error it is removed. A writer killed mid-write (SIGKILL: no
-    cleanup runs) leaves ``.NAME.PID.*.tmp``; the next write of ``path`` removes it."""
+    cleanup runs) leaves ``.NAME.HOST-PID.*.tmp``; the next write of ``path`` removes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from supernet._io import atomic_write_text, remove_stale_temps
+from supernet._io import _writer_tag, atomic_write_text, remove_stale_temps
 from tests._train_helpers import PS_PHASES, write_config
 from tests.test_predictors_collect import make_checkpoint
 
@@ -209,10 +209,12 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "supernet.pt"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = tmp_path / f".supernet.pt.{dead}.abc123.tmp"  # what SIGKILL during torch.save leaves
-    live = tmp_path / f".supernet.pt.{os.getpid()}.def456.tmp"  # a writer still at work
-    stale.write_bytes(b"half a checkpoint")
-    live.write_bytes(b"in progress")
+    host = _writer_tag().rsplit("-", 1)[0]
+    stale = tmp_path / f".supernet.pt.{host}-{dead}.abc123.tmp"  # what SIGKILL during torch.save leaves
+    live = tmp_path / f".supernet.pt.{host}-{os.getpid()}.def456.tmp"  # a writer still at work
+    other = tmp_path / f".supernet.pt.otherhost-{dead}.ghi789.tmp"  # another machine's writer
+    for f in (stale, live, other):
+        f.write_bytes(b"half a checkpoint")
     atomic_write_text(target, "whole")
-    assert target.read_text() == "whole" and not stale.exists() and live.exists()
+    assert target.read_text() == "whole" and not stale.exists() and live.exists() and other.exists()
     assert remove_stale_temps(target) == []
