@@ -43,6 +43,7 @@ from latency_tables._table import (
     table_paths,
 )
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
+from supernet._io import check_writable
 
 __all__ = ["BuildConfig", "build_table"]
 
@@ -176,6 +177,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
 
     space = get_space(config.space)
     csv, meta_path = table_paths(out)
+    check_writable(csv)  # before the first block is timed, not after the first chunk
     frame, meta = _start(config, space, csv, meta_path, resume, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []

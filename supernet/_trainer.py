@@ -29,7 +29,7 @@ from supernet._distributed import (
 )
 from supernet._errors import ArtifactMismatchError, DataError, NASError
 from supernet._evaluate import evaluate_arch
-from supernet._io import atomic_write_json, atomic_write_text
+from supernet._io import atomic_write_json, atomic_write_text, check_writable
 from supernet._loader import DataSplits, build_data, resize
 from supernet._model import Supernet
 from supernet._presets import get_space
@@ -59,6 +59,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     if config.train.threads or env.world > 1:
         torch.set_num_threads(config.train.threads or max(1, (os.cpu_count() or 1) // env.world))
     out = Path(out_dir)
+    check_writable(out / CHECKPOINT_NAME)  # before any epoch, not after the first one
     ckpt_path = out / CHECKPOINT_NAME
     space = get_space(config.space)
     check_phases(space, config.phases)

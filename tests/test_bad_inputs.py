@@ -171,6 +171,8 @@ CASES = [
                                                             "foo://bar"), "--storage"),
     ("search: output in an unwritable place", lambda w, t: _search(w, t)[:-1] + [str(w["acc"]) + "/s"],
      "is a file, not a folder"),
+    ("train: output under a file", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: 0.1}]\n"), "--out", str(w["acc"]) + "/run"], "is a file, not a folder"),
+    ("latency build: output under a file", lambda w, t: ["latency", "build", "--space", str(w["space"]), "--out", str(w["acc"]) + "/t.csv"], "is a file, not a folder"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
 ]
 
