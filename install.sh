@@ -11,3 +11,6 @@ fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
 $PIP -e ".[dev]"
+# MIT's own once-for-all package, only for the test that proves `nas import-ofa` equal to it;
+# --no-deps: it asks for torch (present) and imports torchvision only for data loaders
+$PIP --no-deps "ofa==0.1.0.post202307202001"

@@ -21,6 +21,7 @@ COMMANDS = [
     "nas._cmd_predict",
     "nas._cmd_search",
     "nas._cmd_export",
+    "nas._cmd_import",
     "nas._cmd_space",
 ]
 

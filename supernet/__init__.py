@@ -11,6 +11,7 @@ from supernet._datasets import ImageData, load_cifar10, load_dataset, load_image
 from supernet._distributed import DistEnv, init_distributed
 from supernet._errors import ArtifactMismatchError, DataError, NASError, SpaceError
 from supernet._evaluate import accuracy, calibrated_subnet, evaluate_arch
+from supernet._import_ofa import import_ofa
 from supernet._layout import BlockSpec
 from supernet._loader import DataSplits, TensorLoader, build_data, resize
 from supernet._model import Supernet
@@ -32,7 +33,7 @@ from supernet._trainer import train
 __all__ = [
     "DEFAULT_DATA_DIR", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
     "NASError", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
-    "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "list_spaces",
+    "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "import_ofa", "list_spaces",
     "list_pretrained", "load_checkpoint", "load_fashion_mnist", "load_pretrained", "load_space",
     "load_supernet", "onnx_parity", "pretrained_card", "resolve_checkpoint",
     "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",

@@ -26,6 +26,26 @@ def _ofa_mbv3() -> SearchSpace:
     )
 
 
+def _ofa_mbv3_w12() -> SearchSpace:
+    """OFA-MobileNetV3 at width multiplier 1.2 (MIT's ``ofa_mbv3_d234_e346_k357_w1.2``):
+    every width of ``ofa_mbv3`` times 1.2, rounded as MIT rounds (multiples of 8, never
+    more than 10 % down)."""
+    from dataclasses import replace
+
+    from supernet._space import make_divisible
+
+    base, w = _ofa_mbv3(), 1.2
+
+    def scale(c: int) -> int:
+        return make_divisible(c * w, base.channel_divisor)
+
+    return replace(base, name="ofa_mbv3_w12", stem_channels=scale(base.stem_channels),
+                   first_block_channels=scale(base.first_block_channels),
+                   stage_widths=tuple(scale(c) for c in base.stage_widths),
+                   final_expand_channels=scale(base.final_expand_channels),
+                   feature_mix_channels=scale(base.feature_mix_channels))
+
+
 def _fmnist_small() -> SearchSpace:
     """The same block structure for 28x28 grey images: three narrower stages that run at
     7x7 and 4x4 after the stem (depthwise convs at high resolution dominate CPU time)."""
@@ -42,6 +62,7 @@ def _fmnist_small() -> SearchSpace:
 
 _PRESETS: dict[str, Callable[[], SearchSpace]] = {
     "ofa_mbv3": _ofa_mbv3,
+    "ofa_mbv3_w12": _ofa_mbv3_w12,
     "fmnist_small": _fmnist_small,
 }
 
