@@ -173,6 +173,8 @@ CASES = [
      "is a file, not a folder"),
     ("train: output under a file", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: 0.1}]\n"), "--out", str(w["acc"]) + "/run"], "is a file, not a folder"),
     ("latency build: output under a file", lambda w, t: ["latency", "build", "--space", str(w["space"]), "--out", str(w["acc"]) + "/t.csv"], "is a file, not a folder"),
+    ("import-ofa: missing checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(t / "none.pth"), "--out", str(t / "s.pt")], "does not exist"),
+    ("import-ofa: our own checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(w["ckpt"]), "--out", str(t / "s.pt")], "not an OFA-MobileNetV3 state dict"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
 ]
 
@@ -208,10 +210,11 @@ def test_bad_input_gets_a_clear_error(case, make, fragment, world, tmp_path, cap
 def test_every_command_is_covered():
     from nas.cli import COMMANDS
 
-    covered = {c[0].split(":")[0] for c in CASES} | {"latency"}
+    covered = {c[0].split(":")[0] for c in CASES}
     names = {m.removeprefix("nas._cmd_") for m in COMMANDS}
-    assert {"train", "collect", "search", "export", "space"} <= covered
-    assert names - {"demo", "predict"} <= covered | {"latency"}
+    assert {"train", "collect", "search", "export", "space", "import-ofa", "run", "fit", "validate",
+            "latency build"} <= covered
+    assert names - {"demo", "predict", "import"} <= {n.split()[0] for n in covered}
 
 
 def test_an_unexpected_failure_is_one_line_unless_verbose(capsys, monkeypatch):
