@@ -331,6 +331,7 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
 def plot_recipes(result: dict, out: Path) -> Path:
     """MACs against test accuracy of the five archs: one line per recipe, one for alone."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -343,14 +344,20 @@ def plot_recipes(result: dict, out: Path) -> Path:
         star = " (default)" if name == result["default_recipe"] else ""
         ax.plot(macs, [rec["acc"][k] for k in ARCH_KEYS], marker="o", lw=2 if star else 1.2,
                 label=f"{name}{star}")
+    fraction = result.get("steps_fraction", 1.0)
+    budget = "" if fraction >= 1.0 else f", each epoch cut to {fraction:.1%} of its steps"
     ax.plot(macs, [result["alone"][k] for k in ARCH_KEYS], "k--", marker="s",
-            label=f"trained alone ({result['alone_epochs']} epochs)")
+            label=f"trained alone ({result['alone_epochs']} epochs{budget})")
     ax.set_xscale("log")
-    ax.set_xlabel("MMACs (log)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.1f"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks(macs)
+    ax.set_xlabel("MMACs (log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Fashion-MNIST: inherited subnets by recipe vs trained alone")
+    ax.set_title("Fashion-MNIST: inherited subnets by recipe vs trained alone"
+                 + ("" if fraction >= 1.0 else f"\n(short runs: {fraction:.1%} of the full budget)"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
