@@ -95,6 +95,14 @@ def _rows(path: Path) -> int:
         return 0
 
 
+def _pass_rows(work: Path) -> int:
+    """Blocks in one pass of the latency build in ``work`` (from its metadata; large until written)."""
+    try:
+        return int(json.loads((work / "t.json").read_text())["num_blocks"])
+    except (OSError, ValueError, KeyError):
+        return 10**9
+
+
 def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.is_file() else 0
 
@@ -175,7 +183,7 @@ def _latency_stage() -> Stage:
         if not space.is_file():
             write_config(work, PS_PHASES)
         return [*NAS, "latency", "build", "--space", str(space), "--device", "kill-test", "--rounds", "3",
-                "--passes", "1", "--calibration-archs", "0", "--out", str(work / "t.csv"), "--resume",
+                "--passes", "3", "--calibration-archs", "0", "--out", str(work / "t.csv"), "--resume",
                 "--quiet"]
 
     def check(work: Path) -> None:
@@ -187,8 +195,10 @@ def _latency_stage() -> Stage:
                                                                       "mid_channels", "pass"]).any()
         _no_temps(work)
 
+    # a chunk never spans two passes: three passes are three saved chunks, so each kill point
+    # (after the first chunk, after the second) leaves work for the run after it
     return Stage("latency build", argv,
-                 [lambda w: _rows(w / "t.csv") >= 1, lambda w: _rows(w / "t.csv") >= 40], check)
+                 [lambda w: _rows(w / "t.csv") >= 1, lambda w: _rows(w / "t.csv") > _pass_rows(w)], check)
 
 
 STAGES = [_train_stage(), _collect_stage(), _search_stage(), _latency_stage()]
