@@ -315,7 +315,7 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
                   for k, a in archs.items()},
         "steps_fraction": round(fraction, 4), "probe": probe, "device": device,
         "parallel_jobs": workers, "train_wall_minutes_this_invocation": round(train_minutes, 1),
-        "test_images": len(data.test.images),
+        "test_images": data.test.num_images,
         "targets": {
             "largest_ge_93": best["acc"]["largest"] >= 93.0,
             "smallest_ge_90": best["acc"]["smallest"] >= 90.0,

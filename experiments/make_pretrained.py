@@ -66,7 +66,7 @@ def package_supernet(args) -> dict:
         "space": payload["space"]["name"], "recipe": recipe,
         "config_file": f"experiments/fmnist_{recipe}.yaml", "config": config,
         "epochs": sum(p["epochs"] for p in config["phases"]), "accuracy_pct": accs,
-        "test_images": len(data.test.images), "validation_images": len(data.val.images),
+        "test_images": data.test.num_images, "validation_images": data.val.num_images,
         "bn_recalibration_images": config["data"]["calib_images"],
         "alone_epochs": bench.get("alone_epochs"),
         "file_hash": file_hash(out), "sha256": sha, "bytes": out.stat().st_size,

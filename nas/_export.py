@@ -91,6 +91,15 @@ def _time(table, space, arch: ArchConfig, config: ExportConfig):
     return Measured(runs, refs, None)
 
 
+def _input_note(cfg: DataConfig) -> str:
+    """How raw images become this model's input, as training and evaluation prepared them."""
+    if not cfg.stream:
+        return "scale pixels to [0, 1], resize to the resolution, then (x - mean) / std"
+    short = max(cfg.image_size, round(cfg.image_size / cfg.center_crop))
+    return (f"resize the shorter side to {short} px (bilinear) and crop the centre {cfg.image_size} px, "
+            "resize that to the resolution (bilinear), scale pixels to [0, 1], then (x - mean) / std")
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file)."""
     from latency_tables import LatencyTable
@@ -134,7 +143,7 @@ def export_subnet(config: ExportConfig) -> dict:
         "onnx": str(out), "arch": arch.to_dict(), "arch_str": str(arch),
         "input": {"shape": [None, space.in_channels, arch.resolution, arch.resolution],
                   "mean": data.mean, "std": data.std, "classes": list(data.classes),
-                  "note": "scale pixels to [0, 1], resize to the resolution, then (x - mean) / std"},
+                  "note": _input_note(data_cfg)},
         "test_acc": test_acc, "parity_max_abs_diff": parity,
         "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
         "load_factor": timed.load_factor,

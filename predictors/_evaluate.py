@@ -21,26 +21,40 @@ __all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
 
 
 class EvalData:
-    """BN-calibration images (training split) and the whole validation split, normalised;
-    resized once per resolution and kept in channels-last layout."""
+    """BN-calibration images (training split) and the validation split as uint8 (bounded:
+    ``calib_images`` and the validation split), normalised and resized per resolution; the
+    float copies are kept per resolution while they fit in ``cache_bytes``, else made batch
+    by batch (a large image folder)."""
 
-    def __init__(self, calib: torch.Tensor, val: torch.Tensor, labels: torch.Tensor, *,
-                 calib_batch: int = 250, eval_batch: int = 250) -> None:
+    def __init__(self, calib: torch.Tensor, val: torch.Tensor, labels: torch.Tensor, mean, std, *,
+                 calib_batch: int = 250, eval_batch: int = 250, cache_bytes: int = 1 << 30) -> None:
         self.calib, self.val, self.labels = calib, val, labels
-        self.calib_batch, self.eval_batch = calib_batch, eval_batch
-        self._cache: dict[int, tuple[list[torch.Tensor], torch.Tensor]] = {}
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.calib_batch, self.eval_batch, self.cache_bytes = calib_batch, eval_batch, cache_bytes
+        self._cache: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
 
     def to(self, device: str | torch.device) -> EvalData:
         """The same images on ``device`` (the resized copies are made again there)."""
         return EvalData(self.calib.to(device), self.val.to(device), self.labels.to(device),
-                        calib_batch=self.calib_batch, eval_batch=self.eval_batch)
+                        self.mean.to(device), self.std.to(device), calib_batch=self.calib_batch,
+                        eval_batch=self.eval_batch, cache_bytes=self.cache_bytes)
 
-    def at(self, resolution: int) -> tuple[list[torch.Tensor], torch.Tensor]:
-        if resolution not in self._cache:
-            def prep(x: torch.Tensor) -> torch.Tensor:
-                return resize(x, resolution).contiguous(memory_format=memory_format(x.device))
-            self._cache[resolution] = ([prep(b) for b in self.calib.split(self.calib_batch)],
-                                       prep(self.val))
+    def _prep(self, x: torch.Tensor, resolution: int) -> torch.Tensor:
+        x = (x.float().div_(255.0) - self.mean) / self.std
+        return resize(x, resolution).contiguous(memory_format=memory_format(x.device))
+
+    def at(self, resolution: int):
+        """``(calibration batches, validation batches)`` at ``resolution``."""
+        if resolution in self._cache:
+            return self._cache[resolution]
+        calib = [self._prep(b, resolution) for b in self.calib.split(self.calib_batch)]
+        val = (self._prep(b, resolution) for b in self.val.split(self.eval_batch))
+        scale = (resolution / self.val.shape[-1]) ** 2
+        floats = (len(self.calib) + len(self.val)) * self.val[0].numel() * 4 * scale
+        if floats * (len(self._cache) + 1) > self.cache_bytes:
+            return calib, val
+        self._cache[resolution] = (calib, list(val))
         return self._cache[resolution]
 
 
@@ -59,9 +73,10 @@ def load_eval_data(payload: dict[str, Any], *, calib_images: int = 2000, data_di
                    calib_batch: int = 250, eval_batch: int = 250) -> EvalData:
     cfg, seed = data_config(payload, calib_images, data_dir)
     splits = build_data(cfg, calib_batch, seed=seed)
-    calib = splits.calib.transform(splits.calib.images)
-    val = splits.val.transform(splits.val.images)
-    return EvalData(calib, val, splits.val.labels, calib_batch=calib_batch, eval_batch=eval_batch)
+    calib, _ = splits.calib.uint8()
+    val, labels = splits.val.uint8()
+    return EvalData(calib, val, labels, splits.mean, splits.std, calib_batch=calib_batch,
+                    eval_batch=eval_batch)
 
 
 def _fold_bn(model: nn.Module) -> None:
@@ -91,5 +106,5 @@ def evaluate_accuracy(net: Supernet, arch: ArchConfig, data: EvalData) -> torch.
     """Whether each validation image is classified correctly (bool tensor)."""
     calib, val = data.at(arch.resolution)
     sub = prepare_subnet(net, arch, calib)
-    pred = torch.cat([sub(b).argmax(1) for b in val.split(data.eval_batch)])
+    pred = torch.cat([sub(b).argmax(1) for b in val])
     return pred == data.labels

@@ -1,10 +1,12 @@
 """In-memory batching and augmentation on whole tensors: no per-image Python loop, no
-DataLoader workers (a small dataset fits in memory and 2 CPU cores gain nothing from them)."""
+DataLoader workers (a small dataset fits in memory and 2 CPU cores gain nothing from them).
+Folders too large for memory are streamed instead (`supernet._stream`, ``data.stream``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from supernet._data import train_val_split
 from supernet._datasets import ImageData, load_dataset
 from supernet._errors import DataError
+from supernet._stream import FolderLoader, default_norm, image_mode, scan_split
 
 __all__ = ["TensorLoader", "DataSplits", "build_data", "resize"]
 
@@ -43,9 +46,24 @@ class TensorLoader:
         self.shuffle, self.crop_padding, self.flip, self.drop_last = shuffle, crop_padding, flip, drop_last
         self.rank, self.world = rank, world
 
+    @property
+    def num_images(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
     def __len__(self) -> int:
         n = len(self.images)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def uint8(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every image, unaugmented, as uint8 NCHW, and the labels."""
+        return self.images, self.labels
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float().div_(255.0) - self.mean) / self.std
 
     def epoch(self, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed(seed)
@@ -65,7 +83,7 @@ class TensorLoader:
         if self.flip:
             mirror = torch.rand(len(x), generator=gen) < 0.5
             x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
-        return (x.float().div_(255.0) - self.mean) / self.std
+        return self.normalise(x)
 
     @staticmethod
     def _random_crop(x: torch.Tensor, pad: int, gen: torch.Generator | None) -> torch.Tensor:
@@ -85,10 +103,10 @@ class DataSplits:
     """Training loader (augmented, shuffled), BN-calibration loader (training images, no
     augmentation), validation loader (held out of training) and test loader."""
 
-    train: TensorLoader
-    calib: TensorLoader
-    val: TensorLoader
-    test: TensorLoader
+    train: TensorLoader | FolderLoader
+    calib: TensorLoader | FolderLoader
+    val: TensorLoader | FolderLoader
+    test: TensorLoader | FolderLoader
     mean: list[float]
     std: list[float]
     classes: tuple[str, ...]
@@ -97,6 +115,8 @@ class DataSplits:
 def build_data(cfg, batch_size: int, *, seed: int = 0, rank: int = 0, world: int = 1,
                data: ImageData | None = None) -> DataSplits:
     """Loaders for a `DataConfig`: the validation split is held out with a fixed seed."""
+    if cfg.stream:
+        return _stream_data(cfg, batch_size, seed=seed, rank=rank, world=world)
     data = data or load_dataset(cfg.dataset, cfg.path, cfg.image_size)
     train_idx, val_idx = train_val_split(len(data.train_x), cfg.val_size, seed=0)
     if cfg.train_subset is not None:
@@ -104,9 +124,12 @@ def build_data(cfg, batch_size: int, *, seed: int = 0, rank: int = 0, world: int
     tx = torch.from_numpy(np.require(data.train_x, requirements=["C", "W"]))
     ty = torch.from_numpy(np.require(data.train_y, requirements=["C", "W"]))
     train_x, train_y = tx[torch.from_numpy(train_idx)], ty[torch.from_numpy(train_idx)]
-    pixels = train_x.float().div_(255.0)
-    mean, std = pixels.mean((0, 2, 3)), pixels.std((0, 2, 3)).clamp_min(1e-3)
-    del pixels
+    if cfg.mean is not None:
+        mean, std = torch.tensor(cfg.mean, dtype=torch.float32), torch.tensor(cfg.std, dtype=torch.float32)
+    else:
+        pixels = train_x.float().div_(255.0)
+        mean, std = pixels.mean((0, 2, 3)), pixels.std((0, 2, 3)).clamp_min(1e-3)
+        del pixels
     norm = {"mean": mean, "std": std}
     calib_n = min(cfg.calib_images, len(train_x))
     calib_pick = torch.from_numpy(np.random.default_rng(seed + 1).permutation(len(train_x))[:calib_n])
@@ -120,4 +143,40 @@ def build_data(cfg, batch_size: int, *, seed: int = 0, rank: int = 0, world: int
         val=TensorLoader(tx[val_pick], ty[val_pick], 500, **norm),
         test=TensorLoader(test_x, test_y, 500, **norm),
         mean=mean.tolist(), std=std.tolist(), classes=data.classes,
+    )
+
+
+def _stream_data(cfg, batch_size: int, *, seed: int, rank: int, world: int) -> DataSplits:
+    """`DataSplits` streamed from ``cfg.path``: the validation split is held out of
+    ``train/`` with the fixed seed of the in-memory path; ``val/`` (or ``test/``) is the test split."""
+    root = Path(cfg.path)
+    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+    if not (root / "train").is_dir() or test_dir is None:
+        raise DataError(f"image folder not found at {root}: expected {root}/train/<class>/<image> and "
+                        f"{root}/val/<class>/<image> (or test/)")
+    files, labels, classes = scan_split(root / "train")
+    test_files, test_labels, _ = scan_split(test_dir, classes)
+    mode = image_mode(files)
+    channels = 1 if mode == "L" else 3
+    mean, std = (cfg.mean, cfg.std) if cfg.mean is not None else default_norm(channels)
+    if len(mean) != channels:
+        raise DataError(f"data.mean has {len(mean)} value(s) but the images of {root} have "
+                        f"{channels} channel(s)")
+    train_idx, val_idx = train_val_split(len(files), cfg.val_size, seed=0)
+    if cfg.train_subset is not None:
+        train_idx = np.random.default_rng(seed).permutation(train_idx)[: cfg.train_subset]
+    calib_idx = train_idx[np.random.default_rng(seed + 1).permutation(len(train_idx))[: cfg.calib_images]]
+    val_idx = val_idx[: cfg.eval_images] if cfg.eval_images else val_idx
+
+    def loader(idx: np.ndarray, batch: int, **kw) -> FolderLoader:
+        return FolderLoader([files[i] for i in idx], labels[idx], batch, size=cfg.image_size, mode=mode,
+                            mean=mean, std=std, center_crop=cfg.center_crop, workers=cfg.workers, **kw)
+
+    return DataSplits(
+        train=loader(train_idx, batch_size, train=True, shuffle=True, min_scale=cfg.min_crop_scale,
+                     flip=cfg.flip, drop_last=True, rank=rank, world=world),
+        calib=loader(calib_idx, 250), val=loader(val_idx, 500),
+        test=FolderLoader(test_files, test_labels, 500, size=cfg.image_size, mode=mode, mean=mean, std=std,
+                          center_crop=cfg.center_crop, workers=cfg.workers),
+        mean=list(mean), std=list(std), classes=tuple(classes),
     )

@@ -8,6 +8,7 @@ and ``seed``; every key is optional except ``phases``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,12 @@ class DataConfig:
     calib_images: int = 2000         # BN recalibration images before every evaluation
     eval_images: int | None = None   # validation images per epoch-end evaluation (None: all)
     image_size: int | None = None    # imagefolder: resize every image to this square size
+    stream: bool = False             # imagefolder: stream from disk (any size) instead of loading it
+    workers: int = 2                 # stream: decoding worker processes (0: in the main process)
+    min_crop_scale: float = 0.08     # stream: random-resized crop keeps this..1 of the area
+    center_crop: float = 0.875       # stream: evaluation crops the centre of a resize to size / this
+    mean: list[float] | None = None  # per channel; None: from the training images (in memory),
+    std: list[float] | None = None   # ImageNet's (streamed)
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {list(DATASETS)}")
@@ -73,6 +80,27 @@ class DataConfig:
         _check(isinstance(self.flip, bool), "data.flip", self.flip, "true or false")
         _check(_is_int(self.calib_images) and self.calib_images > 0, "data.calib_images",
                self.calib_images, "a positive integer")
+        _check(isinstance(self.stream, bool), "data.stream", self.stream, "true or false")
+        _check(_is_int(self.workers) and self.workers >= 0, "data.workers", self.workers, "an integer >= 0")
+        for name in ("min_crop_scale", "center_crop"):
+            v = getattr(self, name)
+            _check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1, f"data.{name}",
+                   v, "a number in (0, 1]")
+        if self.stream:
+            _check(self.dataset == "imagefolder", "data.dataset", self.dataset,
+                   "imagefolder when data.stream is true (only image folders are streamed)")
+            _check(self.path is not None, "data.path", self.path, "the image folder to stream from")
+            _check(self.image_size is not None, "data.image_size", self.image_size,
+                   "the square size streamed images are cropped to (e.g. 224)")
+        _check((self.mean is None) == (self.std is None), "data.mean/std", (self.mean, self.std),
+               "both set or both null")
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            ok = v is None or (isinstance(v, list) and v and all(
+                isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e) for e in v))
+            _check(ok, f"data.{name}", v, "null or a list of numbers, one per channel")
+        _check(self.std is None or (all(e > 0 for e in self.std) and len(self.std) == len(self.mean)),
+               "data.std", self.std, "positive numbers, as many as data.mean")
 
 
 @dataclass(frozen=True)

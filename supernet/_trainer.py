@@ -75,7 +75,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     if opt.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, opt.max_steps_per_epoch)
     if steps_per_epoch == 0:
-        raise DataError(f"{len(data.train.images)} training images make no batch of {opt.batch_size}")
+        raise DataError(f"{data.train.num_images} training images make no batch of {opt.batch_size}")
     torch.manual_seed(config.seed)  # weight init and dropout; a resume restores the RNG state
     model = (model or Supernet(space)).to(env.device)
     if opt.channels_last:
@@ -288,7 +288,7 @@ def _truncate_metrics(path: Path, done_epochs: int) -> None:
 
 
 def _check_data(data: DataSplits, space) -> None:
-    c = data.train.images.shape[1]
+    c = data.train.channels
     if c != space.in_channels:
         raise DataError(f"the data has {c} channel(s) but search space {space.name!r} expects "
                         f"{space.in_channels}; use a space with in_channels: {c}")

@@ -82,6 +82,7 @@ def test_fast_evaluation_equals_extract_and_recalibrate(ckpt):
     data = load_eval_data(payload, calib_images=32, calib_batch=16)
     arch = net.space.sample(np.random.default_rng(0))
     calib, val = data.at(arch.resolution)
+    val = torch.cat(list(val))
     plain = supernet.recalibrate_bn(net.extract(arch), [c.contiguous() for c in calib])
     with torch.no_grad():
         expected = plain(val.contiguous())

@@ -9,6 +9,9 @@ import torch
 from predictors import load_predictor
 from supernet import (
     ArtifactMismatchError,
+    TrainConfig,
+    build_data,
+    evaluate_arch,
     file_hash,
     list_pretrained,
     load_pretrained,
@@ -27,6 +30,21 @@ def test_unknown_names_are_refused_with_the_shipped_ones():
         load_predictor("pretrained:nope")
 
 
+def test_the_default_supernet_ships():
+    assert "fmnist_small" in list_pretrained()
+
+
+@pytest.mark.parametrize("name", list_pretrained())
+def test_the_cards_smallest_subnet_accuracy_is_reproduced(name):
+    model, payload = load_pretrained(name)
+    figures = pretrained_card(name)["accuracy_pct"]["smallest"]
+    arch = model.space.smallest()
+    assert str(arch) == figures["arch"]
+    config = TrainConfig.from_dict(payload["config"])
+    data = build_data(config.data, 256, seed=config.seed)
+    assert evaluate_arch(model, arch, data.calib, data.test) == pytest.approx(figures["test"], abs=0.02)
+
+
 @pytest.mark.parametrize("name", list_pretrained())
 def test_pretrained_supernet_matches_its_card_and_predictor(name):
     model, payload = load_pretrained(name)
@@ -35,8 +53,8 @@ def test_pretrained_supernet_matches_its_card_and_predictor(name):
     assert card["file_hash"] == file_hash(f"pretrained:{name}") == file_hash(path)
     assert card["space"] == model.space.name and payload["finished"]
     assert path.stat().st_size == card["bytes"] < 20 * 2**20
-    for figures in card["test_accuracy"].values():
-        assert 0 < figures["inherited"] <= 100
+    for figures in card["accuracy_pct"].values():
+        assert 0 < figures["test"] <= 100 and 0 < figures["validation"] <= 100
     same, _ = load_supernet(f"pretrained:{name}")  # the same by path-like reference
     for a, b in zip(model.state_dict().values(), same.state_dict().values()):
         assert torch.equal(a, b)
