@@ -16,6 +16,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from supernet import ArchConfig, DataConfig, Supernet, build_data, recalibrate_bn, resize
 from supernet._conv import memory_format
+from supernet._loader import inference_batch
 
 __all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
 
@@ -75,6 +76,8 @@ def load_eval_data(payload: dict[str, Any], *, calib_images: int = 2000, data_di
     splits = build_data(cfg, calib_batch, seed=seed)
     calib, _ = splits.calib.uint8()
     val, labels = splits.val.uint8()
+    size = val.shape[-1]
+    calib_batch, eval_batch = inference_batch(calib_batch, size), inference_batch(eval_batch, size)
     return EvalData(calib, val, labels, splits.mean, splits.std, calib_batch=calib_batch,
                     eval_batch=eval_batch)
 

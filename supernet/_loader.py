@@ -17,7 +17,13 @@ from supernet._datasets import ImageData, load_dataset
 from supernet._errors import DataError
 from supernet._stream import FolderLoader, default_norm, image_mode, scan_split
 
-__all__ = ["TensorLoader", "DataSplits", "build_data", "resize"]
+__all__ = ["TensorLoader", "DataSplits", "build_data", "resize", "inference_batch"]
+
+
+def inference_batch(batch: int, image_size: int) -> int:
+    """``batch`` for images up to 64 px; for larger ones as many as hold the pixels of that
+    many 64 px images (at least 16), so evaluation at 224 px does not take gigabytes."""
+    return max(16, min(batch, batch * 64 * 64 // (image_size * image_size)))
 
 
 def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -175,8 +181,9 @@ def _stream_data(cfg, batch_size: int, *, seed: int, rank: int, world: int) -> D
     return DataSplits(
         train=loader(train_idx, batch_size, train=True, shuffle=True, min_scale=cfg.min_crop_scale,
                      flip=cfg.flip, drop_last=True, rank=rank, world=world),
-        calib=loader(calib_idx, 250), val=loader(val_idx, 500),
-        test=FolderLoader(test_files, test_labels, 500, size=cfg.image_size, mode=mode, mean=mean, std=std,
-                          center_crop=cfg.center_crop, workers=cfg.workers),
+        calib=loader(calib_idx, inference_batch(250, cfg.image_size)),
+        val=loader(val_idx, inference_batch(500, cfg.image_size)),
+        test=FolderLoader(test_files, test_labels, inference_batch(500, cfg.image_size), size=cfg.image_size,
+                          mode=mode, mean=mean, std=std, center_crop=cfg.center_crop, workers=cfg.workers),
         mean=list(mean), std=list(std), classes=tuple(classes),
     )

@@ -4,6 +4,7 @@ number of workers, DDP shards, and the pipeline (train, collect, export) run on 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_evaluation_images_are_the_files_pixels_and_broken_files_are_skipped(fol
 def test_training_order_and_crops_depend_on_the_seed_only(folder):
     root, _ = folder
     cfg = _cfg(root, image_size=20, min_crop_scale=0.3)
-    runs = {w: list(build_data(cfg.__class__(**{**cfg.__dict__, "workers": w}), 8).train.raw(5)) for w in (0, 2)}
+    runs = {w: list(build_data(dataclasses.replace(cfg, workers=w), 8).train.raw(5)) for w in (0, 2)}
     assert len(runs[0]) == len(runs[2]) >= 4
     for (xa, ya), (xb, yb) in zip(runs[0], runs[2]):
         assert xa.shape[1:] == (1, 20, 20) and torch.equal(xa, xb) and torch.equal(ya, yb)
@@ -127,8 +128,10 @@ def test_train_collect_and_export_stream_from_the_folder(folder, tmp_path):
     assert nas_main(["collect", "--supernet", ckpt, "--num-archs", "3", "--out", str(tmp_path / "a.csv"),
                      "--calib-images", "16", "--no-progress"]) == 0
     assert len((tmp_path / "a.csv").read_text().splitlines()) == 4
-    arch = {"resolution": 16, "kernel_sizes": [[3, 3], [3, 3]], "expand_ratios": [[2, 2], [2, 2]], "depths": [2, 2]}
+    arch = {"resolution": 16, "kernel_sizes": [[3, 3], [3, 3]], "expand_ratios": [[2, 2], [2, 2]],
+            "depths": [2, 2]}
     assert nas_main(["export", "--supernet", ckpt, "--arch", json.dumps(arch),
                      "--out", str(tmp_path / "m.onnx")]) == 0
     card = json.loads((tmp_path / "m.json").read_text())
-    assert card["input"]["mean"] == [0.449] and "centre 16 px" in card["input"]["note"] and 0 <= card["test_acc"] <= 100
+    assert card["input"]["mean"] == [0.449] and "centre 16 px" in card["input"]["note"]
+    assert 0 <= card["test_acc"] <= 100
