@@ -150,6 +150,48 @@ def throughput(args) -> dict:
     return result
 
 
+def gpu(args) -> dict:
+    """Images/s of ``ofa_mbv3`` training steps on CUDA at 224 px: eager fp32 (NCHW, no
+    autocast) vs the default GPU path (bf16 autocast; NCHW, see `memory_format`)."""
+    from supernet._conv import memory_format
+    from supernet._trainer import train_step
+
+    if not torch.cuda.is_available():
+        raise SystemExit("bench_train.py gpu: no CUDA device here; nothing measured, nothing written")
+    device = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    space = get_space(args.space)
+    cfg = load_train_config(args.config)
+    fast, eager = dataclasses.replace(cfg.train, amp="bf16"), dataclasses.replace(cfg.train, amp="off")
+    torch.manual_seed(0)
+    model = Supernet(space).to(device).train()
+    x = torch.randn(args.batch_size, 3, args.resolution, args.resolution, device=device)
+    y = torch.randint(0, space.num_classes, (args.batch_size,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+
+    def runner(arch, opt):
+        xs = x.contiguous(memory_format=memory_format(device)) if opt is fast else x
+
+        def run():
+            optimizer.zero_grad(set_to_none=True)
+            train_step(model, None, [arch], xs, y, opt)
+            optimizer.step()
+            torch.cuda.synchronize()
+        return run
+
+    result = {"space": space.name, "batch_size": args.batch_size, "resolution": args.resolution,
+              "steps": args.steps, "device": torch.cuda.get_device_name(0), "machine": machine(),
+              "torch": torch.__version__}
+    for name in ("largest", "smallest"):
+        arch = getattr(space, name)(args.resolution)
+        med = interleaved({"eager_fp32": runner(arch, eager), "default": runner(arch, fast)}, args.steps,
+                          args.warmup)
+        result[name] = {k: {"step_s": round(v, 4), "images_per_s": round(args.batch_size / v, 1)}
+                        for k, v in med.items()}
+        result[name]["speedup"] = round(med["eager_fp32"] / med["default"], 3)
+    return result
+
+
 # ---------------------------------------------------------------------------------- overhead
 def overhead(args) -> dict:
     """Top-level keys for the first thread count of ``--threads``; all under ``by_threads``."""
@@ -276,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--warmup", type=int, default=3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--out", default=str(RESULTS / "throughput.json"))
+    g = sub.add_parser("gpu", help="ofa_mbv3 images/s on CUDA, eager fp32 vs default -> results/gpu.json")
+    g.add_argument("--space", default="ofa_mbv3")
+    g.add_argument("--config", default=str(HERE / "fmnist_sandwich.yaml"), help="its train options")
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--resolution", type=int, default=224)
+    g.add_argument("--steps", type=int, default=20)
+    g.add_argument("--warmup", type=int, default=5)
+    g.add_argument("--out", default=str(RESULTS / "gpu.json"))
     f = sub.add_parser("fashion-mnist", help="recipes vs archs alone -> results/train_fashion_mnist.json")
     f.add_argument("--recipe", action="append", default=None, metavar="NAME[=CONFIG]",
                    help="a recipe to compare (default: sandwich, uniform, ps; CONFIG defaults to "
@@ -304,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         args.recipe_paths = {n: p or HERE / f"fmnist_{n}.yaml"
                              for n, _, p in (r.partition("=") for r in args.recipe)}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    benches = {"overhead": overhead, "throughput": throughput, "fashion-mnist": fashion_mnist}
+    benches = {"overhead": overhead, "throughput": throughput, "gpu": gpu, "fashion-mnist": fashion_mnist}
     result = benches[args.bench](args)
     atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
