@@ -55,6 +55,13 @@ def write_folder(folder: Path, n_train: int, n_val: int, size: int) -> float:
     return time.monotonic() - t0
 
 
+def _machine() -> str:
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.is_file() else []
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    return f"{model or platform.machine()}, {os.cpu_count()} cores"
+
+
 def _peak_mib(usage) -> float:
     return usage.ru_maxrss / 1024.0  # Linux: KiB
 
@@ -143,7 +150,7 @@ def main() -> int:
         "nas_collect_3_archs": collect,
         "workers": args.workers,
         "load_average_1min": os.getloadavg()[0],
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": _machine(),
         "note": ("peak_rss_mib of a command is the largest resident set of it or any process it "
                  "started (ru_maxrss of its children); the in-memory path would hold "
                  "in_memory_uint8_mib of pixels before the first step"),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from nas._strategy import check_arg
 from supernet import ArchConfig, NASError
+from supernet._io import Reaper
 
 __all__ = ["RayBackend"]
 
@@ -45,6 +46,7 @@ class RayBackend:
         self.address, self.num_cpus = address, num_cpus
         self.cpus_per_trial, self.max_failures = cpus_per_trial, max_failures
         self.runs = 0
+        self._reaper = Reaper()
 
     def start(self) -> None:
         import ray
@@ -53,7 +55,8 @@ class RayBackend:
             return
         kwargs = {"include_dashboard": False, "log_to_driver": False}
         try:
-            if self.address is None:
+            if self.address is None:  # a local Ray of ours: it dies with this process, even killed
+                self._reaper.start()
                 ray.init(num_cpus=self.num_cpus, **kwargs)
             else:
                 ray.init(address=self.address, **kwargs)
@@ -90,9 +93,9 @@ class RayBackend:
             shutil.rmtree(storage, ignore_errors=True)
         return [values.get(a.to_json(), math.nan) for a in archs]
 
-    @staticmethod
-    def shutdown() -> None:
+    def shutdown(self) -> None:
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
+        self._reaper.stop()

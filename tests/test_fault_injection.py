@@ -228,3 +228,44 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     atomic_write_text(target, "whole")
     assert target.read_text() == "whole" and not stale.exists() and live.exists() and other.exists()
     assert remove_stale_temps(target) == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_a_killed_search_takes_its_local_ray_with_it(tmp_path):
+    """Ray's own helpers (raylet, GCS, agents, workers) outlive a SIGKILLed driver by a
+    minute or more; the search's reaper removes every one within seconds."""
+    import yaml
+
+    from tests.test_predictors_collect import TINY
+
+    ckpt = make_checkpoint(tmp_path)
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(dict(TINY)))
+    argv = [*NAS, "search", "--space", str(tmp_path / "space.yaml"), "--measure-accuracy", str(ckpt),
+            "--backend", "ray", "--budget", "200", "--batch-size", "4", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    family: set[int] = set()
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        family |= _children(proc.pid)
+        if any("raylet" in _cmdline(p) for p in family) and any("ray::" in _cmdline(p) for p in family):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, f"the search ended before Ray was up: {proc.stderr.read()[-2000:]!r}"
+    time.sleep(2)
+    family |= _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = {p: _cmdline(p)[:60] for p in family if _alive(p)}
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"left running after the driver was killed: {left}"
