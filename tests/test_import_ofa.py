@@ -121,3 +121,38 @@ def test_cli_import_and_clear_errors(ofa_networks, tmp_path, capsys):
     text = str(err.value)
     assert "blocks.3.conv.extra.weight" in text and "head.classifier.bias" in text
     assert "stages.0.2.project.conv.weight (3, 3, 1, 1)" in text
+
+
+def test_imported_supernet_streams_a_folder_and_exports_with_parity(ofa_networks, tmp_path):
+    """Import with --data-dir, then export a subnet: BN recalibrated on streamed images of
+    the folder, test accuracy on its val/ split, ONNX Runtime parity with PyTorch."""
+    import json
+
+    from PIL import Image
+
+    from supernet._data import load_fashion_mnist
+
+    mit = _randomised(ofa_networks(dropout_rate=0, width_mult=1.0, ks_list=[3, 5, 7],
+                                   expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), seed=5)
+    torch.save({"state_dict": mit.state_dict()}, tmp_path / "mit.pth")
+    tx, ty, vx, vy = load_fashion_mnist()
+    for split, x, y, n in (("train", tx, ty, 40), ("val", vx, vy, 10)):
+        for i in range(n):
+            folder = tmp_path / "images" / split / f"c{y[i]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x[i]).convert("RGB").resize((80, 64)).save(folder / f"{i}.jpg")
+    ckpt = tmp_path / "ofa.pt"
+    assert main(["import-ofa", "--checkpoint", str(tmp_path / "mit.pth"), "--out", str(ckpt),
+                 "--data-dir", str(tmp_path / "images"), "--image-size", "64"]) == 0
+    _, payload = load_supernet(ckpt)
+    assert payload["config"]["data"]["stream"] and payload["config"]["data"]["val_size"] == 4
+    space = get_space("ofa_mbv3")
+    arch = space.smallest(128)
+    assert main(["export", "--supernet", str(ckpt), "--arch", arch.to_json(),
+                 "--out", str(tmp_path / "m.onnx")]) == 0
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["parity_max_abs_diff"] < 1e-3 and card["input"]["mean"] == [0.485, 0.456, 0.406]
+    assert "crop the centre 64 px" in card["input"]["note"]
+    assert main(["import-ofa", "--checkpoint", str(tmp_path / "mit.pth"), "--out", str(tmp_path / "x.pt"),
+                 "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert not (tmp_path / "x.pt").exists()
