@@ -58,15 +58,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _run_and_kill(argv: list[str], when: Callable[[], bool], timeout: float = 240) -> bool:
-    """Start ``argv``; SIGKILL it (the main process only) once ``when()`` holds. Returns
+def _run_and_kill(argv: list[str], when: Callable[[set[int]], bool], timeout: float = 240) -> bool:
+    """Start ``argv``; SIGKILL it (the main process only) once ``when(descendants)`` holds. Returns
     whether it was killed (False: it finished first). Fails if any of its child processes
     outlives it by more than 10 s."""
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     start, kids = time.monotonic(), set()
     while proc.poll() is None and time.monotonic() - start < timeout:
         kids |= _children(proc.pid)
-        if when():
+        if when(kids):
             kids |= _children(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -208,7 +208,7 @@ STAGES = [_train_stage(), _collect_stage(), _search_stage(), _latency_stage()]
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
 def test_killed_at_several_points_then_finished(stage, tmp_path):
     for i, point in enumerate(stage.kill_points):
-        killed = _run_and_kill(stage.argv(tmp_path), lambda p=point: p(tmp_path))
+        killed = _run_and_kill(stage.argv(tmp_path), lambda _, p=point: p(tmp_path))
         assert killed, f"{stage.name} finished before kill point {i + 1}; make the stage longer"
     done = subprocess.run(stage.argv(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -249,23 +249,12 @@ def test_a_killed_search_takes_its_local_ray_with_it(tmp_path):
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(dict(TINY)))
     argv = [*NAS, "search", "--space", str(tmp_path / "space.yaml"), "--measure-accuracy", str(ckpt),
             "--backend", "ray", "--budget", "200", "--batch-size", "4", "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    family: set[int] = set()
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        family |= _children(proc.pid)
-        if any("raylet" in _cmdline(p) for p in family) and any("ray::" in _cmdline(p) for p in family):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, f"the search ended before Ray was up: {proc.stderr.read()[-2000:]!r}"
-    time.sleep(2)
-    family |= _children(proc.pid)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 15
-    while any(_alive(p) for p in family) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = {p: _cmdline(p)[:60] for p in family if _alive(p)}
-    for p in left:
-        os.kill(p, signal.SIGKILL)
-    assert not left, f"left running after the driver was killed: {left}"
+    up: list[float] = []
+
+    def ray_running(kids: set[int]) -> bool:  # then 2 s more, for its workers to start
+        lines = [_cmdline(k) for k in kids]
+        if not up and any("raylet" in c for c in lines) and any("ray::" in c for c in lines):
+            up.append(time.monotonic())
+        return bool(up) and time.monotonic() - up[0] > 2
+
+    assert _run_and_kill(argv, ray_running), "the search ended before its local Ray was up"
