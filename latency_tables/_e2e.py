@@ -87,7 +87,8 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
             for i, arch in enumerate(group):
                 shape = (batch_size, space.in_channels, arch.resolution, arch.resolution)
                 made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
-                                   workdir=Path(tmp), name=f"a{start + i}", sessions=passes)
+                                   workdir=Path(tmp), name=f"a{start + i}", sessions=passes,
+                                   cache_key=(space.hash, arch.to_json(), shape))
                 sessions.append(made if passes > 1 else [made])
             timed = len(group) - len(references)
             for p in range(passes):

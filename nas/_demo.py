@@ -76,7 +76,7 @@ def _latency(config: ExperimentConfig, space, folder: Path):
     older = meta.is_file() and json.loads(meta.read_text()).get("format") != FORMAT
     if older:
         log.warning("latency: %s was built by an older version; rebuilding it", path)
-    build = BuildConfig(space=space, device=stage.device, threads=stage.threads,
+    build = BuildConfig(space=space, device=stage.device, threads=stage.threads, passes=stage.passes,
                         protocol=Protocol(rounds=stage.rounds), calibration_archs=stage.calibration_archs)
     build_table(build, path, resume=path.is_file() and not older, force=older)
     return LatencyTable.load(path, space=space)
@@ -201,7 +201,7 @@ def _export_to(arch, *, ckpt: str | Path, onnx: Path, table, predictor_dir: Path
     return export_subnet(ExportConfig(
         supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
         table=str(getattr(table, "path", config.latency.table)), predictor=str(predictor_dir),
-        threads=config.latency.threads, force=True))
+        threads=config.latency.threads, timing_rounds=config.latency.rounds, force=True))
 
 
 def _export_within_budget(export, candidates: list, budget: float, onnx: Path, tries: int = 3) -> dict:

@@ -31,16 +31,19 @@ def _positive_int(key: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class LatencyStage:
-    """``table``: use this latency table (file or shipped name) instead of building one."""
+    """``table``: use this latency table (file or shipped name) instead of building one.
+    ``rounds`` and ``passes`` time the blocks, and with ``rounds`` the front's subnets and
+    the exported models are timed too, as the table was built."""
 
     table: str | None = None
     device: str | None = None
     threads: int = 1
     rounds: int = 60
+    passes: int = 3
     calibration_archs: int = 12
 
     def __post_init__(self) -> None:
-        for key in ("threads", "rounds"):
+        for key in ("threads", "rounds", "passes"):
             _positive_int(f"latency.{key}", getattr(self, key))
         _check(self.calibration_archs == 0 or self.calibration_archs >= 2, "latency.calibration_archs",
                self.calibration_archs, "0 (no calibration) or at least 2")

@@ -144,16 +144,26 @@ def run_search(config: SearchConfig) -> dict:
     import torch
 
     from nas._io import check_output_dir
-    from nas._loop import is_expensive, predictor_in_the_loop
-    from nas._output import OUTPUT_FILES, reference_point, write_search_outputs
-    from nas._registry import DEFAULT_STRATEGY_KWARGS, create_strategy
+    from nas._output import OUTPUT_FILES
     from supernet._io import check_writable
 
     out = check_output_dir(config.out, OUTPUT_FILES, force=config.force)
     check_writable(out)
     if config.storage is not None:
         check_storage(config.storage)
+    previous = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    try:  # a caller (the demo, a notebook) gets its thread count back
+        return _run(config, out)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(config: SearchConfig, out: Path) -> dict:
+    from nas._loop import is_expensive, predictor_in_the_loop
+    from nas._output import reference_point, write_search_outputs
+    from nas._registry import DEFAULT_STRATEGY_KWARGS, create_strategy
+
     problem = build_problem(config)
     if config.ref_point is not None and len(config.ref_point) != len(problem.objectives):
         raise _bad("ref_point", config.ref_point, f"{len(problem.objectives)} values, one per objective "
