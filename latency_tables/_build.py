@@ -173,7 +173,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     """Measure every block of ``config.space`` not yet in ``out`` and save after each chunk;
     then fit the calibration. Returns the finished table, or None when ``max_blocks`` new
     blocks were measured and the table is not finished yet (resume it later)."""
-    from tqdm import tqdm
+    from supernet._progress import progress as show_progress
 
     space = get_space(config.space)
     csv, meta_path = table_paths(out)
@@ -198,9 +198,9 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
         atomic_write_csv(csv, frame)
 
     save()
-    with pinned(config.threads, config.pin_core), tqdm(
-            total=meta["num_blocks"] * config.passes, initial=len(done), unit="block", disable=not progress,
-            desc=f"{meta['device']} t{config.threads}") as bar:
+    with pinned(config.threads, config.pin_core), show_progress(
+            meta["num_blocks"] * config.passes, f"{meta['device']} t{config.threads}", initial=len(done),
+            unit="block", disable=not progress) as bar:
         for chunk in chunks:
             rows = _block_rows(chunk, config, space, rng)
             frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)

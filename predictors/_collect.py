@@ -146,9 +146,8 @@ def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------- driver side
 def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
-    from tqdm import tqdm
-
     from supernet import SearchSpace, load_checkpoint
+    from supernet._progress import progress as show_progress
 
     payload = load_checkpoint(cfg.supernet)
     space = SearchSpace.from_dict(payload["space"])
@@ -190,7 +189,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     log.info("collect: %d of %d planned archs already in %s, %d to measure with %d worker(s)",
              cfg.num_archs - len(todo), cfg.num_archs, out, len(todo), cfg.workers)
     chunks = [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]
-    bar = tqdm(total=len(todo), desc="collect", unit="arch", disable=not progress)
+    bar = show_progress(len(todo), "collect", unit="arch", disable=not progress)
 
     def save(new_rows: list[dict[str, Any]]) -> None:
         rows.extend(new_rows)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from supernet._checkpoint import load_checkpoint, save_checkpoint
 from supernet._conv import memory_format
@@ -33,6 +32,7 @@ from supernet._io import atomic_write_json, atomic_write_text, check_writable
 from supernet._loader import DataSplits, build_data, resize
 from supernet._model import Supernet
 from supernet._presets import get_space
+from supernet._progress import progress as show_progress
 from supernet._schedule import check_phases, make_optimizer, phase_choices, soft_cross_entropy, step_archs
 from supernet._train_config import OptimConfig, TrainConfig
 from supernet._validate import differences
@@ -156,8 +156,8 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
     choices = phase_choices(space, phase)
     inplace = opt.distill == "inplace" and phase.kd
     model.train()
-    total, bar = 0.0, tqdm(total=steps, desc=f"{phase.name} {epoch + 1}/{phase.epochs}", leave=False,
-                           disable=not (progress and env.is_main), dynamic_ncols=True)
+    total, bar = 0.0, show_progress(steps, f"{phase.name} {epoch + 1}/{phase.epochs}", unit="step",
+                                    leave=False, disable=not (progress and env.is_main), every_pct=25)
     batches = data.train.epoch(config.seed * 100_003 + p * 1009 + epoch)
     done = 0
     for _, (x, y) in zip(range(steps), batches):
