@@ -52,9 +52,12 @@ def _imagenet_config(folder: str, image_size: int) -> dict:
     if not (root / "train").is_dir() or not any((root / d).is_dir() for d in ("val", "test")):
         raise NASError(f"--data-dir {folder}: expected an ImageNet-layout folder with train/CLASS/* and "
                        "val/CLASS/* (or test/)")
-    from supernet._stream import scan_split
+    from supernet._stream import image_mode, scan_split
 
-    n = len(scan_split(root / "train")[0])
+    files = scan_split(root / "train")[0]
+    if image_mode(files) != "RGB":
+        raise NASError(f"--data-dir {folder}: its images are grey; MIT's supernets take colour images")
+    n = len(files)
     data = DataConfig(dataset="imagefolder", path=str(root.resolve()), stream=True, image_size=image_size,
                       val_size=min(10_000, max(1, n // 10)), calib_images=2000, mean=list(IMAGENET_MEAN),
                       std=list(IMAGENET_STD))

@@ -61,6 +61,7 @@ class RayBackend:
             else:
                 ray.init(address=self.address, **kwargs)
         except (ConnectionError, RuntimeError) as err:
+            self._reaper.stop()
             raise NASError(f"could not start or join Ray (address={self.address!r}): {err}") from err
 
     def map(self, fn: Callable[[ArchConfig], float], archs: Sequence[ArchConfig]) -> list[float]:

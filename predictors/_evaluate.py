@@ -46,16 +46,18 @@ class EvalData:
         return resize(x, resolution).contiguous(memory_format=memory_format(x.device))
 
     def at(self, resolution: int):
-        """``(calibration batches, validation batches)`` at ``resolution``."""
+        """``(calibration batches, validation batches)`` at ``resolution``: lists kept for
+        the next call while their floats fit in ``cache_bytes``, else one-pass generators."""
         if resolution in self._cache:
             return self._cache[resolution]
-        calib = [self._prep(b, resolution) for b in self.calib.split(self.calib_batch)]
+        calib = (self._prep(b, resolution) for b in self.calib.split(self.calib_batch))
         val = (self._prep(b, resolution) for b in self.val.split(self.eval_batch))
         scale = (resolution / self.val.shape[-1]) ** 2
         floats = (len(self.calib) + len(self.val)) * self.val[0].numel() * 4 * scale
-        if floats * (len(self._cache) + 1) > self.cache_bytes:
+        cached = sum(sum(t.numel() for t in part) * 4 for pair in self._cache.values() for part in pair)
+        if cached + floats > self.cache_bytes:
             return calib, val
-        self._cache[resolution] = (calib, list(val))
+        self._cache[resolution] = (list(calib), list(val))
         return self._cache[resolution]
 
 

@@ -72,8 +72,8 @@ def die_with_parent(parent: int) -> None:
 
 _REAP = r"""
 import os, select, signal, sys, time
-mark, owner = ("NAS_OWNER=" + sys.argv[1]).encode(), int(sys.argv[2])
-known = {}  # every process the owner started (pid: start time), snapshot each second
+mark, owner, me = ("NAS_OWNER=" + sys.argv[1]).encode(), int(sys.argv[2]), os.getpid()
+since = int(sys.argv[3])  # clock ticks after boot when the owner called start()
 
 
 def table():
@@ -82,20 +82,19 @@ def table():
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 rest = fh.read().rsplit(b")", 1)[1].split()
-            out[int(pid)] = (int(rest[1]), rest[19])  # parent, start time
+            out[int(pid)] = (int(rest[1]), int(rest[19]))  # parent, start time (ticks after boot)
         except (OSError, IndexError, ValueError):
             pass
     return out
 
 
-def snapshot(procs):
-    family, grew = {owner}, True
+def family(procs):
+    found, grew = {owner}, True
     while grew:
-        new = {p for p, (parent, _) in procs.items() if parent in family and p not in family}
-        family |= new
+        new = {p for p, (parent, _) in procs.items() if parent in found and p not in found}
+        found |= new
         grew = bool(new)
-    for p in family - {owner, os.getpid()}:
-        known[p] = procs[p][1]
+    return {(p, procs[p][1]) for p in found - {owner, me}}
 
 
 def marked(pid):
@@ -106,15 +105,22 @@ def marked(pid):
         return False
 
 
-while True:  # until the owner closes the pipe or dies, even by SIGKILL
-    if select.select([sys.stdin], [], [], 1.0)[0] and not os.read(sys.stdin.fileno(), 4096):
+procs = table()
+owner_start = procs.get(owner, (0, None))[1]
+before = {(p, start) for p, start in family(procs) if start <= since}  # from before (to a tick): spared
+known = set()  # what it started since (pid, start time), noted every second
+while procs.get(owner, (0, None))[1] == owner_start:  # the owner lives (a reused pid has another start)
+    if select.select([sys.stdin], [], [], 1.0)[0]:  # stop() wrote, or the owner's pipe closed
         break
-    snapshot(table())
+    procs = table()
+    if procs.get(owner, (0, None))[1] == owner_start:
+        known |= family(procs) - before
 for _ in range(5):
     procs = table()
-    snapshot(procs)
-    victims = {p for p, start in known.items() if procs.get(p, (0, None))[1] == start}
-    victims |= {p for p in procs if p != os.getpid() and marked(p)}
+    if procs.get(owner, (0, None))[1] == owner_start:
+        known |= family(procs) - before
+    victims = {p for p, start in known if procs.get(p, (0, None))[1] == start}
+    victims |= {p for p in procs if p != me and (p, procs[p][1]) not in before and marked(p)}
     for p in victims:
         try:
             os.kill(p, signal.SIGKILL)
@@ -130,8 +136,9 @@ class Reaper:
     """Linux: the processes this one starts after `start`, and all their descendants, are
     killed when this process exits or dies (even by SIGKILL), or at `stop`; for services
     such as a local Ray whose helpers outlive the process that started them. A watcher
-    process notes the family tree every second (descendants keep their start time, so a
-    reused pid is spared) and marks the environment (``NAS_OWNER``) for the last second."""
+    process notes the family tree every second (by pid and start time, so a reused pid is
+    spared; processes from before `start` are never touched), watches the owner's pid, and
+    marks the environment (``NAS_OWNER``) for what starts in the last second."""
 
     def __init__(self) -> None:
         self._proc = None
@@ -145,7 +152,9 @@ class Reaper:
             return
         mark = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         env = {k: v for k, v in os.environ.items() if k != "NAS_OWNER"}
-        self._proc = subprocess.Popen([sys.executable, "-c", _REAP, mark, str(os.getpid())],
+        with open("/proc/uptime") as fh:
+            since = int(float(fh.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+        self._proc = subprocess.Popen([sys.executable, "-c", _REAP, mark, str(os.getpid()), str(since)],
                                       stdin=subprocess.PIPE, env=env, start_new_session=True)
         os.environ["NAS_OWNER"] = mark
 
@@ -154,7 +163,11 @@ class Reaper:
         if self._proc is None:
             return
         os.environ.pop("NAS_OWNER", None)
-        self._proc.stdin.close()
+        try:  # a byte, not only the close: a forked child may hold the pipe open
+            self._proc.stdin.write(b"stop")
+            self._proc.stdin.close()
+        except OSError:
+            pass
         self._proc.wait()
         self._proc = None
 

@@ -23,7 +23,7 @@ __all__ = ["TensorLoader", "DataSplits", "build_data", "resize", "inference_batc
 def inference_batch(batch: int, image_size: int) -> int:
     """``batch`` for images up to 64 px; for larger ones as many as hold the pixels of that
     many 64 px images (at least 16), so evaluation at 224 px does not take gigabytes."""
-    return max(16, min(batch, batch * 64 * 64 // (image_size * image_size)))
+    return min(batch, max(16, batch * 64 * 64 // (image_size * image_size)))
 
 
 def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:

@@ -54,22 +54,42 @@ def scan_split(root: Path, classes: list[str] | None = None) -> tuple[list[str],
     return files, np.asarray(labels, dtype=np.int64), list(classes)
 
 
-def image_mode(files: list[str]) -> str:
-    """``L`` when the first readable of the first files is grey, else ``RGB``."""
+GREY_MODES = ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA")
+
+
+def image_mode(files: list[str], samples: int = 50) -> str:
+    """``RGB`` when any of ``samples`` files spread over the list is in colour (a colour
+    data set holds a few grey images: ImageNet does), ``L`` when all readable ones are grey."""
     from PIL import Image
 
-    for f in files[:50]:
+    modes = []
+    for i in sorted(set(np.linspace(0, len(files) - 1, min(samples, len(files))).astype(int).tolist())):
         try:
-            with Image.open(f) as im:
-                return "L" if im.mode in ("L", "1", "I;16", "I", "LA") else "RGB"
+            with Image.open(files[i]) as im:
+                modes.append(im.mode)
         except Exception:  # unreadable: look at the next one  # noqa: BLE001
             continue
-    raise DataError(f"none of the first {min(50, len(files))} images (from {files[0]}) can be read")
+    if not modes:
+        raise DataError(f"none of {min(samples, len(files))} images sampled from {files[0]} on can be read")
+    return "L" if all(m in GREY_MODES for m in modes) else "RGB"
+
+
+def _eight_bit(im):
+    """16-bit and float images scaled to 8 bits (Pillow's convert would clip them)."""
+    from PIL import Image
+
+    if im.mode.startswith("I") or im.mode == "F":
+        x = np.asarray(im, dtype=np.float64)
+        top = 1.0 if im.mode == "F" and x.size and x.max() <= 1.0 else (255.0 if im.mode == "F" else 65535.0)
+        im = Image.fromarray(np.clip(np.rint(x / top * 255.0), 0, 255).astype(np.uint8))
+    return im
 
 
 class _Images(Dataset):
-    """Item ``(index, seed)``: the decoded, cropped uint8 CHW image and its label, or None
-    when the file cannot be decoded."""
+    """Item ``(index, seed)``: the decoded, cropped uint8 CHW image, its label and how many
+    unreadable files were passed over, or None when the file cannot be decoded. Training
+    items take the next readable file instead (so every rank's batches stay full and the
+    same in number); evaluation items are left out."""
 
     def __init__(self, files: list[str], labels: np.ndarray, size: int, mode: str, train: bool,
                  min_scale: float, flip: bool, center_crop: float) -> None:
@@ -80,18 +100,26 @@ class _Images(Dataset):
         return len(self.files)
 
     def __getitem__(self, item: tuple[int, int]):
+        i, seed = item
+        for passed in range(min(len(self.files), 64) if self.train else 1):
+            j = (i + passed) % len(self.files)
+            pixels = self._decode(j, seed)
+            if pixels is not None:
+                return pixels, int(self.labels[j]), passed
+        return None
+
+    def _decode(self, i: int, seed: int) -> np.ndarray | None:
         from PIL import Image
 
-        i, seed = item
         try:
             with Image.open(self.files[i]) as im:
-                im = im.convert(self.mode)
+                im = _eight_bit(im).convert(self.mode)
                 rng = np.random.default_rng([seed, i])
                 im = self._train_crop(im, rng) if self.train else self._eval_crop(im)
         except Exception:  # corrupt, truncated, not an image, a decompression bomb  # noqa: BLE001
             return None
         pixels = np.asarray(im, dtype=np.uint8)
-        return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), int(self.labels[i])
+        return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
     def _train_crop(self, im, rng: np.random.Generator):
         """A random crop of ``min_scale``..1 of the area and aspect 3/4..4/3 (the whole image
@@ -112,26 +140,25 @@ class _Images(Dataset):
         return im.transpose(Image.FLIP_LEFT_RIGHT) if self.flip and rng.random() < 0.5 else im
 
     def _eval_crop(self, im):
-        """The shorter side resized to ``size / center_crop``, then the centre ``size`` square."""
+        """The centre ``size`` square of the image with its shorter side resized to
+        ``size / center_crop``, resampled straight from the source region (a very wide
+        image is never resized whole)."""
         from PIL import Image
 
         w, h = im.size
-        short = max(self.size, round(self.size / self.center_crop))
-        if w <= h:
-            nw, nh = short, max(short, round(h * short / w))
-        else:
-            nw, nh = max(short, round(w * short / h)), short
-        im = im.resize((nw, nh), Image.BILINEAR)
-        x0, y0 = (nw - self.size) // 2, (nh - self.size) // 2
-        return im.crop((x0, y0, x0 + self.size, y0 + self.size))
+        scale = max(self.size, round(self.size / self.center_crop)) / min(w, h)
+        side = self.size / scale  # the crop's side in source pixels
+        x0, y0 = (w - side) / 2, (h - side) / 2
+        return im.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + side, y0 + side))
 
 
 def _collate(items):
     kept = [it for it in items if it is not None]
+    skipped = len(items) - len(kept) + sum(it[2] for it in kept)
     if not kept:
-        return None, None, len(items)
+        return None, None, skipped
     x = torch.from_numpy(np.stack([it[0] for it in kept]))
-    return x, torch.tensor([it[1] for it in kept], dtype=torch.int64), len(items) - len(kept)
+    return x, torch.tensor([it[1] for it in kept], dtype=torch.int64), skipped
 
 
 def _worker_init(_: int) -> None:
@@ -175,7 +202,8 @@ class FolderLoader:
             yield [(int(i), seed) for i in (idx[self.rank::self.world] if self.world > 1 else idx)]
 
     def raw(self, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One pass of ``(uint8 NCHW images, labels)``; unreadable files are left out."""
+        """One pass of ``(uint8 NCHW images, labels)``; unreadable files are left out (in
+        training, replaced by the next readable file)."""
         loader = DataLoader(self._images, batch_sampler=list(self._batches(seed)), collate_fn=_collate,
                             num_workers=self.workers, worker_init_fn=_worker_init,
                             prefetch_factor=2 if self.workers else None,

@@ -5,6 +5,7 @@ Add a stage by adding a `Stage`: its command, the files to watch, and when to ki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -258,3 +259,30 @@ def test_a_killed_search_takes_its_local_ray_with_it(tmp_path):
         return bool(up) and time.monotonic() - up[0] > 2
 
     assert _run_and_kill(argv, ray_running), "the search ended before its local Ray was up"
+
+
+def test_the_reaper_kills_what_was_started_after_it_and_spares_the_rest():
+    from supernet._io import Reaper
+
+    older = subprocess.Popen(["sleep", "60"])  # the owner's process from before: spared
+    reaper = Reaper()
+    reaper.start()
+    time.sleep(0.05)  # start times are in clock ticks
+    newer = subprocess.Popen(["sleep", "60"])
+    forked = os.fork()  # a forked child holds the pipe open: stop() must not wait for it
+    if forked == 0:
+        time.sleep(30)
+        os._exit(0)
+    try:
+        time.sleep(1.5)  # the watcher notes the family once a second
+        t0 = time.monotonic()
+        reaper.stop()
+        assert time.monotonic() - t0 < 10
+        assert newer.wait(timeout=5) == -signal.SIGKILL
+        assert older.poll() is None
+    finally:
+        older.kill()
+        newer.kill()
+        with contextlib.suppress(OSError):
+            os.kill(forked, signal.SIGKILL)
+        os.waitpid(forked, 0)

@@ -135,3 +135,29 @@ def test_train_collect_and_export_stream_from_the_folder(folder, tmp_path):
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["input"]["mean"] == [0.449] and "centre 16 px" in card["input"]["note"]
     assert 0 <= card["test_acc"] <= 100
+
+
+def test_training_batches_stay_full_and_ranks_even_around_broken_files(tmp_path):
+    from PIL import Image
+
+    for i in range(12):  # a colour set whose first file is grey, four broken files, one 16-bit image
+        folder = tmp_path / "train" / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if i == 0:
+            Image.fromarray(np.full((20, 30), 90, np.uint8)).save(folder / "000.png")
+        elif i % 4 == 1:
+            (folder / f"{i:03d}.jpg").write_bytes(b"broken")
+        else:
+            Image.fromarray(np.full((20, 30, 3), 40 * (i % 5), np.uint8)).save(folder / f"{i:03d}.png")
+    (tmp_path / "val" / "c0").mkdir(parents=True)
+    Image.fromarray(np.full((20, 30), 65535 // 2, np.uint16)).save(tmp_path / "val" / "c0" / "deep.png")
+    cfg = DataConfig(dataset="imagefolder", path=str(tmp_path), stream=True, image_size=16, val_size=1,
+                     calib_images=4, workers=0)
+    ranks = [build_data(cfg, 4, rank=r, world=2) for r in (0, 1)]
+    assert ranks[0].train.channels == 3  # the grey first file does not make the set grey
+    batches = [list(d.train.raw(0)) for d in ranks]
+    assert len(batches[0]) == len(batches[1]) == len(ranks[0].train)
+    assert all(len(y) == 2 for b in batches for _, y in b)
+    assert ranks[0].train.skipped + ranks[1].train.skipped > 0
+    deep, _ = ranks[0].test.uint8()  # 16 bits scaled to 8, not clipped to white
+    assert 120 <= int(deep.float().mean()) <= 135
