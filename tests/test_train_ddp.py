@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
-from _train_helpers import write_config
+from _train_helpers import quadrant_images, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,11 +39,29 @@ shutdown_distributed()
 """
 
 
-def test_two_processes_keep_identical_parameters(tmp_path):
+def _image_folder(root: Path) -> Path:
+    """The tiny data set as PNG files in class folders, plus one broken file."""
+    from PIL import Image
+
+    for split, n, seed in (("train", 160, 0), ("val", 20, 1)):
+        x, y = quadrant_images(n, seed=seed)
+        for i in range(n):
+            folder = root / split / f"q{y[i]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x[i]).save(folder / f"{i:04d}.png")
+    (root / "train" / "q1" / "0000_broken.png").write_bytes(b"not a png")
+    return root
+
+
+@pytest.mark.parametrize("data", ["npz", "streamed folder"])
+def test_two_processes_keep_identical_parameters(tmp_path, data):
     phases = [{"name": "full", "epochs": 1, "lr": 0.1, "kd": False, "kernels": [5], "expands": [3],
                "depths": [2]},
               {"name": "elastic", "epochs": 1, "lr": 0.05, "subnets_per_step": 3, "sandwich": True}]
-    config = write_config(tmp_path, phases, train={"batch_size": 32, "max_steps_per_epoch": 3})
+    folder = {"dataset": "imagefolder", "path": str(_image_folder(tmp_path / "images")), "stream": True,
+              "image_size": 16, "workers": 1, "min_crop_scale": 0.5}
+    config = write_config(tmp_path, phases, train={"batch_size": 32, "max_steps_per_epoch": 3},
+                          data=folder if data != "npz" else None)
     (tmp_path / "worker.py").write_text(WORKER)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
