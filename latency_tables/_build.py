@@ -44,11 +44,12 @@ from latency_tables._table import (
 )
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
 from supernet._io import check_writable
+from supernet._onnx import CPU_PROVIDER, check_provider
 
 __all__ = ["BuildConfig", "build_table"]
 
 log = logging.getLogger(__name__)
-_MUST_MATCH = ("space_hash", "device", "runtime", "threads", "batch_size", "passes")
+_MUST_MATCH = ("space_hash", "device", "runtime", "provider", "threads", "batch_size", "passes")
 _OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
 _GROUP = 20  # whole subnets timed together beside the reference, in calibration and validation
 
@@ -67,6 +68,7 @@ class BuildConfig:
     threads: int = 1
     batch_size: int = 1
     runtime: str = "ort"
+    provider: str = CPU_PROVIDER  # ONNX Runtime's execution provider (runtime ort)
     protocol: Protocol = field(default_factory=Protocol)
     chunk_size: int = 64
     passes: int = 3
@@ -82,6 +84,11 @@ class BuildConfig:
                 raise NASError(f"BuildConfig.{name}: got {value!r}, expected a positive integer")
         if self.runtime not in RUNTIMES:
             raise NASError(f"BuildConfig.runtime: got {self.runtime!r}, expected one of {RUNTIMES}")
+        if self.runtime == "ort":
+            check_provider(self.provider)
+        elif self.provider != CPU_PROVIDER:
+            raise NASError(f"BuildConfig.provider: {self.provider!r} needs runtime 'ort', "
+                           f"got {self.runtime!r}")
         if self.calibration_archs == 1 or self.calibration_archs < 0:
             raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
                            "expected 0 (no calibration) or at least 2")
@@ -90,6 +97,7 @@ class BuildConfig:
         return {
             "format": FORMAT, "device": self.device or default_device_name(), "cpu_model": cpu_model(),
             "runtime": self.runtime, "runtime_version": runtime_version(self.runtime),
+            "provider": self.provider,
             "threads": self.threads, "batch_size": self.batch_size, "space_name": space.name,
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -110,6 +118,7 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
     if not (csv.exists() and meta_path.exists()):
         raise NASError(f"cannot resume {csv}: its .csv or .json half is missing; use --force")
     meta = json.loads(meta_path.read_text())
+    meta.setdefault("provider", CPU_PROVIDER)  # tables from before providers were recorded
     diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
     if diff:
         raise ArtifactMismatchError(
@@ -125,7 +134,8 @@ def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpa
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
         make = lambda module, shape, name: make_runner(config.runtime, module, (b, *shape),
-                                                       threads=config.threads, workdir=Path(tmp), name=name)
+                                                       threads=config.threads, workdir=Path(tmp), name=name,
+                                                       provider=config.provider)
         runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead")}
         for i, arch in enumerate(reference_archs(space)):
             runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
@@ -226,7 +236,7 @@ def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, met
     log.info("calibrating on %d whole subnets", len(archs))
     runs, refs = measure_subnets(space, archs, runtime=config.runtime, threads=config.threads,
                                  batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
-                                 group_size=group, pin_core=config.pin_core)
+                                 group_size=group, pin_core=config.pin_core, provider=config.provider)
     level = float(np.median(refs[0]))
     measured = Measured(runs, refs, level).ms[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)

@@ -13,6 +13,7 @@ import numpy as np
 
 from latency_tables._measure import Protocol, make_runner, pinned, time_interleaved
 from supernet import ArchConfig, NASError, SearchSpace, Subnet, arch_cost
+from supernet._onnx import CPU_PROVIDER
 
 if TYPE_CHECKING:
     from latency_tables._table import LatencyTable
@@ -68,7 +69,8 @@ def reference_time(medians: Sequence[float]) -> float:
 
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
                     batch_size: int, protocol: Protocol, passes: int = 1, seed: int = 0,
-                    group_size: int = 20, pin_core: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    group_size: int = 20, pin_core: int | None = None,
+                    provider: str = CPU_PROVIDER) -> tuple[np.ndarray, np.ndarray]:
     """Median latency (ms) of each whole subnet and the reference time (`reference_archs`)
     beside it, both of shape ``(passes, len(archs))``.
 
@@ -88,7 +90,7 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
                 shape = (batch_size, space.in_channels, arch.resolution, arch.resolution)
                 made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
                                    workdir=Path(tmp), name=f"a{start + i}", sessions=passes,
-                                   cache_key=(space.hash, arch.to_json(), shape))
+                                   cache_key=(space.hash, arch.to_json(), shape), provider=provider)
                 sessions.append(made if passes > 1 else [made])
             timed = len(group) - len(references)
             for p in range(passes):
@@ -169,5 +171,6 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     fillers = spread_archs(table.space, max(short, 2), seed=7, exclude=set(archs))[:short]
     runs, refs = measure_subnets(table.space, [*archs, *fillers], runtime=meta["runtime"],
                                  threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
-                                 seed=seed, protocol=protocol, pin_core=pin_core, group_size=group)
+                                 seed=seed, protocol=protocol, pin_core=pin_core, group_size=group,
+                                 provider=meta.get("provider", CPU_PROVIDER))
     return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from supernet import NASError, export_onnx, ort_session
+from supernet._onnx import CPU_PROVIDER
 
 __all__ = ["RUNTIMES", "Protocol", "cpu_model", "default_device_name", "make_runner", "pinned",
            "runtime_version", "time_interleaved"]
@@ -120,8 +121,8 @@ def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key:
 
 
 def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *, threads: int,
-                workdir: Path, name: str, sessions: int = 1,
-                cache_key: Hashable | None = None) -> Callable[[], object] | list:
+                workdir: Path, name: str, sessions: int = 1, cache_key: Hashable | None = None,
+                provider: str = CPU_PROVIDER) -> Callable[[], object] | list:
     """A zero-argument callable running ``module`` once on a fixed random input: in ONNX
     Runtime (exported once to ``workdir/name.onnx``, fixed batch; see `_onnx_file` for
     ``cache_key``) or in torch eager. With ``sessions`` > 1, a list of that many
@@ -130,7 +131,7 @@ def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *
     if runtime == "ort":
         path = _onnx_file(module, Path(workdir) / f"{name}.onnx", input_shape, cache_key)
         feed = {"input": x.numpy()}
-        runners = [ort_session(path, threads).run for _ in range(sessions)]
+        runners = [ort_session(path, threads, provider).run for _ in range(sessions)]
         runners = [lambda run=run: run(None, feed) for run in runners]
     elif runtime == "torch":
         module = module.eval()

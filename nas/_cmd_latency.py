@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     b.add_argument("--threads", type=int, default=1, help="intra-op threads (1: process pinned to a core)")
     b.add_argument("--batch-size", type=int, default=1)
     b.add_argument("--runtime", choices=("ort", "torch"), default="ort")
+    b.add_argument("--provider", default="CPUExecutionProvider",
+                   help="ONNX Runtime execution provider to time on (e.g. CUDAExecutionProvider, "
+                        "OpenVINOExecutionProvider: whatever this onnxruntime build offers)")
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
     b.add_argument("--rounds", type=int, default=400, help="interleaved timing rounds per block")
@@ -53,7 +56,7 @@ def run_build(args) -> int:
     suffix = f"_b{args.batch_size}" if args.batch_size != 1 else ""
     out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
     config = BuildConfig(space=args.space, device=device, threads=args.threads, batch_size=args.batch_size,
-                         runtime=args.runtime, protocol=Protocol(rounds=args.rounds),
+                         runtime=args.runtime, provider=args.provider, protocol=Protocol(rounds=args.rounds),
                          calibration_archs=args.calibration_archs, pin_core=args.pin_core,
                          passes=args.passes)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from supernet._errors import NASError
 from supernet._io import atomic_path
 
 __all__ = ["export_onnx", "ort_session", "onnx_parity", "OPSET"]
@@ -41,9 +42,26 @@ def export_onnx(module: nn.Module, path: str | Path, input_shape: tuple[int, ...
     return path
 
 
-def ort_session(path: str | Path, threads: int = 1):
-    """An ONNX Runtime CPU session with full graph optimisation and fixed thread counts."""
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def check_provider(provider: str) -> None:
+    """A clear error when this onnxruntime lacks the execution provider ``provider``."""
     import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise NASError(f"execution provider {provider!r} is not in this onnxruntime ({ort.__version__}); "
+                       f"it has {available} (install the onnxruntime build for that device)")
+
+
+def ort_session(path: str | Path, threads: int = 1, provider: str = CPU_PROVIDER,
+                provider_options: dict | None = None):
+    """An ONNX Runtime session with full graph optimisation and fixed thread counts, on
+    ``provider`` (what it cannot run falls back to the CPU, as it would when deployed)."""
+    import onnxruntime as ort
+
+    check_provider(provider)
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -53,7 +71,8 @@ def ort_session(path: str | Path, threads: int = 1):
     opts.log_severity_level = 3
     if threads > 1:  # idle sessions must not spin-wait: timing interleaves many of them
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    providers = [(provider, provider_options or {})] + ([CPU_PROVIDER] if provider != CPU_PROVIDER else [])
+    return ort.InferenceSession(str(path), opts, providers=providers)
 
 
 def onnx_parity(path: str | Path, module: nn.Module, x: torch.Tensor) -> float:

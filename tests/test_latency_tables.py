@@ -208,6 +208,27 @@ def test_torch_runtime_builds_without_export(tmp_path):
     assert np.all(table.predict([tiny_space(resolutions=(8,)).largest()]) > 0)
 
 
+def test_the_execution_provider_is_recorded_and_a_missing_one_named(built, tmp_path, capsys):
+    import onnxruntime as ort
+
+    from latency_tables import measure_archs
+    from nas.cli import main
+
+    table, _, out, _ = built
+    assert table.meta["provider"] == "CPUExecutionProvider"
+    others = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "CoreMLExecutionProvider")
+    missing = next(p for p in others if p not in ort.get_available_providers())
+    with pytest.raises(NASError, match=f"{missing}.*is not in this onnxruntime.*CPUExecutionProvider"):
+        BuildConfig(space=tiny_space(), provider=missing)
+    assert main(["latency", "build", "--space", "fmnist_small", "--provider", missing,
+                 "--out", str(tmp_path / "t.csv")]) == 2
+    assert "it has [" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    meta["provider"] = missing  # a table built elsewhere, timed again here
+    with pytest.raises(NASError, match=missing):
+        measure_archs(LatencyTable(table.frame, meta), [tiny_space().smallest()], protocol=FAST)
+
+
 def test_fit_calibration_recovers_one_slope_per_resolution():
     from latency_tables._e2e import apply_calibration, fit_calibration
 
