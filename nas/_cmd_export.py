@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
                    "the model is timed as the table was (its threads, scaled by its reference subnets)")
     p.add_argument("--predictor", help="accuracy predictor folder: adds predicted accuracy")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing without --table")
+    p.add_argument("--provider", default="CPUExecutionProvider",
+                   help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
     p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
     p.set_defaults(func=run)
@@ -54,7 +56,8 @@ def run(args) -> int:
     arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
     card = export_subnet(ExportConfig(
         supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
-        predictor=args.predictor, threads=args.threads, tolerance=args.tolerance, force=args.force))
+        predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
+        force=args.force))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     print(json.dumps({k: card[k] for k in keys}, indent=2))

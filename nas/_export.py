@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 class ExportConfig:
     """What `export_subnet` needs. ``table`` (a latency table file or shipped name) adds the
     predicted latency and makes the timing follow the table's protocol (its threads, beside
-    its reference subnets; ``threads`` is then unused); ``predictor`` (a predictor folder)
-    adds the predicted accuracy."""
+    its reference subnets and execution provider; ``threads`` and ``provider`` are then
+    unused); ``predictor`` (a predictor folder) adds the predicted accuracy."""
 
     supernet: str
     arch: ArchConfig
@@ -48,6 +48,7 @@ class ExportConfig:
     table: str | None = None
     predictor: str | None = None
     threads: int = 1
+    provider: str = "CPUExecutionProvider"
     tolerance: float = 1e-4
     timing_rounds: int = 300
     force: bool = False
@@ -59,6 +60,10 @@ class ExportConfig:
             raise NASError(f"arch: expected an ArchConfig, got {type(self.arch).__name__}")
         if self.tolerance <= 0:
             raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
+        if self.table is None:
+            from supernet._onnx import check_provider
+
+            check_provider(self.provider)
 
 
 def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
@@ -87,6 +92,7 @@ def _time(table, space, arch: ArchConfig, config: ExportConfig):
     if table is not None:
         return measure_archs(table, [arch], passes=2, rounds=config.timing_rounds)
     runs, refs = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
+                                 provider=config.provider,
                                  protocol=Protocol(rounds=config.timing_rounds), passes=2)
     return Measured(runs, refs, None)
 
@@ -148,9 +154,11 @@ def export_subnet(config: ExportConfig) -> dict:
         "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
         "load_factor": timed.load_factor,
         "latency_threads": table.meta["threads"] if table else config.threads,
+        "latency_provider": table.meta.get("provider", "CPUExecutionProvider") if table else config.provider,
         "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
                          "subnets, and scaled back to the machine's state then (see load_factor); the raw "
-                         "time is measured_latency_raw_ms") if table else "ONNX Runtime, batch 1, raw median",
+                         "time is measured_latency_raw_ms") if table
+        else f"ONNX Runtime ({config.provider}), batch 1, raw median",
         "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
         "predicted_latency_ms": None, "predicted_acc": None,
         "provenance": {

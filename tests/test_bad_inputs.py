@@ -173,6 +173,7 @@ CASES = [
      "is a file, not a folder"),
     ("train: output under a file", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: 0.1}]\n"), "--out", str(w["acc"]) + "/run"], "is a file, not a folder"),
     ("latency build: output under a file", lambda w, t: ["latency", "build", "--space", str(w["space"]), "--out", str(w["acc"]) + "/t.csv"], "is a file, not a folder"),
+    ("export: execution provider not in onnxruntime", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", json.dumps(w["arch"]), "--provider", "NoSuchExecutionProvider", "--out", str(t / "m.onnx")], "'NoSuchExecutionProvider' is not in this onnxruntime"),
     ("import-ofa: missing checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(t / "none.pth"), "--out", str(t / "s.pt")], "does not exist"),
     ("import-ofa: our own checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(w["ckpt"]), "--out", str(t / "s.pt")], "not an OFA-MobileNetV3 state dict"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
