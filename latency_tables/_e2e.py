@@ -105,13 +105,17 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
 def fit_calibration(predicted: np.ndarray, measured: np.ndarray, resolutions: Sequence[int]) -> dict:
     """``measured ~ intercept_ms + slope[resolution] * predicted``, least squares on relative
     error: one slope per input resolution, because how much warmer a block runs alone than
-    inside a network depends on the size of its activations."""
+    inside a network depends on the size of its activations. A fit with a negative
+    intercept or slope (timings too noisy for it) would predict negative latencies for
+    small subnets: then each resolution gets the median ratio instead, through zero."""
     predicted, measured = np.asarray(predicted, float), np.asarray(measured, float)
     res = np.asarray(resolutions)
     levels = sorted(set(res.tolist()))
     columns = [np.where(res == r, predicted, 0.0) / measured for r in levels]
     design = np.stack([1.0 / measured, *columns], axis=1)
     coef, *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
+    if coef[0] < 0 or np.any(coef[1:] <= 0):  # noisy timings: a fit that could go below zero
+        coef = np.array([0.0, *[np.median(measured[res == r] / predicted[res == r]) for r in levels]])
     slopes = {str(r): float(c) for r, c in zip(levels, coef[1:])}
     fitted = apply_calibration({"intercept_ms": coef[0], "slopes": slopes}, predicted, res)
     return {"intercept_ms": float(coef[0]), "slopes": slopes,

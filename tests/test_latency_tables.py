@@ -229,6 +229,15 @@ def test_the_execution_provider_is_recorded_and_a_missing_one_named(built, tmp_p
         measure_archs(LatencyTable(table.frame, meta), [tiny_space().smallest()], protocol=FAST)
 
 
+def test_a_noisy_calibration_never_predicts_below_zero():
+    from latency_tables._e2e import apply_calibration, fit_calibration
+
+    predicted, res = np.array([0.5, 0.6, 0.9, 1.0]), np.array([8, 8, 12, 12])
+    cal = fit_calibration(predicted, predicted - 0.4, res)  # least squares: intercept -0.4
+    assert cal["intercept_ms"] == 0 and all(v > 0 for v in cal["slopes"].values())
+    assert np.all(apply_calibration(cal, np.array([0.01, 0.01]), np.array([8, 12])) > 0)
+
+
 def test_fit_calibration_recovers_one_slope_per_resolution():
     from latency_tables._e2e import apply_calibration, fit_calibration
 
