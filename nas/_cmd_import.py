@@ -43,24 +43,16 @@ def _imagenet_config(folder: str, image_size: int) -> dict:
     """The data config MIT evaluated with: streamed, 224 px centre crops of a resize to 256,
     ImageNet's mean and std; 10,000 training images (at most a tenth) held out for
     validation, BN recalibrated on 2,000. Checked before anything is written."""
+    from dataclasses import asdict
     from pathlib import Path
 
     from supernet import DataConfig, NASError
-    from supernet._stream import IMAGENET_MEAN, IMAGENET_STD
+    from supernet._stream import IMAGENET_MEAN, IMAGENET_STD, scan_folder
 
-    root = Path(folder)
-    if not (root / "train").is_dir() or not any((root / d).is_dir() for d in ("val", "test")):
-        raise NASError(f"--data-dir {folder}: expected an ImageNet-layout folder with train/CLASS/* and "
-                       "val/CLASS/* (or test/)")
-    from supernet._stream import image_mode, scan_split
-
-    files = scan_split(root / "train")[0]
-    if image_mode(files) != "RGB":
+    found = scan_folder(folder)  # the layout checked, as every later use will read it
+    if found.mode != "RGB":
         raise NASError(f"--data-dir {folder}: its images are grey; MIT's supernets take colour images")
-    n = len(files)
-    data = DataConfig(dataset="imagefolder", path=str(root.resolve()), stream=True, image_size=image_size,
-                      val_size=min(10_000, max(1, n // 10)), calib_images=2000, mean=list(IMAGENET_MEAN),
-                      std=list(IMAGENET_STD))
-    from dataclasses import asdict
-
+    data = DataConfig(dataset="imagefolder", path=str(Path(folder).resolve()), stream=True,
+                      image_size=image_size, val_size=min(10_000, max(1, len(found.files) // 10)),
+                      calib_images=2000, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
     return {"seed": 0, "data": asdict(data)}

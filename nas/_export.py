@@ -28,6 +28,7 @@ from supernet import (
     resize,
 )
 from supernet._io import check_outputs
+from supernet._onnx import CPU_PROVIDER, check_provider
 
 __all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
 
@@ -48,7 +49,7 @@ class ExportConfig:
     table: str | None = None
     predictor: str | None = None
     threads: int = 1
-    provider: str = "CPUExecutionProvider"
+    provider: str = CPU_PROVIDER
     tolerance: float = 1e-4
     timing_rounds: int = 300
     force: bool = False
@@ -61,8 +62,6 @@ class ExportConfig:
         if self.tolerance <= 0:
             raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
         if self.table is None:
-            from supernet._onnx import check_provider
-
             check_provider(self.provider)
 
 
@@ -154,7 +153,7 @@ def export_subnet(config: ExportConfig) -> dict:
         "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
         "load_factor": timed.load_factor,
         "latency_threads": table.meta["threads"] if table else config.threads,
-        "latency_provider": table.meta.get("provider", "CPUExecutionProvider") if table else config.provider,
+        "latency_provider": table.meta.get("provider", CPU_PROVIDER) if table else config.provider,
         "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
                          "subnets, and scaled back to the machine's state then (see load_factor); the raw "
                          "time is measured_latency_raw_ms") if table

@@ -17,6 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from supernet import ArchConfig, DataConfig, Supernet, build_data, recalibrate_bn, resize
 from supernet._conv import memory_format
 from supernet._loader import inference_batch
+from supernet._stream import normalise
 
 __all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
 
@@ -42,8 +43,8 @@ class EvalData:
                         eval_batch=self.eval_batch, cache_bytes=self.cache_bytes)
 
     def _prep(self, x: torch.Tensor, resolution: int) -> torch.Tensor:
-        x = (x.float().div_(255.0) - self.mean) / self.std
-        return resize(x, resolution).contiguous(memory_format=memory_format(x.device))
+        x = resize(normalise(x, self.mean, self.std), resolution)
+        return x.contiguous(memory_format=memory_format(x.device))
 
     def at(self, resolution: int):
         """``(calibration batches, validation batches)`` at ``resolution``: lists kept for

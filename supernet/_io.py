@@ -107,17 +107,23 @@ def marked(pid):
 
 procs = table()
 owner_start = procs.get(owner, (0, None))[1]
+
+
+def owner_alive(procs):  # a reused pid has another start time
+    return procs.get(owner, (0, None))[1] == owner_start
+
+
 before = {(p, start) for p, start in family(procs) if start <= since}  # from before (to a tick): spared
 known = set()  # what it started since (pid, start time), noted every second
-while procs.get(owner, (0, None))[1] == owner_start:  # the owner lives (a reused pid has another start)
+while owner_alive(procs):
     if select.select([sys.stdin], [], [], 1.0)[0]:  # stop() wrote, or the owner's pipe closed
         break
     procs = table()
-    if procs.get(owner, (0, None))[1] == owner_start:
+    if owner_alive(procs):
         known |= family(procs) - before
 for _ in range(5):
     procs = table()
-    if procs.get(owner, (0, None))[1] == owner_start:
+    if owner_alive(procs):
         known |= family(procs) - before
     victims = {p for p, start in known if procs.get(p, (0, None))[1] == start}
     victims |= {p for p in procs if p != me and (p, procs[p][1]) not in before and marked(p)}

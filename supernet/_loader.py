@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from supernet._data import train_val_split
 from supernet._datasets import ImageData, load_dataset
 from supernet._errors import DataError
-from supernet._stream import FolderLoader, default_norm, image_mode, scan_split
+from supernet._stream import FolderLoader, default_norm, normalise, scan_folder
 
 __all__ = ["TensorLoader", "DataSplits", "build_data", "resize", "inference_batch"]
 
@@ -69,7 +68,7 @@ class TensorLoader:
         return self.images, self.labels
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float().div_(255.0) - self.mean) / self.std
+        return normalise(x, self.mean, self.std)
 
     def epoch(self, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed(seed)
@@ -155,18 +154,12 @@ def build_data(cfg, batch_size: int, *, seed: int = 0, rank: int = 0, world: int
 def _stream_data(cfg, batch_size: int, *, seed: int, rank: int, world: int) -> DataSplits:
     """`DataSplits` streamed from ``cfg.path``: the validation split is held out of
     ``train/`` with the fixed seed of the in-memory path; ``val/`` (or ``test/``) is the test split."""
-    root = Path(cfg.path)
-    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
-    if not (root / "train").is_dir() or test_dir is None:
-        raise DataError(f"image folder not found at {root}: expected {root}/train/<class>/<image> and "
-                        f"{root}/val/<class>/<image> (or test/)")
-    files, labels, classes = scan_split(root / "train")
-    test_files, test_labels, _ = scan_split(test_dir, classes)
-    mode = image_mode(files)
-    channels = 1 if mode == "L" else 3
+    folder = scan_folder(cfg.path)
+    files, labels = folder.files, folder.labels
+    channels = 1 if folder.mode == "L" else 3
     mean, std = (cfg.mean, cfg.std) if cfg.mean is not None else default_norm(channels)
     if len(mean) != channels:
-        raise DataError(f"data.mean has {len(mean)} value(s) but the images of {root} have "
+        raise DataError(f"data.mean has {len(mean)} value(s) but the images of {cfg.path} have "
                         f"{channels} channel(s)")
     train_idx, val_idx = train_val_split(len(files), cfg.val_size, seed=0)
     if cfg.train_subset is not None:
@@ -174,16 +167,18 @@ def _stream_data(cfg, batch_size: int, *, seed: int, rank: int, world: int) -> D
     calib_idx = train_idx[np.random.default_rng(seed + 1).permutation(len(train_idx))[: cfg.calib_images]]
     val_idx = val_idx[: cfg.eval_images] if cfg.eval_images else val_idx
 
-    def loader(idx: np.ndarray, batch: int, **kw) -> FolderLoader:
-        return FolderLoader([files[i] for i in idx], labels[idx], batch, size=cfg.image_size, mode=mode,
-                            mean=mean, std=std, center_crop=cfg.center_crop, workers=cfg.workers, **kw)
+    def loader(paths: list[str], labels_: np.ndarray, batch: int, **kw) -> FolderLoader:
+        return FolderLoader(paths, labels_, batch, size=cfg.image_size, mode=folder.mode, mean=mean, std=std,
+                            center_crop=cfg.center_crop, workers=cfg.workers, **kw)
+
+    def part(idx: np.ndarray) -> tuple[list[str], np.ndarray]:
+        return [files[i] for i in idx], labels[idx]
 
     return DataSplits(
-        train=loader(train_idx, batch_size, train=True, shuffle=True, min_scale=cfg.min_crop_scale,
+        train=loader(*part(train_idx), batch_size, train=True, shuffle=True, min_scale=cfg.min_crop_scale,
                      flip=cfg.flip, drop_last=True, rank=rank, world=world),
-        calib=loader(calib_idx, inference_batch(250, cfg.image_size)),
-        val=loader(val_idx, inference_batch(500, cfg.image_size)),
-        test=FolderLoader(test_files, test_labels, inference_batch(500, cfg.image_size), size=cfg.image_size,
-                          mode=mode, mean=mean, std=std, center_crop=cfg.center_crop, workers=cfg.workers),
-        mean=list(mean), std=list(std), classes=tuple(classes),
+        calib=loader(*part(calib_idx), inference_batch(250, cfg.image_size)),
+        val=loader(*part(val_idx), inference_batch(500, cfg.image_size)),
+        test=loader(folder.test_files, folder.test_labels, inference_batch(500, cfg.image_size)),
+        mean=list(mean), std=list(std), classes=tuple(folder.classes),
     )

@@ -55,8 +55,7 @@ def check_provider(provider: str) -> None:
                        f"it has {available} (install the onnxruntime build for that device)")
 
 
-def ort_session(path: str | Path, threads: int = 1, provider: str = CPU_PROVIDER,
-                provider_options: dict | None = None):
+def ort_session(path: str | Path, threads: int = 1, provider: str = CPU_PROVIDER):
     """An ONNX Runtime session with full graph optimisation and fixed thread counts, on
     ``provider`` (what it cannot run falls back to the CPU, as it would when deployed)."""
     import onnxruntime as ort
@@ -71,7 +70,7 @@ def ort_session(path: str | Path, threads: int = 1, provider: str = CPU_PROVIDER
     opts.log_severity_level = 3
     if threads > 1:  # idle sessions must not spin-wait: timing interleaves many of them
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers = [(provider, provider_options or {})] + ([CPU_PROVIDER] if provider != CPU_PROVIDER else [])
+    providers = [provider] + ([CPU_PROVIDER] if provider != CPU_PROVIDER else [])
     return ort.InferenceSession(str(path), opts, providers=providers)
 
 

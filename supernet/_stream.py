@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,12 +25,42 @@ from torch.utils.data import DataLoader, Dataset
 from supernet._datasets import IMAGE_SUFFIXES
 from supernet._errors import DataError
 
-__all__ = ["FolderLoader", "scan_split", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["FolderLoader", "Folder", "scan_folder", "normalise", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 log = logging.getLogger("supernet.data")
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)  # ImageNet's, averaged over the channels
+
+
+def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as network input: scaled to [0, 1], then ``(x - mean) / std`` per channel
+    (``mean`` and ``std`` shaped ``(1, C, 1, 1)``)."""
+    return (x.float().div_(255.0) - mean) / std
+
+
+class Folder(NamedTuple):
+    """An image folder's files: ``train/`` (labels by class folder), the test split
+    (``val/`` or ``test/``), the class names and the colour mode (``L`` or ``RGB``)."""
+
+    files: list[str]
+    labels: np.ndarray
+    test_files: list[str]
+    test_labels: np.ndarray
+    classes: list[str]
+    mode: str
+
+
+def scan_folder(root: str | Path) -> Folder:
+    """The files of an ImageNet-layout folder; a clear error when it has another layout."""
+    root = Path(root)
+    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+    if not (root / "train").is_dir() or test_dir is None:
+        raise DataError(f"image folder not found at {root}: expected {root}/train/<class>/<image> and "
+                        f"{root}/val/<class>/<image> (or test/)")
+    files, labels, classes = scan_split(root / "train")
+    test_files, test_labels, _ = scan_split(test_dir, classes)
+    return Folder(files, labels, test_files, test_labels, classes, image_mode(files))
 
 
 def scan_split(root: Path, classes: list[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
@@ -221,7 +252,7 @@ class FolderLoader:
             yield self.normalise(x), y
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float().div_(255.0) - self.mean) / self.std
+        return normalise(x, self.mean, self.std)
 
     def uint8(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every image (decoded once, unaugmented) as one uint8 tensor, and the labels; for
