@@ -43,6 +43,7 @@ from supernet import (
     resize,
     train,
 )
+from supernet._checkpoint import save_checkpoint
 from supernet._conv import memory_format
 from supernet._io import atomic_write_json
 from supernet._schedule import make_optimizer, step_archs
@@ -177,19 +178,22 @@ def train_alone_cached(job: Job, cfg: TrainConfig) -> dict:
     cfg = with_fraction(cfg, job.fraction, job.steps_per_epoch)
     data = build_data(cfg.data, cfg.train.batch_size, seed=cfg.seed)
     tic = time.time()
-    net = train_alone(space, arch, data, job.epochs, cfg, seed=1, device=torch.device(job.device))
+    ckpt = out.with_suffix(".ckpt")
+    net = train_alone(space, arch, data, job.epochs, cfg, seed=1, device=torch.device(job.device), ckpt=ckpt)
     result = {"arch": job.arch, "epochs": job.epochs, "fraction": job.fraction,
               "acc": round(accuracy(net, data.test, arch.resolution, job.device), 3),
               "val_acc": round(accuracy(net, data.val, arch.resolution, job.device), 3),
               "minutes": round((time.time() - tic) / 60, 2), "device": job.device}
     atomic_write_json(out, result)
+    ckpt.unlink(missing_ok=True)
     return result
 
 
 def train_alone(space, arch, data, epochs: int, cfg: TrainConfig, seed: int,
-                device: torch.device | None = None) -> Subnet:
+                device: torch.device | None = None, ckpt: Path | None = None) -> Subnet:
     """The arch as a static network from scratch: same data, batch, optimizer, label
-    smoothing and learning rate as the recipe's first phase, one cosine schedule."""
+    smoothing and learning rate as the recipe's first phase, one cosine schedule. With
+    ``ckpt`` every finished epoch is saved there and a killed run resumes from it."""
     torch.manual_seed(seed)
     device = device or torch.device("cpu")
     net = Subnet.build(space.layout(arch), space.dropout).to(device)
@@ -198,7 +202,16 @@ def train_alone(space, arch, data, epochs: int, cfg: TrainConfig, seed: int,
                         warmup_epochs=cfg.phases[0].warmup_epochs)
     steps = min(len(data.train), cfg.train.max_steps_per_epoch or len(data.train))
     optimizer, scheduler = make_optimizer(net, cfg.train, phase, steps)
-    for epoch in range(epochs):
+    first = 0
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        first = state["epoch"]
+        log.info("alone %s: resumed after epoch %d/%d", arch, first, epochs)
+    for epoch in range(first, epochs):
         net.train()
         for _, (x, y) in zip(range(steps), data.train.epoch(seed * 1000 + epoch)):
             optimizer.zero_grad(set_to_none=True)
@@ -208,6 +221,10 @@ def train_alone(space, arch, data, epochs: int, cfg: TrainConfig, seed: int,
             optimizer.step()
             scheduler.step()
         log.info("alone %s: epoch %d/%d, last loss %.3f", arch, epoch + 1, epochs, loss.item())
+        if ckpt is not None:
+            save_checkpoint(ckpt, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                                   "epoch": epoch + 1})
     return recalibrate_bn(net, (to_device(resize(x, arch.resolution), device, True)
                                 for x, _ in data.calib.epoch(0)))
 
