@@ -49,7 +49,8 @@ from supernet._onnx import CPU_PROVIDER, check_provider
 __all__ = ["BuildConfig", "build_table"]
 
 log = logging.getLogger(__name__)
-_MUST_MATCH = ("space_hash", "device", "runtime", "provider", "threads", "batch_size", "passes")
+_MUST_MATCH = ("space_hash", "resolutions", "device", "runtime", "provider", "threads", "batch_size",
+               "passes")
 _OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
 _GROUP = 20  # whole subnets timed together beside the reference, in calibration and validation
 
@@ -61,7 +62,8 @@ class BuildConfig:
     timed in ``passes`` passes, each shuffled into other chunks (a block's latency is the
     mean over passes, so no chunk's company biases it); the calibration
     is fitted on about ``calibration_archs`` whole subnets (as many at each resolution)
-    drawn with ``calibration_seed`` (0: none)."""
+    drawn with ``calibration_seed`` (0: none). ``resolutions`` (some of the space's) limits
+    the table to those input sizes: a search with it samples only them."""
 
     space: SearchSpace | str = "fmnist_small"
     device: str | None = None
@@ -76,6 +78,7 @@ class BuildConfig:
     calibration_seed: int = 1_000_003
     pin_core: int | None = None
     seed: int = 0
+    resolutions: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("threads", "batch_size", "chunk_size", "passes"):
@@ -93,7 +96,12 @@ class BuildConfig:
             raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
                            "expected 0 (no calibration) or at least 2")
 
+    def covered(self, space: SearchSpace) -> SearchSpace:
+        """``space`` with the resolutions this table covers."""
+        return space.with_resolutions(self.resolutions, what="BuildConfig.resolutions (--resolution)")
+
     def metadata(self, space: SearchSpace) -> dict:
+        covered = self.covered(space)
         return {
             "format": FORMAT, "device": self.device or default_device_name(), "cpu_model": cpu_model(),
             "runtime": self.runtime, "runtime_version": runtime_version(self.runtime),
@@ -101,7 +109,8 @@ class BuildConfig:
             "threads": self.threads, "batch_size": self.batch_size, "space_name": space.name,
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "num_blocks": len(distinct_blocks(space)), "passes": self.passes, "rows_done": 0,
+            "resolutions": list(covered.resolutions),
+            "num_blocks": len(distinct_blocks(covered)), "passes": self.passes, "rows_done": 0,
             "complete": False,
             "overhead_ms": None, "calibration": None, "build_seconds": 0.0,
         }
@@ -119,6 +128,7 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
         raise NASError(f"cannot resume {csv}: its .csv or .json half is missing; use --force")
     meta = json.loads(meta_path.read_text())
     meta.setdefault("provider", CPU_PROVIDER)  # tables from before providers were recorded
+    meta.setdefault("resolutions", list(space.resolutions))  # and from before partial tables
     diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
     if diff:
         raise ArtifactMismatchError(
@@ -185,10 +195,11 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     blocks were measured and the table is not finished yet (resume it later)."""
     from supernet._progress import progress as show_progress
 
-    space = get_space(config.space)
+    whole = get_space(config.space)
+    space = config.covered(whole)  # what is timed: the table's resolutions only
     csv, meta_path = table_paths(out)
     check_writable(csv)  # before the first block is timed, not after the first chunk
-    frame, meta = _start(config, space, csv, meta_path, resume, force)
+    frame, meta = _start(config, whole, csv, meta_path, resume, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
     done = {(r.pop("pass"), BlockSpec(**r)) for r in records}

@@ -172,8 +172,9 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
         protocol = replace(protocol, rounds=rounds)
     group = calibration.get("group_size", 20)
     short = -len(archs) % group  # spread_archs draws at least 2
-    fillers = spread_archs(table.space, max(short, 2), seed=7, exclude=set(archs))[:short]
-    runs, refs = measure_subnets(table.space, [*archs, *fillers], runtime=meta["runtime"],
+    space = table.covered_space  # the build's references and resolutions
+    fillers = spread_archs(space, max(short, 2), seed=7, exclude=set(archs))[:short]
+    runs, refs = measure_subnets(space, [*archs, *fillers], runtime=meta["runtime"],
                                  threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
                                  seed=seed, protocol=protocol, pin_core=pin_core, group_size=group,
                                  provider=meta.get("provider", CPU_PROVIDER))

@@ -165,6 +165,12 @@ class LatencyTable(CostModel):
         return len(self._index)
 
     @property
+    def covered_space(self) -> SearchSpace:
+        """The table's space with the resolutions it covers (all, unless it was built with
+        ``--resolution``): what a search that uses the table samples from."""
+        return self.space.with_resolutions(self.meta.get("resolutions"))
+
+    @property
     def overhead_ms(self) -> float:
         return float(self.meta.get("overhead_ms", 0.0))
 
@@ -177,6 +183,12 @@ class LatencyTable(CostModel):
 
     def _rows_of_specs(self, specs: Sequence[BlockSpec], arch: ArchConfig | None) -> np.ndarray:
         rows = [self._index.get(s, -1) for s in specs]
+        covered = self.covered_space.resolutions
+        if -1 in rows and arch is not None and arch.resolution not in covered:
+            raise ArtifactMismatchError(
+                f"latency table {self.meta.get('device')!r} covers resolutions {list(covered)} only, "
+                f"not {arch.resolution} (arch {arch}); search with --resolution among those, or "
+                "build a table for that resolution")
         if -1 in rows:
             spec = specs[rows.index(-1)]
             where = f" (a block of arch {arch})" if arch is not None else ""

@@ -59,7 +59,7 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     the reference subnets timed beside it, back to the machine's state during the build);
     ``raw`` holds the same scores on unscaled times, with ``load_factor``, the reference's
     time now over then. On a machine of its own both agree."""
-    meta, space = table.meta, table.space
+    meta, space = table.meta, table.covered_space
     calibration = (table.calibration or {}).get("archs", [])
     archs = spread_archs(space, config.num_archs, config.seed,  # neither calibration nor references
                          exclude={*map(ArchConfig.from_json, calibration), *reference_archs(space)})

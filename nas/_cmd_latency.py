@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
                    help="times each block is timed, each pass in other chunks (latency: the mean)")
     b.add_argument("--calibration-archs", type=int, default=40,
                    help="whole subnets the calibration is fitted on, as many per resolution (0: none)")
+    b.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
+                   help="only this input resolution (repeatable; default: all of the space's); "
+                        "searches with the table then sample only these")
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
     b.add_argument("--resume", action="store_true", help="finish an interrupted build of --out")
     b.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
@@ -58,10 +61,11 @@ def run_build(args) -> int:
     config = BuildConfig(space=args.space, device=device, threads=args.threads, batch_size=args.batch_size,
                          runtime=args.runtime, provider=args.provider, protocol=Protocol(rounds=args.rounds),
                          calibration_archs=args.calibration_archs, pin_core=args.pin_core,
-                         passes=args.passes)
+                         passes=args.passes, resolutions=args.resolutions)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
     cal = table.calibration or {}
     print(json.dumps({"table": str(out), "blocks": table.num_blocks, "device": device,
+                      "resolutions": table.meta["resolutions"],
                       "build_seconds": table.meta["build_seconds"],
                       "calibration_fit_mape": cal.get("fit_mape")}, indent=2))
     return 0

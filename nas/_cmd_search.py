@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
                    help="with a measured objective, run --strategy on the measurements directly "
                    "instead of on refitted surrogates")
     p.add_argument("--device", help="latency table of the target device (file or shipped name)")
+    p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
+                   help="only archs at this input resolution (repeatable; default: all, or those "
+                        "the --device table covers)")
     for name, unit in (("latency", "ms"), ("macs", "MACs"), ("params", "parameters"),
                        ("memory", "bytes of peak activation memory")):
         p.add_argument(f"--{name}-max", type=float, help=f"constraint: at most this many {unit}")
@@ -70,6 +73,7 @@ def config_from_args(args):
 
     names = tuple(n.strip() for n in args.objectives.split(",") if n.strip()) if args.objectives else None
     parsed = {"objectives": names, "loop": not args.no_loop,
+              "resolutions": tuple(args.resolutions) if args.resolutions else None,
               "ref_point": floats(args.ref_point) if args.ref_point else None}
     same = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if f.name not in parsed}
     return SearchConfig(**same, **parsed)

@@ -45,6 +45,7 @@ class SearchConfig:
     batch_size: int = 16
     loop: bool = True
     device: str | None = None
+    resolutions: tuple[int, ...] | None = None
     latency_max: float | None = None
     macs_max: float | None = None
     params_max: float | None = None
@@ -136,7 +137,21 @@ def build_problem(config: SearchConfig):
               ("accuracy", None, config.accuracy_min)]
     constraints = [Constraint(n, source(n), upper=hi, lower=lo) for n, hi, lo in bounds
                    if hi is not None or lo is not None]
-    return SearchProblem(space, objectives, constraints)
+    return SearchProblem(_sampled_space(config, space, sources.values()), objectives, constraints)
+
+
+def _sampled_space(config: SearchConfig, space, sources):
+    """``space`` with the resolutions the search may choose: ``config.resolutions``, which
+    every latency table in use must cover, or else all that the tables cover."""
+    wanted = space.with_resolutions(config.resolutions, what="SearchConfig.resolutions (--resolution)")
+    for table in sources:
+        covered = getattr(table, "covered_space", space).resolutions
+        if config.resolutions is None:
+            wanted = wanted.with_resolutions([r for r in wanted.resolutions if r in covered])
+        elif not set(wanted.resolutions) <= set(covered):
+            raise ConfigError(f"SearchConfig.resolutions (--resolution): got {list(config.resolutions)}, "
+                              f"but the latency table {config.device!r} covers only {list(covered)}")
+    return wanted
 
 
 def run_search(config: SearchConfig) -> dict:
@@ -196,6 +211,7 @@ def _run(config: SearchConfig, out: Path) -> dict:
     extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints
              if c.name not in problem.names}
     meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "device": config.device,
+            "resolutions": list(problem.space.resolutions),
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
             "backend": config.backend, **kwargs}
     return write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)

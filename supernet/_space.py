@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -170,6 +170,20 @@ class SearchSpace:
     def smallest(self, resolution: int | None = None) -> ArchConfig:
         return self._uniform(self.kernel_choices[0], self.expand_choices[0],
                              self.depth_choices[0], resolution or self.resolutions[0])
+
+    def with_resolutions(self, resolutions: Sequence[int] | None, *,
+                         what: str = "resolutions") -> SearchSpace:
+        """This space with only ``resolutions`` (some of its own) to choose from, as a search
+        samples when the deployment fixes the input size or a latency table covers only some
+        resolutions; artifacts (supernets, tables, predictors) keep the whole space."""
+        if resolutions is None:
+            return self
+        listed = isinstance(resolutions, (list, tuple, set))
+        wanted = sorted(set(resolutions)) if listed else None
+        if not wanted or any(isinstance(r, bool) or r not in self.resolutions for r in wanted):
+            raise SpaceError(f"{what}: got {short(list(resolutions) if listed else resolutions)}, expected "
+                             f"some of the resolutions of space {self.name!r}: {list(self.resolutions)}")
+        return self if tuple(wanted) == self.resolutions else replace(self, resolutions=tuple(wanted))
 
     def _uniform(self, k: int, e: float, d: int, r: int) -> ArchConfig:
         n = self.num_stages

@@ -123,11 +123,14 @@ def test_cli_import_and_clear_errors(ofa_networks, tmp_path, capsys):
     assert "stages.0.2.project.conv.weight (3, 3, 1, 1)" in text
 
 
-def test_imported_supernet_streams_a_folder_and_exports_with_parity(ofa_networks, tmp_path):
-    """Import with --data-dir, then export a subnet: BN recalibrated on streamed images of
-    the folder, test accuracy on its val/ split, ONNX Runtime parity with PyTorch."""
+def test_the_whole_pipeline_on_an_imported_supernet(ofa_networks, tmp_path, capsys):
+    """What a user with MIT's checkpoint and an ImageNet-layout folder runs, at tiny sizes:
+    import (BN recalibrated on streamed images), a latency table of one resolution, accuracy
+    collection, a predictor fit, a search under a latency budget and the export of its pick
+    (test accuracy on the folder's val/ split, ONNX Runtime parity with PyTorch)."""
     import json
 
+    import pandas as pd
     from PIL import Image
 
     from supernet._data import load_fashion_mnist
@@ -141,18 +144,43 @@ def test_imported_supernet_streams_a_folder_and_exports_with_parity(ofa_networks
             folder = tmp_path / "images" / split / f"c{y[i]}"
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(x[i]).convert("RGB").resize((80, 64)).save(folder / f"{i}.jpg")
-    ckpt = tmp_path / "ofa.pt"
+    ckpt, work = tmp_path / "ofa.pt", tmp_path / "work"
     assert main(["import-ofa", "--checkpoint", str(tmp_path / "mit.pth"), "--out", str(ckpt),
                  "--data-dir", str(tmp_path / "images"), "--image-size", "64"]) == 0
     _, payload = load_supernet(ckpt)
     assert payload["config"]["data"]["stream"] and payload["config"]["data"]["val_size"] == 4
-    space = get_space("ofa_mbv3")
-    arch = space.smallest(128)
-    assert main(["export", "--supernet", str(ckpt), "--arch", arch.to_json(),
-                 "--out", str(tmp_path / "m.onnx")]) == 0
-    card = json.loads((tmp_path / "m.json").read_text())
-    assert card["parity_max_abs_diff"] < 1e-3 and card["input"]["mean"] == [0.485, 0.456, 0.406]
-    assert "crop the centre 64 px" in card["input"]["note"]
     assert main(["import-ofa", "--checkpoint", str(tmp_path / "mit.pth"), "--out", str(tmp_path / "x.pt"),
                  "--data-dir", str(tmp_path / "nowhere")]) == 2
     assert not (tmp_path / "x.pt").exists()
+    capsys.readouterr()
+
+    table = work / "cpu_t1.csv"
+    assert main(["latency", "build", "--space", "ofa_mbv3", "--resolution", "128", "--out", str(table),
+                 "--rounds", "3", "--passes", "1", "--calibration-archs", "2", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["resolutions"] == [128]
+    assert main(["collect", "--supernet", str(ckpt), "--num-archs", "28", "--calib-images", "8",
+                 "--out", str(work / "accuracy.csv"), "--no-progress"]) == 0
+    assert len(pd.read_csv(work / "accuracy.csv")) == 28
+    assert main(["fit-predictor", "--data", str(work / "accuracy.csv"), "--models", "ridge",
+                 "--out", str(work / "fit")]) == 0
+    space = get_space("ofa_mbv3")
+    budget = 0.5 * (_table_ms(table, space.smallest(128)) + _table_ms(table, space.largest(128)))
+    assert main(["search", "--space", "ofa_mbv3", "--predictor", str(work / "fit"),
+                 "--device", str(table), "--latency-max", str(budget), "--budget", "60",
+                 "--out", str(work / "search")]) == 0
+    front = pd.read_csv(work / "search" / "front.csv")
+    assert len(front) >= 1 and json.loads(front["arch"][0])["resolution"] == 128
+    capsys.readouterr()
+    assert main(["export", "--supernet", str(ckpt), "--front", str(work / "search" / "front.csv"),
+                 "--table", str(table), "--out", str(work / "m.onnx")]) == 0
+    card = json.loads((work / "m.json").read_text())
+    assert card["parity_max_abs_diff"] < 1e-3 and card["input"]["mean"] == [0.485, 0.456, 0.406]
+    assert "crop the centre 64 px" in card["input"]["note"]
+    assert card["predicted_latency_ms"] <= budget and 0 <= card["test_acc"] <= 100
+    assert card["arch"]["resolution"] == 128 and card["measured_latency_ms"] > 0
+
+
+def _table_ms(path, arch) -> float:
+    from latency_tables import LatencyTable
+
+    return float(LatencyTable.load(path).predict([arch])[0])

@@ -251,3 +251,46 @@ def test_fit_calibration_recovers_one_slope_per_resolution():
     np.testing.assert_allclose(apply_calibration(cal, predicted, res), measured)
     with pytest.raises(NASError, match="no slope for resolution"):
         apply_calibration(cal, predicted[:1], [36])
+
+
+def test_a_table_of_some_resolutions_limits_the_search_to_them(tmp_path):
+    """`--resolution`: only those blocks are timed; the table still belongs to the whole
+    space, refuses archs at other sizes by name, and a search with it samples only its sizes."""
+    from nas._search import SearchConfig, run_search
+    from supernet import ConfigError
+
+    space = tiny_space()
+    config = BuildConfig(space=space, device="test-cpu", protocol=FAST, calibration_archs=2, passes=1,
+                         resolutions=(12,))
+    out = tmp_path / "r12.csv"
+    table = build_table(config, out, progress=False)
+    assert table.meta["resolutions"] == [12] and table.covered_space.resolutions == (12,)
+    blocks = len(distinct_blocks(space.with_resolutions([12])))
+    assert table.num_blocks == blocks < len(distinct_blocks(space))
+    table.check_space(space)  # a table of the whole space's supernet, predictors and searches
+    assert table.predict([space.largest(12)])[0] > 0
+    with pytest.raises(ArtifactMismatchError, match=r"covers resolutions \[12\] only, not 8"):
+        table.predict([space.largest(8)])
+    with pytest.raises(ArtifactMismatchError, match="resolutions"):  # a resume with other sizes
+        build_table(BuildConfig(space=space, device="test-cpu", protocol=FAST, passes=1), out, resume=True)
+    with pytest.raises(NASError, match=r"--resolution.*got \[16\].*\[8, 12\]"):
+        build_table(BuildConfig(space=space, device="test-cpu", resolutions=(16,)), tmp_path / "x.csv")
+    report = validate_table(LatencyTable.load(out), ValidateConfig(num_archs=2, protocol=FAST))
+    assert report["num_archs"] == 2
+
+    space_file = tmp_path / "tiny.json"
+    space_file.write_text(json.dumps(space.to_dict()))
+    search = dict(space=str(space_file), objectives=("latency", "macs"), device=str(out), strategy="random",
+                  budget=12)
+    summary = run_search(SearchConfig(**search, out=str(tmp_path / "s")))
+    evaluated = pd.read_csv(tmp_path / "s" / "evaluated.csv")
+    assert len(evaluated) == 12 and summary["resolutions"] == [12]
+    assert {json.loads(a)["resolution"] for a in evaluated["arch"]} == {12}
+    with pytest.raises(ConfigError, match=r"--resolution.*got \[8\].*covers only \[12\]"):
+        run_search(SearchConfig(**search, resolutions=(8,), out=str(tmp_path / "s8")))
+    no_table = {**search, "objectives": ("macs", "params"), "device": None}
+    run_search(SearchConfig(**no_table, resolutions=(8,), out=str(tmp_path / "m8")))
+    evaluated = pd.read_csv(tmp_path / "m8" / "evaluated.csv")
+    assert {json.loads(a)["resolution"] for a in evaluated["arch"]} == {8}
+    with pytest.raises(NASError, match=r"--resolution.*got \[9\].*\[8, 12\]"):
+        run_search(SearchConfig(**no_table, resolutions=(9,), out=str(tmp_path / "m9")))
