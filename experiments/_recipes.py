@@ -241,7 +241,12 @@ def run_jobs(jobs: list[Job], workers: int, probe_seconds: float = 0.0) -> list[
 def alone_key(cfg: TrainConfig, arch_json: str, epochs: int, fraction: float) -> str:
     """What an arch trained alone depends on: a changed setup is trained again."""
     c = cfg.to_dict()
-    parts = {"space": c["space"], "seed": c["seed"], "data": {**c["data"], "path": None},
+    data = {**c["data"], "path": None}
+    if not data["stream"]:  # the streaming pipeline's own settings do not touch in-memory data
+        data = {k: v for k, v in data.items()
+                if k not in ("stream", "workers", "center_crop", "min_crop_scale")}
+    data = {k: v for k, v in data.items() if not (k in ("mean", "std") and v is None)}  # the default
+    parts = {"space": c["space"], "seed": c["seed"], "data": data,
              "train": {**c["train"], "threads": None, "channels_last": None},
              "lr": c["phases"][0]["lr"], "warmup": c["phases"][0]["warmup_epochs"],
              "arch": arch_json, "epochs": epochs, "fraction": fraction}
