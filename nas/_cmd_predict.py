@@ -15,7 +15,12 @@ def add_parser(sub) -> None:
     p.add_argument("--num-archs", type=int, default=2000, help="archs to measure (default 2000)")
     p.add_argument("--out", help="table CSV (default: accuracy.csv beside the checkpoint)")
     p.add_argument("--data-dir", help="dataset folder (default: the checkpoint's data config)")
-    p.add_argument("--workers", type=int, default=1, help="processes, 1 thread each (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes, 1 thread each (default 1; with --backend ray and no --ray-address: "
+                        "the CPUs of the local Ray)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="ray: measure in Ray tasks, on a local Ray or the cluster of --ray-address")
+    p.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT, auto or ray://HOST:10001)")
     p.add_argument("--calib-images", type=int, default=2000,
                    help="training images for BN recalibration (default 2000, as OFA)")
     p.add_argument("--stratified-fraction", type=float, default=0.25,
@@ -46,7 +51,7 @@ def run_collect(args) -> int:
     cfg = CollectConfig(supernet=args.supernet, out=out, num_archs=args.num_archs, seed=args.seed,
                         stratified_fraction=args.stratified_fraction, calib_images=args.calib_images,
                         data_dir=args.data_dir, workers=args.workers, device=args.device,
-                        force=args.force)
+                        force=args.force, backend=args.backend, ray_address=args.ray_address)
     table = collect(cfg, progress=not args.no_progress)
     print(json.dumps({"table": out, "rows": len(table),
                       "accuracy_range": [float(table["accuracy"].min()), float(table["accuracy"].max())]}))

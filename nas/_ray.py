@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from nas._strategy import check_arg
-from supernet import ArchConfig, NASError
-from supernet._io import Reaper
+from supernet import ArchConfig
+from supernet._io import Reaper, start_ray
 
 __all__ = ["RayBackend"]
 
@@ -49,20 +49,7 @@ class RayBackend:
         self._reaper = Reaper()
 
     def start(self) -> None:
-        import ray
-
-        if ray.is_initialized():
-            return
-        kwargs = {"include_dashboard": False, "log_to_driver": False}
-        try:
-            if self.address is None:  # a local Ray of ours: it dies with this process, even killed
-                self._reaper.start()
-                ray.init(num_cpus=self.num_cpus, **kwargs)
-            else:
-                ray.init(address=self.address, **kwargs)
-        except (ConnectionError, RuntimeError) as err:
-            self._reaper.stop()
-            raise NASError(f"could not start or join Ray (address={self.address!r}): {err}") from err
+        start_ray(self.address, self.num_cpus, self._reaper)
 
     def map(self, fn: Callable[[ArchConfig], float], archs: Sequence[ArchConfig]) -> list[float]:
         """``fn(arch)`` for every arch as Ray Tune trials; NaN where a trial kept failing."""

@@ -51,8 +51,14 @@ class CollectConfig:
     eval_batch: int = 250
     device: str = "cpu"   # "cuda" measures on the GPU (each worker a process on it)
     force: bool = False   # start over: an existing table at ``out`` is deleted first
+    backend: str = "local"  # "ray": chunks run as Ray tasks (a local Ray, or ray_address's cluster)
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.backend not in ("local", "ray"):
+            raise NASError(f"CollectConfig.backend: expected 'local' or 'ray', got {self.backend!r}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise NASError("CollectConfig.ray_address (--ray-address) needs backend 'ray' (--backend ray)")
         if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
             raise NASError(f"CollectConfig.device: expected 'cpu' or 'cuda[:N]', got {self.device!r}")
         for name in ("num_archs", "calib_images", "workers", "chunk_size", "calib_batch", "eval_batch"):
@@ -120,6 +126,23 @@ def _init_worker(cfg: CollectConfig, threads: int = 1, parent: int | None = None
     data = load_eval_data(payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
                           calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch)
     _WORKER.update(net=net.to(cfg.device), data=data.to(cfg.device))
+
+
+def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """A Ray task: ``shared`` holds the object-store refs of the checkpoint and the
+    evaluation data (in a list, so Ray hands over the refs, not copies); each worker process
+    fetches them once and keeps the supernet for the next tasks."""
+    import ray
+    import torch
+
+    from supernet._checkpoint import supernet_from_payload
+
+    key = shared[0].hex()
+    if _WORKER.get("key") != key:
+        torch.set_num_threads(1)
+        payload, data = ray.get(shared)
+        _WORKER.update(key=key, net=supernet_from_payload(payload).to(device), data=data.to(device))
+    return _measure(jobs)
 
 
 def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
@@ -197,7 +220,9 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
         atomic_write_bytes(out, frame.to_csv(index=False).encode())
         bar.update(len(new_rows))
 
-    if cfg.workers == 1:
+    if cfg.backend == "ray" and chunks:
+        _collect_on_ray(cfg, payload, chunks, save)
+    elif cfg.workers == 1:
         _init_worker(cfg)
         try:
             for chunk in chunks:
@@ -214,3 +239,36 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
         save([])
     table, _ = read_table(out)
     return table
+
+
+def _collect_on_ray(cfg: CollectConfig, payload: dict[str, Any], chunks: list, save) -> None:
+    """Every chunk a Ray task (one CPU, or one GPU with ``device`` cuda): the checkpoint and
+    the evaluation data go to the object store once; rows are saved as tasks finish; a task
+    lost with its node is run again elsewhere (Ray's retries)."""
+    import ray
+
+    from predictors._evaluate import load_eval_data
+    from supernet._io import Reaper, start_ray
+
+    reaper = Reaper()
+    started = start_ray(cfg.ray_address, cfg.workers, reaper)
+    try:
+        data = load_eval_data(payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
+                              calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch)
+        shared = [ray.put(payload), ray.put(data)]
+        gpu = cfg.device.startswith("cuda")
+        task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=5)(_ray_measure)
+        device = "cuda" if gpu else "cpu"
+        pending = [task.remote(shared, device, chunk) for chunk in chunks]
+        log.info("collect: %d tasks on Ray (%s)", len(pending), cfg.ray_address or "local")
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                save(ray.get(done[0]))
+            except ray.exceptions.RayError as err:
+                raise NASError(f"collect on Ray: a task failed for good ({short(str(err), 300)}); "
+                               "the rows measured so far are saved: run again to finish") from None
+    finally:
+        if started:
+            ray.shutdown()
+        reaper.stop()

@@ -46,21 +46,27 @@ def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
     """The supernet stored in a checkpoint (a path or ``pretrained:NAME``), in eval mode,
     and the whole checkpoint."""
     payload = load_checkpoint(path)
+    return supernet_from_payload(payload, str(path)), payload
+
+
+def supernet_from_payload(payload: dict[str, Any], where: str = "checkpoint") -> Supernet:
+    """The supernet of a loaded checkpoint (`load_checkpoint`), in eval mode; ``where``
+    names it in errors."""
     model = Supernet(SearchSpace.from_dict(payload["space"]))
     state = payload["model"]
     if not isinstance(state, dict):
-        raise ArtifactMismatchError(f"{path}: 'model' holds {type(state).__name__}, expected a state dict")
+        raise ArtifactMismatchError(f"{where}: 'model' holds {type(state).__name__}, expected a state dict")
     want = model.state_dict()
     problems = [f"missing {k}" for k in want if k not in state] + [
         f"unexpected {k}" for k in state if k not in want] + [
         f"{k} of shape {tuple(getattr(v, 'shape', ()))} (expected {tuple(want[k].shape)})"
         for k, v in state.items() if k in want and tuple(getattr(v, "shape", ())) != tuple(want[k].shape)]
     if problems:
-        raise ArtifactMismatchError(f"{path}: its weights do not fit its search space "
+        raise ArtifactMismatchError(f"{where}: its weights do not fit its search space "
                                     f"{model.space.name!r}: {'; '.join(problems[:3])}"
                                     f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}")
     model.load_state_dict(state)
-    return model.eval(), payload
+    return model.eval()
 
 
 def load_pretrained(name: str) -> tuple[Supernet, dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+__all__ = ["start_ray", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
            "check_outputs", "check_writable", "die_with_parent", "Reaper"]
 
 
@@ -176,6 +176,32 @@ class Reaper:
             pass
         self._proc.wait()
         self._proc = None
+
+
+def start_ray(address: str | None, num_cpus: int, reaper: Reaper) -> bool:
+    """Join the Ray cluster at ``address`` (``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:10001"``)
+    or, with None, start a local Ray of ``num_cpus`` CPUs that ``reaper`` kills with this
+    process. Returns False when this process was already connected. A cluster started with
+    token authentication (Ray's default for ``ray start``) needs ``RAY_AUTH_MODE=token`` here."""
+    import ray
+
+    from supernet._errors import NASError
+
+    if ray.is_initialized():
+        return False
+    kwargs = {"include_dashboard": False, "log_to_driver": False}
+    try:
+        if address is None:
+            reaper.start()
+            ray.init(address="local", num_cpus=num_cpus, **kwargs)  # never a cluster found here
+        else:
+            ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError) as err:
+        reaper.stop()
+        hint = ("" if address is None else "; is the cluster up (`ray status`), and for a cluster "
+                "started with `ray start` is RAY_AUTH_MODE=token set here?")
+        raise NASError(f"could not start or join Ray (address={address!r}): {err}{hint}") from err
+    return True
 
 
 @contextlib.contextmanager

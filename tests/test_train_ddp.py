@@ -78,3 +78,73 @@ def test_two_processes_keep_identical_parameters(tmp_path, data):
         assert torch.equal(p0[name], p1[name]), name
     changed = [k for k in p0 if not torch.equal(ranks[0]["initial"][k], p0[k])]
     assert len(changed) > len(p0) // 2, "training did not move the parameters"
+
+
+ELASTIC_WORKER = """
+import json, os, signal, sys, threading, time, torch
+from pathlib import Path
+from supernet import Supernet, get_space, init_distributed, load_train_config, train
+from supernet._distributed import shutdown_distributed
+
+config, out = load_train_config(sys.argv[1]), Path(sys.argv[2])
+env = init_distributed()
+attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+(out / f"rank{env.rank}_attempt{attempt}.pid").parent.mkdir(parents=True, exist_ok=True)
+(out / f"rank{env.rank}_attempt{attempt}.pid").write_text(str(os.getpid()))
+torch.manual_seed(0)  # the same start in both runs (rank 0's weights are broadcast)
+model = Supernet(get_space(config.space))
+train(config, out, model=model, resume=True, progress=False)
+torch.save({k: v.detach().clone() for k, v in model.named_parameters()}, out / f"params_rank{env.rank}.pt")
+shutdown_distributed()
+"""
+
+
+def test_two_nodes_under_torchrun_survive_a_killed_worker(tmp_path):
+    """`torchrun --nnodes 2` launched twice (c10d rendezvous) trains to the same weights as
+    one two-process run, even when one worker is SIGKILLed mid-epoch: with --max-restarts
+    every worker restarts, resumes from the last checkpoint and finishes."""
+    import json
+    import signal
+    import socket
+    import time
+
+    phases = [{"name": "elastic", "epochs": 3, "lr": 0.05, "subnets_per_step": 2, "sandwich": True}]
+    config = write_config(tmp_path, phases, train={"batch_size": 16, "max_steps_per_epoch": 12})
+    (tmp_path / "worker.py").write_text(ELASTIC_WORKER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run"]
+    script = [str(tmp_path / "worker.py"), str(config)]
+    alone = subprocess.run([*launch, "--standalone", "--nproc_per_node", "2", *script, str(tmp_path / "one")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "two"
+    node = [*launch, "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+            "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "job", "--max-restarts", "1",
+            "--monitor-interval", "0.5", *script, str(run)]
+    nodes = [subprocess.Popen(node, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    try:
+        metrics, deadline = run / "metrics.jsonl", time.monotonic() + 240
+        while not (metrics.exists() and metrics.read_text().strip()):  # epoch 1 checkpointed
+            assert time.monotonic() < deadline and all(p.poll() is None for p in nodes), "no first epoch"
+            time.sleep(0.05)
+        victim = int((run / "rank1_attempt0.pid").read_text())
+        os.kill(victim, signal.SIGKILL)  # mid-epoch 2
+        logs = [p.communicate(timeout=300)[0] for p in nodes]
+    finally:
+        for p in nodes:
+            p.kill()
+    assert all(p.returncode == 0 for p in nodes), "\n".join(log[-2000:] for log in logs)
+    assert (run / "rank1_attempt1.pid").exists() and (run / "rank0_attempt1.pid").exists()  # all restarted
+    epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
+    assert epochs == [1, 2, 3]  # epoch 1 was not trained again, none was lost
+    want = torch.load(tmp_path / "one" / "params_rank0.pt", weights_only=True)
+    for rank in range(2):
+        got = torch.load(run / f"params_rank{rank}.pt", weights_only=True)
+        assert got.keys() == want.keys()
+        for name in want:
+            assert torch.equal(got[name], want[name]), (rank, name)
