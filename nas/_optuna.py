@@ -102,7 +102,7 @@ class OptunaSearch(SearchStrategy):
 
     def setup(self, problem, evaluator, rng) -> None:
         super().setup(problem, evaluator, rng)
-        sampler = self.make_sampler(int(rng.integers(2**31 - 1)), bool(problem.constraints))
+        base = int(rng.integers(2**31 - 1))
         self._storage = open_storage(self.storage)
         if self.fresh and self.study_name is not None:
             try:  # start over: the old trials are dropped, not mixed in
@@ -111,10 +111,14 @@ class OptunaSearch(SearchStrategy):
             except KeyError:
                 pass
         self.study = optuna.create_study(
-            storage=self._storage, study_name=self.study_name, sampler=sampler,
+            storage=self._storage, study_name=self.study_name, sampler=self.make_sampler(base, False),
             load_if_exists=True,
             directions=["maximize" if o.maximize else "minimize" for o in problem.objectives])
         self._check_study(problem)
+        # a restarted driver, or another one joining the study, must not replay the draws of
+        # the trials already there: its sampler's seed moves on with their number
+        known = len(self.study.get_trials(deepcopy=False))
+        self.study.sampler = self.make_sampler((base + 7919 * known) % (2**31 - 1), bool(problem.constraints))
         self._pending: list[tuple[optuna.trial.Trial, ArchConfig]] = []
         self._resume()
 

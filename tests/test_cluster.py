@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from _cluster import LocalRayCluster
+
 from nas.cli import main
 from predictors import CollectConfig, collect
 
@@ -73,20 +73,34 @@ def test_collection_on_two_nodes_survives_a_lost_node(cluster, tmp_path):
 
 
 def test_measured_search_on_two_nodes_survives_a_lost_node(cluster, tmp_path):
-    import ray
+    """A measured Optuna search through --ray-address with its study in SQLite: the second
+    node dies mid-run, the search still completes; a restarted driver continues the same
+    study; every value equals a measurement made here without Ray."""
+    import optuna
+
+    from nas._measured import SupernetAccuracy
+    from supernet import ArchConfig
 
     node = cluster.add_node(cpus=1)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
     argv = ["search", "--measure-accuracy", "pretrained:fmnist_small", "--objectives", "accuracy,macs",
-            "--strategy", "random", "--budget", "6", "--no-loop", "--seed", "3"]
+            "--strategy", "optuna-tpe", "--no-loop", "--seed", "3", "--storage", storage,
+            "--study-name", "shared", "--backend", "ray", "--ray-address", cluster.address]
     t0 = time.monotonic()
     killer = _Killer(cluster, node, lambda: time.monotonic() - t0 > 10)  # trials are running by then
     killer.start()
-    assert main([*argv, "--backend", "ray", "--ray-address", cluster.address, "--out", str(tmp_path / "r")]) == 0
+    assert main([*argv, "--budget", "4", "--out", str(tmp_path / "first")]) == 0
     ended = time.monotonic()
     killer.finished.set()
     assert killer.killed_at is not None and killer.killed_at < ended, "the node was not killed mid-run"
-    assert main([*argv, "--out", str(tmp_path / "l")]) == 0
-    on_ray, local = (pd.read_csv(tmp_path / d / "evaluated.csv") for d in ("r", "l"))
-    assert len(on_ray) == 6 and on_ray["arch"].tolist() == local["arch"].tolist()
-    np.testing.assert_allclose(on_ray["accuracy"], local["accuracy"], atol=1e-9)
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == "ray"
+    first = pd.read_csv(tmp_path / "first" / "evaluated.csv")
+    assert len(first) == 4 and first["accuracy"].notna().all()
+
+    assert main([*argv, "--budget", "6", "--out", str(tmp_path / "again")]) == 0  # a restarted driver
+    again = pd.read_csv(tmp_path / "again" / "evaluated.csv")
+    assert len(again) == 6 and again["arch"].tolist()[:4] == first["arch"].tolist()
+    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 6
+    here = SupernetAccuracy("pretrained:fmnist_small")
+    np.testing.assert_allclose(again["accuracy"], [here(ArchConfig.from_json(a)) for a in again["arch"]],
+                               atol=1e-9)
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["backend"] == "ray"
