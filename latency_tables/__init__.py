@@ -10,6 +10,7 @@ all behind one ``predict(archs)`` interface (`CostModel`).
 
 from latency_tables._base import CostModel, EfficiencyTable, create_cost_model, list_metrics
 from latency_tables._build import BuildConfig, build_table
+from latency_tables._bundle import import_results, write_bundle
 from latency_tables._e2e import Measured, measure_archs, measure_subnets
 from latency_tables._measure import Protocol, default_device_name
 from latency_tables._table import LatencyTable, distinct_blocks, list_tables
@@ -17,6 +18,7 @@ from latency_tables._validate import ValidateConfig, validate_table
 
 __all__ = [
     "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Measured", "Protocol", "ValidateConfig",
-    "build_table", "create_cost_model", "default_device_name", "distinct_blocks",
+    "build_table", "create_cost_model", "default_device_name", "distinct_blocks", "import_results",
+    "write_bundle",
     "list_metrics", "list_tables", "measure_archs", "measure_subnets", "validate_table",
 ]

@@ -177,6 +177,19 @@ def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return frame
 
 
+def plan_chunks(config: BuildConfig, blocks: list[BlockSpec],
+                done: set[tuple[int, BlockSpec]] = frozenset()) -> list[list[tuple[int, BlockSpec]]]:
+    """The ``(pass, block)`` timings not ``done``, in chunks timed together: every pass in
+    its own order (other chunks, other company); a chunk never spans two passes, so no block
+    is timed twice in one chunk."""
+    chunks = []
+    for k in range(config.passes):
+        order = np.random.default_rng(config.seed + 7919 * k).permutation(len(blocks))
+        todo = [(k, blocks[i]) for i in order if (k, blocks[i]) not in done]
+        chunks += [todo[i:i + config.chunk_size] for i in range(0, len(todo), config.chunk_size)]
+    return chunks
+
+
 def _first(chunks: list[list], n: int) -> list[list]:
     """The chunks holding the first ``n`` items (the last one cut short)."""
     kept = []
@@ -203,12 +216,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
     done = {(r.pop("pass"), BlockSpec(**r)) for r in records}
-    blocks, chunks = distinct_blocks(space), []
-    for k in range(config.passes):  # every pass in its own order: other chunks, other company
-        order = np.random.default_rng(config.seed + 7919 * k).permutation(meta["num_blocks"])
-        todo = [(k, blocks[i]) for i in order if (k, blocks[i]) not in done]
-        # chunks never span two passes, so no block is timed twice in one chunk
-        chunks += [todo[i:i + config.chunk_size] for i in range(0, len(todo), config.chunk_size)]
+    chunks = plan_chunks(config, distinct_blocks(space), done)
     if max_blocks is not None:
         chunks = _first(chunks, max_blocks)
     rng = np.random.default_rng(config.seed + len(done))
@@ -248,11 +256,19 @@ def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, met
     runs, refs = measure_subnets(space, archs, runtime=config.runtime, threads=config.threads,
                                  batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
                                  group_size=group, pin_core=config.pin_core, provider=config.provider)
-    level = float(np.median(refs[0]))
-    measured = Measured(runs, refs, level).ms[0]
+    meta["calibration"] = calibration_meta(frame, meta, archs, runs[0], refs[0], group,
+                                           config.calibration_seed)
+
+
+def calibration_meta(frame: pd.DataFrame, meta: dict, archs: list, runs: np.ndarray, refs: np.ndarray,
+                     group: int, seed: int) -> dict:
+    """The calibration fitted on whole subnets ``archs`` timed end to end (``runs``, ms),
+    each beside the reference subnets (``refs``: their reference time), on the scale of
+    the median reference time: a local build and an imported probe share it."""
+    level = float(np.median(refs))
+    measured = Measured(runs[None], refs[None], level).ms[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
-    meta["calibration"] = {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
-                           "num_archs": len(archs), "group_size": group, "seed": config.calibration_seed,
-                           "reference_ms": level,
-                           "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
-                           "archs": [a.to_json() for a in archs]}
+    return {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
+            "num_archs": len(archs), "group_size": group, "seed": seed, "reference_ms": level,
+            "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
+            "archs": [a.to_json() for a in archs]}

@@ -67,10 +67,15 @@ def cpu_model() -> str:
 
 def default_device_name() -> str:
     """A short file-name-safe device name from the CPU model and core count: ``xeon-2c``."""
-    words = re.sub(r"\(r\)|\(tm\)|@.*$", " ", cpu_model().lower()).split()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return device_name(cpu_model(), cores or 1)
+
+
+def device_name(model: str, cores: int) -> str:
+    """``xeon-2c`` for ``Intel(R) Xeon(R) Processor`` with 2 cores."""
+    words = re.sub(r"\(r\)|\(tm\)|@.*$", " ", model.lower()).split()
     drop = {"intel", "amd", "cpu", "processor", "core", "with", "radeon", "graphics"}
     kept = [re.sub(r"[^a-z0-9.]+", "", w) for w in words if w not in drop][:2]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "-".join([w for w in kept if w] or ["cpu"]) + f"-{cores}c"
 
 

@@ -14,29 +14,33 @@ def add_parser(sub) -> None:
     cmds = p.add_subparsers(dest="latency_command", metavar="ACTION", required=True)
 
     b = cmds.add_parser("build", help="measure a latency table for this machine")
-    b.add_argument("--space", default="fmnist_small", help="preset name or .json/.yaml space file")
+    _build_options(b)
     b.add_argument("--device", help="device name for the table (default: from the CPU model, e.g. xeon-2c)")
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads (1: process pinned to a core)")
-    b.add_argument("--batch-size", type=int, default=1)
     b.add_argument("--runtime", choices=("ort", "torch"), default="ort")
-    b.add_argument("--provider", default="CPUExecutionProvider",
-                   help="ONNX Runtime execution provider to time on (e.g. CUDAExecutionProvider, "
-                        "OpenVINOExecutionProvider: whatever this onnxruntime build offers)")
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
-    b.add_argument("--rounds", type=int, default=400, help="interleaved timing rounds per block")
-    b.add_argument("--passes", type=int, default=3,
-                   help="times each block is timed, each pass in other chunks (latency: the mean)")
-    b.add_argument("--calibration-archs", type=int, default=40,
-                   help="whole subnets the calibration is fitted on, as many per resolution (0: none)")
-    b.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
-                   help="only this input resolution (repeatable; default: all of the space's); "
-                        "searches with the table then sample only these")
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
     b.add_argument("--resume", action="store_true", help="finish an interrupted build of --out")
     b.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
+
+    pb = cmds.add_parser("bundle", help="a probe bundle to time on a device that has only onnxruntime",
+                         description="Export every model a build times and the plan of the timings to a "
+                         "zip; on the device: `python probe_runner.py probe.zip --out results.csv` "
+                         "(needs Python >= 3.8, onnxruntime and numpy only); then `nas latency import`.")
+    _build_options(pb)
+    pb.add_argument("--out", required=True, help="bundle path (.zip); probe_runner.py is written beside it")
+    pb.add_argument("--force", action="store_true", help="overwrite an existing bundle")
+    pb.set_defaults(func=run_bundle)
+
+    im = cmds.add_parser("import", help="a latency table from probe_runner.py results")
+    im.add_argument("results", help="results CSV written by probe_runner.py")
+    im.add_argument("--bundle", required=True, help="the probe bundle (.zip) the results were timed from")
+    im.add_argument("--out", required=True, help="table path NAME.csv (NAME.json beside it)")
+    im.add_argument("--device", help="device name for the table (default: from the recorded CPU model)")
+    im.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
+    im.set_defaults(func=run_import)
 
     v = cmds.add_parser("validate", help="compare a table's predictions with end-to-end timings")
     v.add_argument("--table", required=True, help="table .csv (or a shipped table's name)")
@@ -52,22 +56,66 @@ def add_parser(sub) -> None:
     ls.set_defaults(func=run_list)
 
 
+def _build_options(p) -> None:
+    p.add_argument("--space", default="fmnist_small", help="preset name or .json/.yaml space file")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (1: process pinned to a core)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--provider", default="CPUExecutionProvider",
+                   help="ONNX Runtime execution provider to time on (e.g. CUDAExecutionProvider, "
+                        "OpenVINOExecutionProvider: whatever this onnxruntime build offers)")
+    p.add_argument("--rounds", type=int, default=400, help="interleaved timing rounds per block")
+    p.add_argument("--passes", type=int, default=3,
+                   help="times each block is timed, each pass in other chunks (latency: the mean)")
+    p.add_argument("--calibration-archs", type=int, default=40,
+                   help="whole subnets the calibration is fitted on, as many per resolution (0: none)")
+    p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
+                   help="only this input resolution (repeatable; default: all of the space's); "
+                        "searches with the table then sample only these")
+
+
+def _config(args, **extra):
+    from latency_tables import BuildConfig, Protocol
+
+    return BuildConfig(space=args.space, threads=args.threads, batch_size=args.batch_size,
+                       provider=args.provider, protocol=Protocol(rounds=args.rounds),
+                       calibration_archs=args.calibration_archs, passes=args.passes,
+                       resolutions=args.resolutions, **extra)
+
+
 def run_build(args) -> int:
-    from latency_tables import BuildConfig, Protocol, build_table, default_device_name
+    from latency_tables import build_table, default_device_name
 
     device = args.device or default_device_name()
     suffix = f"_b{args.batch_size}" if args.batch_size != 1 else ""
     out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
-    config = BuildConfig(space=args.space, device=device, threads=args.threads, batch_size=args.batch_size,
-                         runtime=args.runtime, provider=args.provider, protocol=Protocol(rounds=args.rounds),
-                         calibration_archs=args.calibration_archs, pin_core=args.pin_core,
-                         passes=args.passes, resolutions=args.resolutions)
+    config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
     cal = table.calibration or {}
     print(json.dumps({"table": str(out), "blocks": table.num_blocks, "device": device,
                       "resolutions": table.meta["resolutions"],
                       "build_seconds": table.meta["build_seconds"],
                       "calibration_fit_mape": cal.get("fit_mape")}, indent=2))
+    return 0
+
+
+def run_bundle(args) -> int:
+    from latency_tables import write_bundle
+
+    out = write_bundle(_config(args), args.out, force=args.force)
+    print(f"bundle {out}; on the device: python {out.with_name('probe_runner.py').name} {out.name} "
+          f"--out results.csv  (needs onnxruntime and numpy); then: nas latency import results.csv "
+          f"--bundle {out} --out DEVICE.csv")
+    return 0
+
+
+def run_import(args) -> int:
+    from latency_tables import import_results
+
+    table = import_results(args.results, args.bundle, args.out, device=args.device, force=args.force)
+    cal = table.calibration or {}
+    print(json.dumps({"table": str(table.path), "blocks": table.num_blocks, "device": table.meta["device"],
+                      "cpu_model": table.meta["cpu_model"], "calibration_fit_mape": cal.get("fit_mape")},
+                     indent=2))
     return 0
 
 

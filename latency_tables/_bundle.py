@@ -1,0 +1,193 @@
+"""Latency tables for devices that have only onnxruntime and numpy: a probe bundle (every
+model a build times, exported to ONNX, and the plan of what is timed with what) for
+``probe_runner.py`` to time on the device, and the import of its results into a table
+made exactly as a local build makes one (same chunks, reference scaling, calibration)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from latency_tables._build import _GROUP, BuildConfig, _rescale, calibration_meta, plan_chunks
+from latency_tables._e2e import calibration_archs, reference_archs, reference_time
+from latency_tables._io import atomic_write_csv, atomic_write_json
+from latency_tables._measure import device_name
+from latency_tables._table import FORMAT as TABLE_FORMAT
+from latency_tables._table import LatencyTable, distinct_blocks, table_paths
+from supernet import (
+    ArchConfig,
+    ArtifactMismatchError,
+    BlockSpec,
+    NASError,
+    Subnet,
+    build_block,
+    export_onnx,
+    get_space,
+)
+from supernet._io import atomic_path, check_outputs
+from supernet._validate import short
+
+__all__ = ["write_bundle", "import_results", "RUNNER"]
+
+log = logging.getLogger(__name__)
+RUNNER = Path(__file__).with_name("probe_runner.py")
+FORMAT = "ofa-nas-probe/1"  # probe_runner.FORMAT
+
+
+def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -> Path:
+    """``out`` (a .zip): ``manifest.json``, ``models/*.onnx`` and ``probe_runner.py``; the
+    runner is also written beside it. Only the ONNX runtime can time a bundle."""
+    from supernet._progress import progress
+
+    if config.runtime != "ort":
+        raise NASError(f"a probe bundle is timed with ONNX Runtime: runtime {config.runtime!r} has none")
+    out = Path(out)
+    if out.suffix != ".zip":
+        raise NASError(f"bundle path {str(out)!r}: expected a .zip file name")
+    runner = out.with_name(RUNNER.name)
+    check_outputs([out], force=force, what="probe bundle")
+    whole = get_space(config.space)
+    space = config.covered(whole)
+    b = config.batch_size
+    models: dict[str, nn.Module] = {"overhead": nn.ReLU()}
+    shapes = {"overhead": [b, 1, 8, 8]}
+    refs = reference_archs(space)
+    for i, arch in enumerate(refs):
+        models[f"ref{i}"] = Subnet.build(space.layout(arch))
+        shapes[f"ref{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
+    blocks = distinct_blocks(space)
+    names = {spec: f"b{i}" for i, spec in enumerate(blocks)}
+    for spec, name in names.items():
+        models[name] = build_block(spec)
+        shapes[name] = [b, spec.in_channels, spec.resolution, spec.resolution]
+    cal = calibration_archs(space, config.calibration_archs, config.calibration_seed) \
+        if config.calibration_archs else []
+    for i, arch in enumerate(cal):
+        models[f"cal{i}"] = Subnet.build(space.layout(arch))
+        shapes[f"cal{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
+
+    ref_names = [f"ref{i}" for i in range(len(refs))]
+    jobs = [{"id": f"p{chunk[0][0]}c{j}", "kind": "blocks", "pass": chunk[0][0], "seed": config.seed + j,
+             "models": ["overhead", *ref_names, *(names[s] for _, s in chunk)]}
+            for j, chunk in enumerate(plan_chunks(config, blocks))]
+    group = min(_GROUP, len(cal)) or 1
+    jobs += [{"id": f"cal{g}", "kind": "calibration", "seed": config.seed + 100_003 + g,
+              "models": [*(f"cal{i}" for i in range(g * group, min(len(cal), (g + 1) * group))), *ref_names]}
+             for g in range(-(-len(cal) // group))]
+    manifest = {
+        "format": FORMAT, "meta": config.metadata(whole), "protocol": asdict(config.protocol),
+        "threads": config.threads, "provider": config.provider, "models": shapes,
+        "blocks": {name: spec.to_dict() for spec, name in names.items()},
+        "references": ref_names, "calibration": {"archs": [a.to_json() for a in cal], "group_size": group,
+                                                 "seed": config.calibration_seed},
+        "jobs": jobs,
+    }
+    manifest["bundle_id"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    with tempfile.TemporaryDirectory(prefix="nas-bundle-") as tmp, atomic_path(out) as part, \
+            zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf, progress(len(models), "export",
+                                                                              unit="model") as bar:
+        for name, module in models.items():
+            path = export_onnx(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), dynamic_batch=False,
+                               check=False)
+            zf.write(path, f"models/{name}.onnx")
+            bar.update(1)
+        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+        zf.write(RUNNER, RUNNER.name)
+    shutil.copyfile(RUNNER, runner)
+    log.info("bundle %s: %d models, %d jobs (id %s); runner %s", out, len(models), len(jobs),
+             manifest["bundle_id"], runner)
+    return out
+
+
+def _read_bundle(path: str | Path) -> dict:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise ArtifactMismatchError(f"{path}: not a probe bundle ({short(str(err))}); make one with "
+                                    "`nas latency bundle`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactMismatchError(f"{path}: not a probe bundle of format {FORMAT!r}")
+    return manifest
+
+
+def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str], float], dict]:
+    try:
+        rows = pd.read_csv(path, dtype={"bundle_id": str, "job": str, "model": str})
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise ArtifactMismatchError(f"{path}: not readable probe results ({short(str(err))})") from None
+    missing = {"bundle_id", "job", "model", "median_ms"} - set(rows.columns)
+    if missing:
+        raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
+    others = sorted(set(rows["bundle_id"]) - {manifest["bundle_id"]})
+    if others:
+        raise ArtifactMismatchError(f"{path} holds results of bundle {others[0]}, not of this bundle "
+                                    f"({manifest['bundle_id']}, space {manifest['meta']['space_name']!r}); "
+                                    "import them with the bundle they were timed from")
+    device = rows[rows["job"] == "device"]
+    timed = rows[rows["job"] != "device"]
+    ms = pd.to_numeric(timed["median_ms"], errors="coerce")
+    if ms.isna().any() or not np.isfinite(ms).all() or (ms <= 0).any():
+        raise ArtifactMismatchError(f"{path}: median_ms holds values that are not positive numbers")
+    done = set(timed["job"])
+    todo = [j["id"] for j in manifest["jobs"] if j["id"] not in done]
+    if todo:
+        raise ArtifactMismatchError(f"{path} holds {len(done)} of {len(manifest['jobs'])} jobs (missing e.g. "
+                                    f"{todo[0]}); run probe_runner.py again with the same --out to finish")
+    record = json.loads(device["model"].iloc[0]) if len(device) else {}
+    return dict(zip(zip(timed["job"], timed["model"]), ms.astype(float))), record
+
+
+def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, device: str | None = None,
+                   force: bool = False) -> LatencyTable:
+    """The latency table of ``results`` (probe_runner.py's CSV of ``bundle``), written to ``out``."""
+    manifest = _read_bundle(bundle)
+    medians, record = _read_results(results, manifest)
+    csv, meta_path = table_paths(out)
+    check_outputs([csv, meta_path], force=force, what="latency table")
+    meta = dict(manifest["meta"])
+    if meta.get("format") != TABLE_FORMAT:
+        raise ArtifactMismatchError(f"{bundle}: made for table format {meta.get('format')!r}, this version "
+                                    f"writes {TABLE_FORMAT!r}; make the bundle again")
+    refs = manifest["references"]
+    rows = []
+    for job in (j for j in manifest["jobs"] if j["kind"] == "blocks"):
+        reference = reference_time([medians[(job["id"], r)] for r in refs])
+        overhead = medians[(job["id"], "overhead")]
+        for name in job["models"][1 + len(refs):]:
+            rows.append({**BlockSpec(**manifest["blocks"][name]).to_dict(), "pass": job["pass"],
+                         "latency_ms": np.nan, "raw_ms": medians[(job["id"], name)], "overhead_ms": overhead,
+                         "reference_ms": reference})
+    frame = _rescale(pd.DataFrame(rows), meta)
+    name = device or device_name(record.get("cpu_model", "unknown"), record.get("cores") or 1)
+    meta.update(device=name, cpu_model=record.get("cpu_model", "unknown"),
+                runtime_version=f"onnxruntime {record.get('onnxruntime', '?')}",
+                provider=record.get("provider", meta["provider"]), rows_done=len(frame), complete=True,
+                build_seconds=None, probe={"bundle_id": manifest["bundle_id"], "device": record})
+    cal = manifest["calibration"]
+    if cal["archs"]:
+        archs = [ArchConfig.from_json(a) for a in cal["archs"]]
+        runs, levels = [], []
+        for job in (j for j in manifest["jobs"] if j["kind"] == "calibration"):
+            reference = reference_time([medians[(job["id"], r)] for r in refs])
+            for name in job["models"][:len(job["models"]) - len(refs)]:
+                runs.append(medians[(job["id"], name)])
+                levels.append(reference)
+        meta["calibration"] = calibration_meta(frame, meta, archs, np.array(runs), np.array(levels),
+                                               cal["group_size"], cal["seed"])
+    atomic_write_json(meta_path, meta)
+    atomic_write_csv(csv, frame)
+    table = LatencyTable.load(csv)
+    log.info("imported %d block timings of %s into %s", len(frame), record.get("cpu_model", "?"), csv)
+    return table
+

@@ -1,0 +1,183 @@
+"""Time a probe bundle (`nas latency bundle`) on the device at hand.
+
+    python probe_runner.py probe.zip --out results.csv
+
+Needs only Python >= 3.8, onnxruntime and numpy (this file imports nothing else that is
+not in the standard library), on Linux, macOS, Windows or ARM boards. The bundle holds the
+ONNX models and the plan: a list of jobs, each a group of models timed interleaved (every
+model ``warmup`` untimed calls, then ``rounds`` rounds in which every model runs ``calls``
+timed calls in a fresh random order); a model's result is the median of its calls.
+After each job its rows are added to ``--out`` (rewritten atomically), so a killed run
+started again with the same command goes on with the next job. Bring the CSV back and run
+``nas latency import results.csv --bundle probe.zip --out my_device.csv``.
+"""
+
+import argparse
+import csv
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import zipfile
+
+FORMAT = "ofa-nas-probe/1"
+COLUMNS = ["bundle_id", "job", "model", "median_ms", "calls"]
+DEVICE = "device"  # the job name of the row that records the device (its model: JSON)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_record(ort, provider, threads):
+    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "os": platform.platform(),
+            "machine": platform.machine(), "python": platform.python_version(),
+            "onnxruntime": ort.__version__, "provider": provider, "threads": threads}
+
+
+def read_done(path, bundle_id):
+    """Rows already in ``path`` (a resumed run), refusing another bundle's results."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    other = {r["bundle_id"] for r in rows} - {bundle_id}
+    if other:
+        sys.exit(f"{path} holds results of another bundle ({sorted(other)[0]}), not {bundle_id}; "
+                 "give another --out")
+    return rows
+
+
+def write_rows(path, rows):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    with os.fdopen(fd, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def session(ort, data, threads, provider):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads > 1:  # idle sessions must not spin-wait: timing interleaves many of them
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    fallback = ["CPUExecutionProvider"] if provider != "CPUExecutionProvider" else []
+    return ort.InferenceSession(data, sess_options=options, providers=[provider] + fallback)
+
+
+def time_job(ort, np, bundle, job, manifest, provider):
+    """Median milliseconds of every model of ``job``, timed interleaved."""
+    protocol, threads = manifest["protocol"], manifest["threads"]
+    runners = []
+    for name in job["models"]:
+        shape = manifest["models"][name]
+        sess = session(ort, bundle.read("models/" + name + ".onnx"), threads, provider)
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        runners.append((name, sess, {sess.get_inputs()[0].name: x}))
+    samples = {name: [] for name, _, _ in runners}
+    rng = np.random.default_rng(job["seed"])
+    clock = time.perf_counter_ns
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _, sess, feed in runners:
+            for _ in range(protocol["warmup"]):
+                sess.run(None, feed)
+        for _ in range(protocol["rounds"]):
+            for i in rng.permutation(len(runners)):
+                name, sess, feed = runners[i]
+                out = samples[name]
+                for _ in range(protocol["calls"]):
+                    t0 = clock()
+                    sess.run(None, feed)
+                    out.append(clock() - t0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: (float(np.median(v)) / 1e6, len(v)) for name, v in samples.items()}
+
+
+def pin(threads, core):
+    """One thread: pin this process to one core (Linux), as a local build does."""
+    if threads != 1 or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    core = max(allowed) if core is None else core
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Time a probe bundle on this device (needs onnxruntime, numpy).")
+    p.add_argument("bundle", help="probe.zip written by `nas latency bundle`")
+    p.add_argument("--out", default="results.csv", help="results CSV (resumed when it exists)")
+    p.add_argument("--provider", help="onnxruntime execution provider (default: the bundle's)")
+    p.add_argument("--pin-core", type=int, help="core to pin to with 1 thread (default: the last)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = p.parse_args(argv)
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError as err:
+        sys.exit(f"probe_runner needs numpy and onnxruntime: {err}; `pip install onnxruntime numpy`")
+    with zipfile.ZipFile(args.bundle) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+        if manifest.get("format") != FORMAT:
+            sys.exit(f"{args.bundle}: not a probe bundle of format {FORMAT}")
+        provider = args.provider or manifest["provider"]
+        if provider not in ort.get_available_providers():
+            sys.exit(f"execution provider {provider} is not in this onnxruntime (it has "
+                     f"{ort.get_available_providers()}); pass --provider")
+        rows = read_done(args.out, manifest["bundle_id"])
+        device = device_record(ort, provider, manifest["threads"])
+        device["pinned_core"] = pin(manifest["threads"], args.pin_core)
+        before = [json.loads(r["model"]) for r in rows if r["job"] == DEVICE]
+        same = ("cpu_model", "provider")
+        if before and {k: before[0].get(k) for k in same} != {k: device[k] for k in same}:
+            sys.exit(f"{args.out} was started on {before[0].get('cpu_model')} ({before[0].get('provider')}), "
+                     f"this is {device['cpu_model']} ({provider}): give another --out")
+        if not before:
+            rows.insert(0, {"bundle_id": manifest["bundle_id"], "job": DEVICE, "model": json.dumps(device),
+                            "median_ms": "", "calls": ""})
+        done = {r["job"] for r in rows}
+        jobs = [j for j in manifest["jobs"] if j["id"] not in done]
+        total, start = len(manifest["jobs"]), time.monotonic()
+        if not args.quiet:
+            print(f"{total - len(jobs)} of {total} jobs already done; {len(jobs)} to time on "
+                  f"{device['cpu_model']} ({provider}, {manifest['threads']} thread(s))", flush=True)
+        for k, job in enumerate(jobs, 1):
+            for name, (ms, calls) in time_job(ort, np, bundle, job, manifest, provider).items():
+                rows.append({"bundle_id": manifest["bundle_id"], "job": job["id"], "model": name,
+                             "median_ms": repr(ms), "calls": calls})
+            write_rows(args.out, rows)
+            if not args.quiet:
+                rate = k / max(time.monotonic() - start, 1e-9)
+                left = (len(jobs) - k) / rate
+                print(f"job {total - len(jobs) + k}/{total} done ({job['id']}); about {left:.0f} s left",
+                      flush=True)
+    if not args.quiet:
+        print(f"results in {args.out}; bring it back and run `nas latency import {args.out} "
+              f"--bundle {args.bundle} --out DEVICE.csv`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
