@@ -3,6 +3,7 @@ with ``ray start`` (token authentication, Ray's default), torn down process by p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,7 +28,8 @@ def _processes() -> dict[int, tuple[int, str]]:
             try:
                 stat = (entry / "stat").read_text()
                 parent = int(stat[stat.rindex(")") + 2:].split()[1])
-                found[int(entry.name)] = (parent, (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found[int(entry.name)] = (parent, cmdline)
             except (OSError, ValueError):
                 continue
     return found
@@ -57,7 +59,8 @@ class LocalRayCluster:
 
     def _ray(self, args: list[str]) -> None:
         cli = Path(sys.executable).with_name("ray")
-        cmd = [str(cli) if cli.exists() else "ray", "start", "--disable-usage-stats", *args]
+        cmd = [str(cli) if cli.exists() else "ray", "start", "--disable-usage-stats",
+               "--object-store-memory", str(200 * 2**20), *args]  # small: CI machines have little /dev/shm
         done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
         if done.returncode:
             self.stop()
@@ -90,10 +93,8 @@ class LocalRayCluster:
             roots = {pid for pid, (_, cmd) in procs.items() if any(m in cmd for m in marks)}
             victims = (_with_descendants(roots, procs) | self._orphans) & set(procs) - {os.getpid()}
             for pid in victims:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             if not victims:
                 break
             time.sleep(0.5)
