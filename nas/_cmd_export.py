@@ -27,6 +27,15 @@ def add_parser(sub) -> None:
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
+    p.add_argument("--precision", default="fp32",
+                   help="fp32 (default), int8, or a policy per part: a default then PART:PRECISION items, "
+                        "e.g. int8,stem:fp32,head:fp32 (parts: stem, stage1..N, head). An int8 model is "
+                        "quantised statically (QDQ, per-channel weights) and its fp32 twin kept beside it")
+    p.add_argument("--quant-calib-images", type=int, default=256,
+                   help="training images that calibrate the int8 activation ranges (default 256)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0,
+                   help="validation accuracy (pp) int8 may lose against fp32 before the export fails")
+    p.add_argument("--allow-accuracy-drop", action="store_true", help="keep an int8 model whatever it loses")
     p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
     p.set_defaults(func=run)
 
@@ -57,8 +66,15 @@ def run(args) -> int:
     card = export_subnet(ExportConfig(
         supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
-        force=args.force))
+        force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
+        max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
-    print(json.dumps({k: card[k] for k in keys}, indent=2))
+    summary = {k: card[k] for k in keys}
+    if "quantization" in card:
+        q = card["quantization"]
+        summary["int8"] = {k: q[k] for k in ("int8_val_acc", "fp32_val_acc", "accuracy_drop_pp",
+                                              "int8_test_acc", "top1_agreement_test", "int8_bytes",
+                                              "fp32_bytes", "int8_over_fp32_latency")}
+    print(json.dumps(summary, indent=2))
     return 0

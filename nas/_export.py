@@ -9,10 +9,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from nas._io import atomic_write_json
+from nas._quantize import onnx_predictions, parse_precision, quantize_onnx
 from supernet import (
     ArchConfig,
     DataConfig,
@@ -53,6 +55,10 @@ class ExportConfig:
     tolerance: float = 1e-4
     timing_rounds: int = 300
     force: bool = False
+    precision: str | None = None    # "int8" or a policy such as "int8,stem:fp32" (`parse_precision`)
+    quant_calib_images: int = 256   # training images the int8 activation ranges come from
+    max_accuracy_drop: float = 1.0  # pp of validation accuracy int8 may lose against fp32 ...
+    allow_accuracy_drop: bool = False  # ... unless this is set
 
     def __post_init__(self) -> None:
         if not str(self.out).endswith(".onnx"):
@@ -63,6 +69,8 @@ class ExportConfig:
             raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
         if self.table is None:
             check_provider(self.provider)
+        if not isinstance(self.quant_calib_images, int) or self.quant_calib_images < 1:
+            raise NASError(f"quant_calib_images: got {self.quant_calib_images!r}, expected a positive int")
 
 
 def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
@@ -105,15 +113,74 @@ def _input_note(cfg: DataConfig) -> str:
             "resize that to the resolution (bilinear), scale pixels to [0, 1], then (x - mean) / std")
 
 
+def _inputs(loader, resolution: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (NCHW float32 at ``resolution``) and labels of a split, up to ``limit``."""
+    xs, ys, n = [], [], 0
+    for x, y in loader.epoch(0):
+        xs.append(resize(x, resolution).numpy())
+        ys.append(y.numpy())
+        n += len(y)
+        if limit is not None and n >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+
+
+def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, policy: dict, data,
+              table) -> dict:
+    """The int8 model at ``out`` and what quantisation changed: accuracy on the validation
+    and test splits against the fp32 twin (both in ONNX Runtime), top-1 agreement, file
+    sizes, and latency timed beside the twin. A validation drop over the allowed one
+    raises `NASError` (the model is kept as .failed.onnx) unless it is allowed."""
+    from latency_tables import Protocol
+    from latency_tables._measure import time_interleaved
+    from supernet import ort_session
+
+    calib, _ = _inputs(data.calib, arch.resolution, config.quant_calib_images)
+    log.info("quantising to int8 (%s) with %d calibration images", policy, len(calib))
+    info = quantize_onnx(fp32, out, arch, policy, calib)
+    acc = {}
+    for split in ("val", "test"):
+        x, y = _inputs(getattr(data, split), arch.resolution)
+        p32, p8 = onnx_predictions(fp32, x), onnx_predictions(out, x)
+        acc[split] = (100.0 * float((p32 == y).mean()), 100.0 * float((p8 == y).mean()),
+                      100.0 * float((p32 == p8).mean()))
+    drop = acc["val"][0] - acc["val"][1]
+    threads = table.meta["threads"] if table is not None else config.threads
+    feed = {"input": np.ascontiguousarray(x[:1])}
+    sessions = {"fp32": ort_session(fp32, threads), "int8": ort_session(out, threads)}
+    runners = {k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()}
+    times = time_interleaved(runners, Protocol(rounds=config.timing_rounds), rng=np.random.default_rng(0))
+    fp32_ms, int8_ms = (float(np.median(times[k])) for k in ("fp32", "int8"))
+    info.update(fp32_val_acc=acc["val"][0], int8_val_acc=acc["val"][1], accuracy_drop_pp=drop,
+                fp32_test_acc=acc["test"][0], int8_test_acc=acc["test"][1],
+                top1_agreement_test=acc["test"][2],
+                fp32_bytes=fp32.stat().st_size, int8_bytes=out.stat().st_size,
+                fp32_ms_raw=fp32_ms, int8_ms_raw=int8_ms, int8_over_fp32_latency=int8_ms / fp32_ms,
+                latency_note=f"batch 1, {threads} thread(s), both timed interleaved here, raw medians")
+    log.info("int8: validation %.2f %% (fp32 %.2f %%, drop %.2f pp), %.2fx the fp32 latency, %d -> %d bytes",
+             acc["val"][1], acc["val"][0], drop, int8_ms / fp32_ms, info["fp32_bytes"], info["int8_bytes"])
+    if drop > config.max_accuracy_drop and not config.allow_accuracy_drop:
+        failed = out.with_suffix(".failed.onnx")
+        os.replace(out, failed)
+        raise NASError(f"int8 loses {drop:.2f} pp of validation accuracy against fp32 "
+                       f"({acc['val'][1]:.2f} vs {acc['val'][0]:.2f} %), more than the "
+                       f"{config.max_accuracy_drop:g} pp allowed; "
+                       f"the model was moved to {failed}. Keep more parts at fp32 (e.g. --precision "
+                       "int8,stem:fp32,head:fp32) or pass --allow-accuracy-drop")
+    return info
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file)."""
     from latency_tables import LatencyTable
 
     out = Path(config.out)
     card_path = _card_path(out)
-    check_outputs([out, card_path], force=config.force, what="export")
     model, payload = load_supernet(config.supernet)
     space, arch = model.space, model.space.validate(config.arch)
+    policy = parse_precision(config.precision, space.num_stages)
+    fp32_out = out if policy is None else out.with_name(f"{out.stem}.fp32.onnx")
+    check_outputs([out, card_path, fp32_out], force=config.force, what="export")
     # everything the card needs is loaded and checked before the first file is written
     table = LatencyTable.load(config.table, space=space) if config.table else None
     predictor = None
@@ -130,17 +197,19 @@ def export_subnet(config: ExportConfig) -> dict:
     test_acc = accuracy(sub, data.test, arch.resolution)
     x, _ = next(iter(data.test.epoch(0)))
     x = resize(x[:64], arch.resolution)
-    export_onnx(sub, out, (1, space.in_channels, arch.resolution, arch.resolution))
+    export_onnx(sub, fp32_out, (1, space.in_channels, arch.resolution, arch.resolution))
     try:
-        parity = onnx_parity(out, sub, x)
+        parity = onnx_parity(fp32_out, sub, x)
         if parity > config.tolerance:
             failed = out.with_suffix(".failed.onnx")
-            os.replace(out, failed)
+            os.replace(fp32_out, failed)
             raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
                            f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
         timed = _time(table, space, arch, config)
+        quant = None if policy is None else _quantize(config, fp32_out, out, arch, policy, data, table)
     except BaseException:  # no half-made export blocks the corrected rerun
-        out.unlink(missing_ok=True)
+        for path in {out, fp32_out}:
+            path.unlink(missing_ok=True)
         card_path.unlink(missing_ok=True)  # (--force) the old card described the replaced model
         raise
     cost = arch_cost(space, arch)
@@ -167,6 +236,11 @@ def export_subnet(config: ExportConfig) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    if quant is not None:
+        card["precision"] = policy
+        card["quantization"] = {**quant, "fp32_twin": str(fp32_out),
+                                "note": "test_acc, parity and measured_latency_ms describe the fp32 twin; "
+                                        "the int8 model's figures are here"}
     if table is not None:
         card["predicted_latency_ms"] = float(table.predict([arch])[0])
         card["provenance"]["table_device"] = table.meta.get("device")

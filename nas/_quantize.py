@@ -1,0 +1,98 @@
+"""INT8 models: a precision policy per part of a subnet (stem, each stage, head), ONNX
+Runtime's static quantisation of the FP32 export (QDQ, per-channel int8 weights, uint8
+activations calibrated on training images) with the FP32 parts left out, and the checks
+that say what quantisation changed (accuracy, agreement with the FP32 twin, size, speed)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from supernet import ArchConfig, ConfigError
+
+__all__ = ["PRECISIONS", "parse_precision", "part_names", "quantize_onnx", "onnx_predictions"]
+
+PRECISIONS = ("fp32", "int8")
+
+
+def part_names(num_stages: int) -> list[str]:
+    """The parts a policy names: ``stem`` (stem conv and the fixed first block), ``stage1``
+    .. ``stageN`` (the elastic stages) and ``head``."""
+    return ["stem", *(f"stage{i + 1}" for i in range(num_stages)), "head"]
+
+
+def parse_precision(text: str | None, num_stages: int) -> dict[str, str] | None:
+    """``fp32`` (or None): no quantisation. ``int8``: every part. ``int8,stem:fp32,head:fp32``:
+    a default for every part, then ``PART:PRECISION`` overrides. Returns part -> precision,
+    or None when nothing is quantised."""
+    if text is None or text.strip() == "fp32":
+        return None
+    parts = part_names(num_stages)
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    expected = (f"'int8', or a default precision followed by PART:PRECISION items, e.g. "
+                f"'int8,stem:fp32,head:fp32'; parts: {parts}; precisions: {list(PRECISIONS)}")
+    if not items or items[0] not in PRECISIONS:
+        raise ConfigError(f"precision {text!r}: expected {expected}")
+    policy = dict.fromkeys(parts, items[0])
+    for item in items[1:]:
+        part, _, precision = item.partition(":")
+        if part not in policy or precision not in PRECISIONS:
+            raise ConfigError(f"precision {text!r}: item {item!r} is not PART:PRECISION; expected {expected}")
+        policy[part] = precision
+    return policy if "int8" in policy.values() else None
+
+
+def _child_parts(arch: ArchConfig) -> list[str]:
+    """The part of each child module of the static subnet (`Subnet` order)."""
+    stages = [f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)]
+    return ["stem", "stem", *stages, "head"]
+
+
+def quantize_onnx(fp32: Path, out: Path, arch: ArchConfig, policy: dict[str, str],
+                  calib: np.ndarray, *, batch: int = 32) -> dict:
+    """Quantise ``fp32`` (an exported `Subnet` of ``arch``) into ``out``: QDQ, per-channel
+    int8 weights, uint8 activations whose ranges come from ``calib`` (model inputs, NCHW
+    float32); the nodes of the parts ``policy`` keeps at fp32 are left out. Returns what
+    was done."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calib[i:i + batch] for i in range(0, len(calib), batch))
+
+        def get_next(self):
+            x = next(self.batches, None)
+            return None if x is None else {"input": np.ascontiguousarray(x, dtype=np.float32)}
+
+    parts = _child_parts(arch)
+    keep = {i for i, p in enumerate(parts) if policy[p] == "fp32"}
+    with tempfile.TemporaryDirectory(prefix="nas-quant-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        nodes = onnx.load(str(prepared)).graph.node
+        excluded = [n.name for n in nodes if _child_index(n.name) in keep]
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=excluded)
+    quantized = sum(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    return {"format": "QDQ", "per_channel": True, "weights": "int8", "activations": "uint8",
+            "calib_images": len(calib), "nodes_left_fp32": len(excluded), "quantize_nodes": quantized}
+
+
+def _child_index(name: str) -> int | None:
+    """``/3/conv/Conv`` -> 3: the exporter names a node by its module path in the subnet."""
+    head = name.split("/")[1] if name.startswith("/") else ""
+    return int(head) if head.isdigit() else None
+
+
+def onnx_predictions(path: Path, images: np.ndarray, *, threads: int = 1, batch: int = 256) -> np.ndarray:
+    """Top-1 class of every image (NCHW float32 model inputs) in ONNX Runtime on the CPU."""
+    from supernet import ort_session
+
+    session = ort_session(path, threads)
+    return np.concatenate([session.run(None, {"input": np.ascontiguousarray(images[i:i + batch])})[0]
+                           .argmax(1) for i in range(0, len(images), batch)])
