@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+TOKEN = secrets.token_hex(32)
 
 
 def free_port() -> int:
@@ -51,7 +54,10 @@ class LocalRayCluster:
     def __init__(self, cpus: int = 1) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token"}
+        # token authentication as `ray start` sets it up, with a token of the tests' own (a
+        # fresh machine has none in ~/.ray; the driver gets the same environment, and Ray
+        # keeps the first token a process used, so every cluster of a session shares one)
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}
         self.nodes: list[int] = []  # node manager ports of the added nodes
         self._orphans: set[int] = set()  # helpers of killed nodes (their raylet is gone)
         self._ray(["--head", "--port", str(self.port), "--num-cpus", str(cpus), "--include-dashboard",

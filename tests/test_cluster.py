@@ -1,34 +1,43 @@
 """Scale-out on a real two-node Ray cluster started on this machine with ``ray start``:
 accuracy collection and a measured search through ``--ray-address``, with the second node's
-raylet killed mid-run; both finish complete and equal to a local run."""
+raylet killed mid-run; both finish complete and equal to a local run. The drivers run as
+the commands a user types, in processes of their own (Ray keeps a process's first
+cluster token and connection state; the test process never joins the cluster)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from _cluster import LocalRayCluster
 
-from nas.cli import main
 from predictors import CollectConfig, collect
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def cluster(monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the cluster's token authentication, as users run it
+def cluster():
     made = LocalRayCluster(cpus=1)
     try:
         yield made
     finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
         made.stop()
+
+
+def _nas(cluster: LocalRayCluster, *args: str) -> subprocess.CompletedProcess:
+    """``nas ARGS`` as a user runs it, with the cluster's token in its environment."""
+    done = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=ROOT, env=cluster.env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 class _Killer(threading.Thread):
@@ -58,17 +67,19 @@ def _rows(path) -> int:
 
 def test_collection_on_two_nodes_survives_a_lost_node(cluster, tmp_path):
     node = cluster.add_node(cpus=1)
-    common = dict(supernet="pretrained:fmnist_small", num_archs=12, calib_images=64, chunk_size=2)
     out = tmp_path / "ray.csv"
-    killer = _Killer(cluster, node, lambda: _rows(out) >= 2)  # after the first task's rows
+    killer = _Killer(cluster, node, lambda: _rows(out) >= 1)  # after the first task's rows
     killer.start()
-    table = collect(CollectConfig(**common, out=str(out), backend="ray", ray_address=cluster.address),
-                    progress=False)
+    common = ["--supernet", "pretrained:fmnist_small", "--num-archs", "24", "--calib-images", "64"]
+    _nas(cluster, "collect", *common, "--out", str(out), "--backend", "ray", "--ray-address", cluster.address,
+         "--no-progress")
     ended = time.monotonic()
     killer.finished.set()
     assert killer.killed_at is not None and killer.killed_at < ended, "the node was not killed mid-run"
-    local = collect(CollectConfig(**common, out=str(tmp_path / "local.csv")), progress=False)
-    assert len(table) == 12 and table["arch"].tolist() == local["arch"].tolist()
+    table = pd.read_csv(out)
+    local = collect(CollectConfig(supernet="pretrained:fmnist_small", num_archs=24, calib_images=64,
+                                  out=str(tmp_path / "local.csv")), progress=False)
+    assert len(table) == 24 and table["arch"].tolist() == local["arch"].tolist()
     np.testing.assert_allclose(table["accuracy"], local["accuracy"], atol=1e-9)
 
 
@@ -89,14 +100,14 @@ def test_measured_search_on_two_nodes_survives_a_lost_node(cluster, tmp_path):
     t0 = time.monotonic()
     killer = _Killer(cluster, node, lambda: time.monotonic() - t0 > 10)  # trials are running by then
     killer.start()
-    assert main([*argv, "--budget", "4", "--out", str(tmp_path / "first")]) == 0
+    _nas(cluster, *argv, "--budget", "4", "--out", str(tmp_path / "first"))
     ended = time.monotonic()
     killer.finished.set()
     assert killer.killed_at is not None and killer.killed_at < ended, "the node was not killed mid-run"
     first = pd.read_csv(tmp_path / "first" / "evaluated.csv")
     assert len(first) == 4 and first["accuracy"].notna().all()
 
-    assert main([*argv, "--budget", "6", "--out", str(tmp_path / "again")]) == 0  # a restarted driver
+    _nas(cluster, *argv, "--budget", "6", "--out", str(tmp_path / "again"))  # a restarted driver
     again = pd.read_csv(tmp_path / "again" / "evaluated.csv")
     assert len(again) == 6 and again["arch"].tolist()[:4] == first["arch"].tolist()
     assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 6
