@@ -160,11 +160,12 @@ def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpa
     return medians, medians.pop(_OVERHEAD), reference
 
 
-def _block_rows(work: list[tuple[int, BlockSpec]], config: BuildConfig, space: SearchSpace,
-                rng: np.random.Generator) -> pd.DataFrame:
-    medians, overhead, reference = _measure_chunk([s for _, s in work], config, space, rng)
-    return pd.DataFrame([{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": medians[s],
-                          "overhead_ms": overhead, "reference_ms": reference} for k, s in work])
+def block_rows(work: list[tuple[int, BlockSpec]], medians: dict, overhead: float,
+               reference: float) -> list[dict]:
+    """The table rows of one chunk: each ``(pass, block)`` of ``work`` with its median time
+    and the chunk's per-call overhead and reference time (``latency_ms``: see `_rescale`)."""
+    return [{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": medians[s], "overhead_ms": overhead,
+             "reference_ms": reference} for k, s in work]
 
 
 def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
@@ -231,7 +232,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
             meta["num_blocks"] * config.passes, f"{meta['device']} t{config.threads}", initial=len(done),
             unit="block", disable=not progress) as bar:
         for chunk in chunks:
-            rows = _block_rows(chunk, config, space, rng)
+            rows = pd.DataFrame(block_rows(chunk, *_measure_chunk([s for _, s in chunk], config, space, rng)))
             frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)
             save()
             bar.update(len(chunk))

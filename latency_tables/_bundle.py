@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from latency_tables._build import _GROUP, BuildConfig, _rescale, calibration_meta, plan_chunks
+from latency_tables._build import _GROUP, BuildConfig, _rescale, block_rows, calibration_meta, plan_chunks
 from latency_tables._e2e import calibration_archs, reference_archs, reference_time
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from latency_tables._measure import device_name
@@ -61,29 +61,27 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     b = config.batch_size
     models: dict[str, nn.Module] = {"overhead": nn.ReLU()}
     shapes = {"overhead": [b, 1, 8, 8]}
-    refs = reference_archs(space)
-    for i, arch in enumerate(refs):
-        models[f"ref{i}"] = Subnet.build(space.layout(arch))
-        shapes[f"ref{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
     blocks = distinct_blocks(space)
     names = {spec: f"b{i}" for i, spec in enumerate(blocks)}
     for spec, name in names.items():
         models[name] = build_block(spec)
         shapes[name] = [b, spec.in_channels, spec.resolution, spec.resolution]
+    refs = reference_archs(space)
     cal = calibration_archs(space, config.calibration_archs, config.calibration_seed) \
         if config.calibration_archs else []
-    for i, arch in enumerate(cal):
-        models[f"cal{i}"] = Subnet.build(space.layout(arch))
-        shapes[f"cal{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
+    for prefix, archs in (("ref", refs), ("cal", cal)):
+        for i, arch in enumerate(archs):
+            models[f"{prefix}{i}"] = Subnet.build(space.layout(arch))
+            shapes[f"{prefix}{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
 
-    ref_names = [f"ref{i}" for i in range(len(refs))]
+    ref_names, cal_names = [f"ref{i}" for i in range(len(refs))], [f"cal{i}" for i in range(len(cal))]
     jobs = [{"id": f"p{chunk[0][0]}c{j}", "kind": "blocks", "pass": chunk[0][0], "seed": config.seed + j,
              "models": ["overhead", *ref_names, *(names[s] for _, s in chunk)]}
             for j, chunk in enumerate(plan_chunks(config, blocks))]
     group = min(_GROUP, len(cal)) or 1
     jobs += [{"id": f"cal{g}", "kind": "calibration", "seed": config.seed + 100_003 + g,
-              "models": [*(f"cal{i}" for i in range(g * group, min(len(cal), (g + 1) * group))), *ref_names]}
-             for g in range(-(-len(cal) // group))]
+              "models": [*cal_names[start:start + group], *ref_names]}
+             for g, start in enumerate(range(0, len(cal), group))]
     manifest = {
         "format": FORMAT, "meta": config.metadata(whole), "protocol": asdict(config.protocol),
         "threads": config.threads, "provider": config.provider, "models": shapes,
@@ -160,34 +158,38 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
         raise ArtifactMismatchError(f"{bundle}: made for table format {meta.get('format')!r}, this version "
                                     f"writes {TABLE_FORMAT!r}; make the bundle again")
     refs = manifest["references"]
+
+    def timed(job: dict) -> tuple[dict[str, float], float]:
+        """A job's own models (not the overhead probe nor the reference subnets) with their
+        medians, in order, and the job's reference time."""
+        own = {m: medians[(job["id"], m)] for m in job["models"] if m not in refs and m != "overhead"}
+        return own, reference_time([medians[(job["id"], r)] for r in refs])
+
     rows = []
     for job in (j for j in manifest["jobs"] if j["kind"] == "blocks"):
-        reference = reference_time([medians[(job["id"], r)] for r in refs])
-        overhead = medians[(job["id"], "overhead")]
-        for name in job["models"][1 + len(refs):]:
-            rows.append({**BlockSpec(**manifest["blocks"][name]).to_dict(), "pass": job["pass"],
-                         "latency_ms": np.nan, "raw_ms": medians[(job["id"], name)], "overhead_ms": overhead,
-                         "reference_ms": reference})
+        times, reference = timed(job)
+        specs = {BlockSpec(**manifest["blocks"][m]): t for m, t in times.items()}
+        rows += block_rows([(job["pass"], spec) for spec in specs], specs, medians[(job["id"], "overhead")],
+                           reference)
     frame = _rescale(pd.DataFrame(rows), meta)
-    name = device or device_name(record.get("cpu_model", "unknown"), record.get("cores") or 1)
-    meta.update(device=name, cpu_model=record.get("cpu_model", "unknown"),
+    cpu = record.get("cpu_model", "unknown")
+    meta.update(device=device or device_name(cpu, record.get("cores") or 1), cpu_model=cpu,
                 runtime_version=f"onnxruntime {record.get('onnxruntime', '?')}",
                 provider=record.get("provider", meta["provider"]), rows_done=len(frame), complete=True,
                 build_seconds=None, probe={"bundle_id": manifest["bundle_id"], "device": record})
     cal = manifest["calibration"]
     if cal["archs"]:
-        archs = [ArchConfig.from_json(a) for a in cal["archs"]]
         runs, levels = [], []
         for job in (j for j in manifest["jobs"] if j["kind"] == "calibration"):
-            reference = reference_time([medians[(job["id"], r)] for r in refs])
-            for name in job["models"][:len(job["models"]) - len(refs)]:
-                runs.append(medians[(job["id"], name)])
-                levels.append(reference)
+            times, reference = timed(job)
+            runs += list(times.values())
+            levels += [reference] * len(times)
+        archs = [ArchConfig.from_json(a) for a in cal["archs"]]
         meta["calibration"] = calibration_meta(frame, meta, archs, np.array(runs), np.array(levels),
                                                cal["group_size"], cal["seed"])
     atomic_write_json(meta_path, meta)
     atomic_write_csv(csv, frame)
     table = LatencyTable.load(csv)
-    log.info("imported %d block timings of %s into %s", len(frame), record.get("cpu_model", "?"), csv)
+    log.info("imported %d block timings of %s into %s", len(frame), cpu, csv)
     return table
 

@@ -138,16 +138,16 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, pol
     calib, _ = _inputs(data.calib, arch.resolution, config.quant_calib_images)
     log.info("quantising to int8 (%s) with %d calibration images", policy, len(calib))
     info = quantize_onnx(fp32, out, arch, policy, calib)
+    threads = table.meta["threads"] if table is not None else config.threads
+    sessions = {"fp32": ort_session(fp32, threads), "int8": ort_session(out, threads)}
     acc = {}
     for split in ("val", "test"):
         x, y = _inputs(getattr(data, split), arch.resolution)
-        p32, p8 = onnx_predictions(fp32, x), onnx_predictions(out, x)
+        p32, p8 = (onnx_predictions(sessions[k], x) for k in ("fp32", "int8"))
         acc[split] = (100.0 * float((p32 == y).mean()), 100.0 * float((p8 == y).mean()),
                       100.0 * float((p32 == p8).mean()))
     drop = acc["val"][0] - acc["val"][1]
-    threads = table.meta["threads"] if table is not None else config.threads
     feed = {"input": np.ascontiguousarray(x[:1])}
-    sessions = {"fp32": ort_session(fp32, threads), "int8": ort_session(out, threads)}
     runners = {k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()}
     times = time_interleaved(runners, Protocol(rounds=config.timing_rounds), rng=np.random.default_rng(0))
     fp32_ms, int8_ms = (float(np.median(times[k])) for k in ("fp32", "int8"))

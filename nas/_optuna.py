@@ -111,7 +111,8 @@ class OptunaSearch(SearchStrategy):
             except KeyError:
                 pass
         self.study = optuna.create_study(
-            storage=self._storage, study_name=self.study_name, sampler=self.make_sampler(base, False),
+            storage=self._storage, study_name=self.study_name,
+            sampler=optuna.samplers.RandomSampler(),  # replaced below, once the trials are known
             load_if_exists=True,
             directions=["maximize" if o.maximize else "minimize" for o in problem.objectives])
         self._check_study(problem)

@@ -89,10 +89,7 @@ def _child_index(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def onnx_predictions(path: Path, images: np.ndarray, *, threads: int = 1, batch: int = 256) -> np.ndarray:
-    """Top-1 class of every image (NCHW float32 model inputs) in ONNX Runtime on the CPU."""
-    from supernet import ort_session
-
-    session = ort_session(path, threads)
+def onnx_predictions(session, images: np.ndarray, *, batch: int = 256) -> np.ndarray:
+    """Top-1 class of every image (NCHW float32 model inputs) from an ONNX Runtime session."""
     return np.concatenate([session.run(None, {"input": np.ascontiguousarray(images[i:i + batch])})[0]
                            .argmax(1) for i in range(0, len(images), batch)])
