@@ -129,7 +129,11 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
     meta = json.loads(meta_path.read_text())
     meta.setdefault("provider", CPU_PROVIDER)  # tables from before providers were recorded
     meta.setdefault("resolutions", list(space.resolutions))  # and from before partial tables
+    meta["protocol"] = asdict(Protocol.recorded(meta["protocol"]))  # and from before quantiles
     diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
+    quantiles = meta["protocol"]["quantile"], fresh["protocol"]["quantile"]
+    if quantiles[0] != quantiles[1]:  # more or fewer rounds are fine; another statistic is not
+        diff["protocol quantile"] = quantiles
     if diff:
         raise ArtifactMismatchError(
             f"cannot resume {csv}: it was started with other settings (recorded, asked): {diff}; "
@@ -139,8 +143,8 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
 
 def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
                    rng: np.random.Generator) -> tuple[dict, float, float]:
-    """Median ms of each block in ``specs``, with the per-call overhead and the reference
-    subnets (`reference_archs`) timed in the same interleaved loop."""
+    """The time (ms, the protocol's statistic) of each block in ``specs``, with the per-call
+    overhead and the reference subnets (`reference_archs`) timed in the same interleaved loop."""
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
         make = lambda module, shape, name: make_runner(config.runtime, module, (b, *shape),
@@ -155,16 +159,16 @@ def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpa
             runners[spec] = make(build_block(spec), shape, f"b{i}")
         times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
                                  threads=config.threads)
-    medians = {k: float(np.median(v)) for k, v in times.items()}
-    reference = reference_time([medians.pop(k) for k in list(medians) if isinstance(k, tuple)])
-    return medians, medians.pop(_OVERHEAD), reference
+    result = {k: config.protocol.summary(v) for k, v in times.items()}
+    reference = reference_time([result.pop(k) for k in list(result) if isinstance(k, tuple)])
+    return result, result.pop(_OVERHEAD), reference
 
 
-def block_rows(work: list[tuple[int, BlockSpec]], medians: dict, overhead: float,
+def block_rows(work: list[tuple[int, BlockSpec]], times: dict, overhead: float,
                reference: float) -> list[dict]:
-    """The table rows of one chunk: each ``(pass, block)`` of ``work`` with its median time
+    """The table rows of one chunk: each ``(pass, block)`` of ``work`` with its time (ms)
     and the chunk's per-call overhead and reference time (``latency_ms``: see `_rescale`)."""
-    return [{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": medians[s], "overhead_ms": overhead,
+    return [{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": times[s], "overhead_ms": overhead,
              "reference_ms": reference} for k, s in work]
 
 

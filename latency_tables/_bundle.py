@@ -41,7 +41,7 @@ __all__ = ["write_bundle", "import_results", "RUNNER"]
 
 log = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("probe_runner.py")
-FORMAT = "ofa-nas-probe/1"  # probe_runner.FORMAT
+FORMAT = "ofa-nas-probe/2"  # probe_runner.FORMAT
 
 
 def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -> Path:
@@ -124,7 +124,7 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
         rows = pd.read_csv(path, dtype={"bundle_id": str, "job": str, "model": str})
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise ArtifactMismatchError(f"{path}: not readable probe results ({short(str(err))})") from None
-    missing = {"bundle_id", "job", "model", "median_ms"} - set(rows.columns)
+    missing = {"bundle_id", "job", "model", "ms"} - set(rows.columns)
     if missing:
         raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
     others = sorted(set(rows["bundle_id"]) - {manifest["bundle_id"]})
@@ -134,9 +134,9 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
                                     "import them with the bundle they were timed from")
     device = rows[rows["job"] == "device"]
     timed = rows[rows["job"] != "device"]
-    ms = pd.to_numeric(timed["median_ms"], errors="coerce")
+    ms = pd.to_numeric(timed["ms"], errors="coerce")
     if ms.isna().any() or not np.isfinite(ms).all() or (ms <= 0).any():
-        raise ArtifactMismatchError(f"{path}: median_ms holds values that are not positive numbers")
+        raise ArtifactMismatchError(f"{path}: ms holds values that are not positive numbers")
     done = set(timed["job"])
     todo = [j["id"] for j in manifest["jobs"] if j["id"] not in done]
     if todo:
@@ -150,7 +150,7 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
                    force: bool = False) -> LatencyTable:
     """The latency table of ``results`` (probe_runner.py's CSV of ``bundle``), written to ``out``."""
     manifest = _read_bundle(bundle)
-    medians, record = _read_results(results, manifest)
+    times_of, record = _read_results(results, manifest)
     csv, meta_path = table_paths(out)
     check_outputs([csv, meta_path], force=force, what="latency table")
     meta = dict(manifest["meta"])
@@ -161,15 +161,15 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
 
     def timed(job: dict) -> tuple[dict[str, float], float]:
         """A job's own models (not the overhead probe nor the reference subnets) with their
-        medians, in order, and the job's reference time."""
-        own = {m: medians[(job["id"], m)] for m in job["models"] if m not in refs and m != "overhead"}
-        return own, reference_time([medians[(job["id"], r)] for r in refs])
+        times, in order, and the job's reference time."""
+        own = {m: times_of[(job["id"], m)] for m in job["models"] if m not in refs and m != "overhead"}
+        return own, reference_time([times_of[(job["id"], r)] for r in refs])
 
     rows = []
     for job in (j for j in manifest["jobs"] if j["kind"] == "blocks"):
         times, reference = timed(job)
         specs = {BlockSpec(**manifest["blocks"][m]): t for m, t in times.items()}
-        rows += block_rows([(job["pass"], spec) for spec in specs], specs, medians[(job["id"], "overhead")],
+        rows += block_rows([(job["pass"], spec) for spec in specs], specs, times_of[(job["id"], "overhead")],
                            reference)
     frame = _rescale(pd.DataFrame(rows), meta)
     cpu = record.get("cpu_model", "unknown")

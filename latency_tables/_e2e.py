@@ -62,16 +62,16 @@ def reference_archs(space: SearchSpace) -> list[ArchConfig]:
     return list(dict.fromkeys(archs))
 
 
-def reference_time(medians: Sequence[float]) -> float:
-    """The reference time of one group: the geometric mean of the reference subnets' medians."""
-    return float(np.exp(np.mean(np.log(np.asarray(medians, dtype=np.float64)))))
+def reference_time(times: Sequence[float]) -> float:
+    """The reference time of one group: the geometric mean of the reference subnets' times."""
+    return float(np.exp(np.mean(np.log(np.asarray(times, dtype=np.float64)))))
 
 
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
                     batch_size: int, protocol: Protocol, passes: int = 1, seed: int = 0,
                     group_size: int = 20, pin_core: int | None = None,
                     provider: str = CPU_PROVIDER) -> tuple[np.ndarray, np.ndarray]:
-    """Median latency (ms) of each whole subnet and the reference time (`reference_archs`)
+    """Latency (ms, the protocol's statistic) of each whole subnet and the reference time (`reference_archs`)
     beside it, both of shape ``(passes, len(archs))``.
 
     Subnets are timed in groups of ``group_size``, interleaved with each other and the
@@ -96,8 +96,8 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
             for p in range(passes):
                 runners = {i: per_arch[p] for i, per_arch in enumerate(sessions)}
                 times = time_interleaved(runners, protocol, rng=rng, runtime=runtime, threads=threads)
-                runs[p, start:start + timed] = [np.median(times[i]) for i in range(timed)]
-                refs[p, start:start + timed] = reference_time([np.median(times[i])
+                runs[p, start:start + timed] = [protocol.summary(times[i]) for i in range(timed)]
+                refs[p, start:start + timed] = reference_time([protocol.summary(times[i])
                                                                for i in range(timed, len(group))])
     return runs, refs
 
@@ -167,7 +167,7 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     filled with other subnets spread over the size range, timed and dropped, so that every
     subnet runs in the company it was calibrated in."""
     meta, calibration = table.meta, table.calibration or {}
-    protocol = protocol or Protocol(**meta["protocol"])
+    protocol = protocol or Protocol.recorded(meta["protocol"])
     if rounds is not None:
         protocol = replace(protocol, rounds=rounds)
     group = calibration.get("group_size", 20)

@@ -6,7 +6,8 @@ Needs only Python >= 3.8, onnxruntime and numpy (this file imports nothing else 
 not in the standard library), on Linux, macOS, Windows or ARM boards. The bundle holds the
 ONNX models and the plan: a list of jobs, each a group of models timed interleaved (every
 model ``warmup`` untimed calls, then ``rounds`` rounds in which every model runs ``calls``
-timed calls in a fresh random order); a model's result is the median of its calls.
+timed calls in a fresh random order); a model's result is a quantile of its calls
+(the protocol's, e.g. the 5th percentile).
 After each job its rows are added to ``--out`` (rewritten atomically), so a killed run
 started again with the same command goes on with the next job. Bring the CSV back and run
 ``nas latency import results.csv --bundle probe.zip --out my_device.csv``.
@@ -23,8 +24,8 @@ import tempfile
 import time
 import zipfile
 
-FORMAT = "ofa-nas-probe/1"
-COLUMNS = ["bundle_id", "job", "model", "median_ms", "calls"]
+FORMAT = "ofa-nas-probe/2"
+COLUMNS = ["bundle_id", "job", "model", "ms", "calls"]
 DEVICE = "device"  # the job name of the row that records the device (its model: JSON)
 
 
@@ -86,7 +87,8 @@ def session(ort, data, threads, provider):
 
 
 def time_job(ort, np, bundle, job, manifest, provider):
-    """Median milliseconds of every model of ``job``, timed interleaved."""
+    """Milliseconds of every model of ``job`` (the protocol's quantile of its calls), timed
+    interleaved."""
     protocol, threads = manifest["protocol"], manifest["threads"]
     runners = []
     for name in job["models"]:
@@ -114,7 +116,9 @@ def time_job(ort, np, bundle, job, manifest, provider):
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: (float(np.median(v)) / 1e6, len(v)) for name, v in samples.items()}
+    q = protocol.get("quantile", 0.5)
+    return {name: (float(np.quantile(np.asarray(v, dtype=np.float64), q)) / 1e6, len(v))
+            for name, v in samples.items()}
 
 
 def pin(threads, core):
@@ -158,7 +162,7 @@ def main(argv=None):
                      f"this is {device['cpu_model']} ({provider}): give another --out")
         if not before:
             rows.insert(0, {"bundle_id": manifest["bundle_id"], "job": DEVICE, "model": json.dumps(device),
-                            "median_ms": "", "calls": ""})
+                            "ms": "", "calls": ""})
         done = {r["job"] for r in rows}
         jobs = [j for j in manifest["jobs"] if j["id"] not in done]
         total, start = len(manifest["jobs"]), time.monotonic()
@@ -168,7 +172,7 @@ def main(argv=None):
         for k, job in enumerate(jobs, 1):
             for name, (ms, calls) in time_job(ort, np, bundle, job, manifest, provider).items():
                 rows.append({"bundle_id": manifest["bundle_id"], "job": job["id"], "model": name,
-                             "median_ms": repr(ms), "calls": calls})
+                             "ms": repr(ms), "calls": calls})
             write_rows(args.out, rows)
             if not args.quiet:
                 rate = k / max(time.monotonic() - start, 1e-9)

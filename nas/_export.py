@@ -149,14 +149,16 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, pol
     drop = acc["val"][0] - acc["val"][1]
     feed = {"input": np.ascontiguousarray(x[:1])}
     runners = {k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()}
-    times = time_interleaved(runners, Protocol(rounds=config.timing_rounds), rng=np.random.default_rng(0))
-    fp32_ms, int8_ms = (float(np.median(times[k])) for k in ("fp32", "int8"))
+    protocol = Protocol(rounds=config.timing_rounds)
+    times = time_interleaved(runners, protocol, rng=np.random.default_rng(0))
+    fp32_ms, int8_ms = (protocol.summary(times[k]) for k in ("fp32", "int8"))
     info.update(fp32_val_acc=acc["val"][0], int8_val_acc=acc["val"][1], accuracy_drop_pp=drop,
                 fp32_test_acc=acc["test"][0], int8_test_acc=acc["test"][1],
                 top1_agreement_test=acc["test"][2],
                 fp32_bytes=fp32.stat().st_size, int8_bytes=out.stat().st_size,
                 fp32_ms_raw=fp32_ms, int8_ms_raw=int8_ms, int8_over_fp32_latency=int8_ms / fp32_ms,
-                latency_note=f"batch 1, {threads} thread(s), both timed interleaved here, raw medians")
+                latency_note=f"batch 1, {threads} thread(s), both timed interleaved here, raw "
+                             f"{protocol.quantile:.0%} quantiles")
     log.info("int8: validation %.2f %% (fp32 %.2f %%, drop %.2f pp), %.2fx the fp32 latency, %d -> %d bytes",
              acc["val"][1], acc["val"][0], drop, int8_ms / fp32_ms, info["fp32_bytes"], info["int8_bytes"])
     if drop > config.max_accuracy_drop and not config.allow_accuracy_drop:

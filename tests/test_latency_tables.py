@@ -96,6 +96,20 @@ def test_incomplete_table_refused_and_existing_table_protected(built, tmp_path):
     other = BuildConfig(space=tiny_space(), device="test-cpu", threads=2, protocol=FAST)
     with pytest.raises(ArtifactMismatchError, match="threads"):
         build_table(other, out, resume=True, progress=False)
+    median = BuildConfig(space=tiny_space(), device="test-cpu", protocol=Protocol(rounds=3, quantile=0.5))
+    with pytest.raises(ArtifactMismatchError, match="quantile"):  # no two statistics in one table
+        build_table(median, partial, resume=True, progress=False)
+
+
+def test_the_protocol_statistic_is_a_quantile_and_old_records_mean_the_median(built):
+    calls = np.array([5.0, 1.0, 9.0, 2.0, 7.0, 3.0, 100.0])
+    assert Protocol().summary(calls) == pytest.approx(np.quantile(calls, 0.05))
+    assert Protocol(quantile=0.5).summary(calls) == 5.0 and Protocol(quantile=0).summary(calls) == 1.0
+    assert Protocol.recorded({"rounds": 400, "calls": 1, "warmup": 10}).quantile == 0.5  # before quantiles
+    assert Protocol.recorded(built[0].meta["protocol"]) == FAST
+    for bad in (-0.1, 1.5, "low", True):
+        with pytest.raises(NASError, match="quantile"):
+            Protocol(quantile=bad)
 
 
 def test_predict_is_vectorised_and_sums_blocks(built):
