@@ -140,7 +140,7 @@ CASES = [
         w, t, lambda f, m: m.clear())), "--latency-max", "1"), "format"),
     ("search: missing table", lambda w, t: _search(w, t, "--device", str(t / "none.csv"), "--latency-max", "1"),
      "does not exist"),
-    ("validate: report exists", lambda w, t: ["latency", "validate", "--table", str(w["table"]), "--json",
+    ("validate: report exists", lambda w, t: ["latency", "validate", "--table", str(w["table"]), "--report",
                                               _yaml(t, "{}", "mine.json")], "already exist"),
     # --- accuracy tables
     ("fit: accuracy 250 %", lambda w, t: ["fit-predictor", "--data", str(_copy_acc(
@@ -212,14 +212,14 @@ def test_every_command_is_covered():
     from nas.cli import COMMANDS
 
     covered = {c[0].split(":")[0] for c in CASES}
-    names = {m.removeprefix("nas._cmd_") for m in COMMANDS}
+    names = {m.removeprefix("nas.cli._") for m in COMMANDS}
     assert {"train", "collect", "search", "export", "space", "import-ofa", "run", "fit", "validate",
             "latency build"} <= covered
     assert names - {"demo", "predict", "import"} <= {n.split()[0] for n in covered}
 
 
 def test_an_unexpected_failure_is_one_line_unless_verbose(capsys, monkeypatch):
-    import nas._cmd_space as cmd
+    import nas.cli._space as cmd
 
     def boom(args):
         raise RuntimeError("x" * 5000)

@@ -156,7 +156,7 @@ def test_the_whole_pipeline_on_an_imported_supernet(ofa_networks, tmp_path, caps
 
     table = work / "cpu_t1.csv"
     assert main(["latency", "build", "--space", "ofa_mbv3", "--resolution", "128", "--out", str(table),
-                 "--rounds", "3", "--passes", "1", "--calibration-archs", "2", "--quiet"]) == 0
+                 "--rounds", "3", "--passes", "1", "--calibration-archs", "2", "--quiet", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["resolutions"] == [128]
     assert main(["collect", "--supernet", str(ckpt), "--num-archs", "28", "--calib-images", "8",
                  "--out", str(work / "accuracy.csv"), "--no-progress"]) == 0

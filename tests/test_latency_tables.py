@@ -207,11 +207,18 @@ def test_cli_resume_of_finished_table(built, tmp_path, capsys):
     argv = ["latency", "build", "--space", str(space_file), "--device", "test-cpu", "--out", str(out),
             "--quiet"]
     assert main(argv) == 2 and "already exists" in capsys.readouterr().err
-    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["blocks"] == len(distinct_blocks(tiny_space()))
+    assert main([*argv, "--resume"]) == 0  # for a person: what the table is, where, what next
+    text = capsys.readouterr().out
+    assert "test-cpu" in text and f"{len(distinct_blocks(tiny_space()))} blocks" in text
+    assert "nas latency validate" in text and not text.lstrip().startswith("{")
     report = tmp_path / "v.json"
-    assert main(["latency", "validate", "--table", str(out), "--num-archs", "3", "--json", str(report)]) == 0
+    assert main(["latency", "validate", "--table", str(out), "--num-archs", "3",
+                 "--report", str(report)]) == 0
     assert json.loads(report.read_text())["num_archs"] == 3 and report.with_suffix(".png").exists()
+    text = capsys.readouterr().out
+    assert "within ±10 %" in text and "Kendall tau" in text and "raw" in text and str(report) in text
 
 
 def test_torch_runtime_builds_without_export(tmp_path):

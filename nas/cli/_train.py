@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from nas.cli._show import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-steps-per-epoch", type=int, default=None,
                    help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
@@ -44,5 +46,14 @@ def run(args) -> int:
     finally:
         shutdown_distributed()
     if summary:
-        print(json.dumps(summary, indent=2))
+        final = summary.get("final") or {}
+        report = Summary(f"supernet trained: {summary['epochs']} epochs ({', '.join(summary['phases'])})")
+        accs = [(k.removeprefix("acc_"), v) for k, v in final.items() if k.startswith("acc_")]
+        if accs:
+            report.table(["subnet", "validation accuracy (%)"], [[k, number(v)] for k, v in accs])
+        report.fact("time", f"{summary['wall_seconds_this_session'] / 60:.1f} min this session")
+        report.fact("checkpoint", summary["checkpoint"])
+        if summary.get("curves"):
+            report.fact("curves", summary["curves"])
+        show(args, summary, report)
     return 0

@@ -15,14 +15,14 @@ from supernet import NASError
 from supernet._validate import short
 
 COMMANDS = [
-    "nas._cmd_demo",
-    "nas._cmd_train",
-    "nas._cmd_latency",
-    "nas._cmd_predict",
-    "nas._cmd_search",
-    "nas._cmd_export",
-    "nas._cmd_import",
-    "nas._cmd_space",
+    "nas.cli._demo",
+    "nas.cli._train",
+    "nas.cli._latency",
+    "nas.cli._predict",
+    "nas.cli._search",
+    "nas.cli._export",
+    "nas.cli._import",
+    "nas.cli._space",
 ]
 
 
@@ -59,6 +59,3 @@ def main(argv: list[str] | None = None) -> int:
               "rerun with --verbose for the traceback, and please report it)", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,8 +3,9 @@ predictor in two commands (thin layers over `predictors`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from nas.cli._show import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
@@ -30,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="start over: delete an existing table at --out (made with other settings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(p)
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("fit-predictor", help="fit accuracy predictors on a collected table",
@@ -41,6 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
     p.add_argument("--force", action="store_true", help="replace an earlier fit's files in --out")
+    add_json_flag(p)
     p.set_defaults(func=run_fit)
 
 
@@ -53,8 +56,14 @@ def run_collect(args) -> int:
                         data_dir=args.data_dir, workers=args.workers, device=args.device,
                         force=args.force, backend=args.backend, ray_address=args.ray_address)
     table = collect(cfg, progress=not args.no_progress)
-    print(json.dumps({"table": out, "rows": len(table),
-                      "accuracy_range": [float(table["accuracy"].min()), float(table["accuracy"].max())]}))
+    acc = table["accuracy"]
+    record = {"table": out, "rows": len(table), "accuracy_range": [float(acc.min()), float(acc.max())]}
+    report = Summary(f"accuracy of {len(table)} subnets measured")
+    report.fact("accuracy", f"{number(acc.min(), unit='%')} to {number(acc.max(), unit='%')} "
+                            f"(median {number(acc.median(), unit='%')})")
+    report.fact("table", out)
+    report.fact("next", f"nas fit-predictor --data {out} --out PREDICTOR_DIR")
+    show(args, record, report)
     return 0
 
 
@@ -65,5 +74,14 @@ def run_fit(args) -> int:
     report = fit_predictors(FitConfig(data=args.data, out=args.out, models=models,
                                       test_fraction=args.test_fraction, seed=args.seed,
                                       force=args.force))
-    print(json.dumps(report, indent=2))
+    rows = [[name + (" (best)" if name == report["best"] else ""), number(m["rmse_pp"], 3),
+             number(m["mae_pp"], 3), number(m["kendall_tau"], 3), number(m["spearman"], 3)]
+            for name, m in report["models"].items()]
+    summary = Summary(f"accuracy predictors fitted on {report['n_fit']} archs, "
+                      f"scored on {report['n_held_out']} held out")
+    summary.table(["model", "RMSE (pp)", "MAE (pp)", "Kendall tau", "Spearman"], rows)
+    summary.fact("tau ceiling", f"{number(report.get('tau_ceiling'), 3)} (two measurements of the "
+                                "same archs)")
+    summary.fact("files", f"{args.out}/ (report.json, pred_vs_true.png, one folder per model)")
+    show(args, report, summary)
     return 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
+from nas.cli._show import Summary, add_json_flag, number, show
 from supernet import NASError
 
 
@@ -56,6 +57,7 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="overwrite outputs in --out, and start an existing Optuna study over (its trials "
                         "are deleted: never on a study other drivers are still writing to)")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
@@ -82,9 +84,63 @@ def config_from_args(args):
 def run(args) -> int:
     from nas._search import run_search
 
-    summary = run_search(config_from_args(args))
-    print(json.dumps({k: summary[k] for k in ("strategy", "evaluated", "feasible", "front_size",
-                                              "hypervolume", "reference_point", "best")}, indent=2))
-    print(f"{summary['evaluated']} archs evaluated in {summary['search_seconds']:.2f} s; "
-          f"results in {args.out}/")
+    config = config_from_args(args)
+    summary = run_search(config)
+    show(args, summary, human_summary(config, summary))
     return 0
+
+
+_UNITS = {"accuracy": "%", "latency": "ms", "macs": "MACs", "params": "params", "peak_memory_bytes": "B"}
+
+
+def _rows_to_show(front, limit: int = 8) -> list[int]:
+    """At most ``limit`` positions of the front, evenly spaced, both ends kept."""
+    if len(front) <= limit:
+        return list(range(len(front)))
+    return sorted({round(i * (len(front) - 1) / (limit - 1)) for i in range(limit)})
+
+
+def human_summary(config, summary: dict) -> Summary:
+    """The best subnet (or the front) in a few lines, then where the files are."""
+    import pandas as pd
+
+    from supernet import ArchConfig, arch_cost, get_space
+
+    out = Path(config.out)
+    space = get_space(config.space)
+    front = pd.read_csv(out / "front.csv")
+    bounds = {c["name"]: c for c in summary["constraints"]}
+    names = [o["name"] for o in summary["objectives"]]
+    columns = [c for c in front.columns if c not in ("eval_index", "arch", "feasible")]
+    report = Summary(f"search ({summary['strategy']}, {space.name}): {summary['evaluated']} archs evaluated "
+                     f"in {summary['search_seconds']:.1f} s, {summary['feasible']} feasible")
+    best = summary.get("best")
+    if best is None:
+        report.fact("best", "no arch met the constraints; loosen them or raise --budget")
+    else:
+        arch = ArchConfig.from_dict(best["arch"])
+        cost = arch_cost(space, arch)
+        report.fact("best subnet", str(arch))
+        row = front[front["arch"] == arch.to_json()]
+        for name in columns:
+            value = best.get(name, row[name].iloc[0] if len(row) else None)
+            text = number(value, 3 if name == "latency" else 2, _UNITS.get(name, ""))
+            if name in bounds and bounds[name]["upper"] is not None:
+                text += f"  (budget {number(bounds[name]['upper'], 3, _UNITS.get(name, ''))})"
+            report.fact(name, text)
+        for name, value in (("macs", cost.macs), ("params", cost.params)):
+            if name not in columns:
+                report.fact(name, number(value, unit=_UNITS[name]))
+    if len(names) > 1 or len(front) > 1:
+        picks = _rows_to_show(front)
+        rows = [[str(ArchConfig.from_json(front["arch"].iloc[i])),
+                 *[number(front[c].iloc[i], 3 if c == "latency" else 2) for c in columns]] for i in picks]
+        shown = f", {len(picks)} shown" if len(picks) < len(front) else ""
+        report.table(["arch", *[f"{c} ({_UNITS[c]})" if c in _UNITS else c for c in columns]], rows,
+                     title=f"front: {len(front)} subnets{shown}")
+    report.fact("hypervolume", number(summary.get("hypervolume"), 4))
+    report.fact("files", f"{out}/ (front.csv, front.png, evaluated.csv, summary.json)")
+    if config.strategy.startswith("optuna"):
+        storage = config.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
+        report.fact("study", f"optuna-dashboard {storage}")
+    return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from nas.cli._show import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
                    "commands can point elsewhere later")
     p.add_argument("--image-size", type=int, default=224, help="with --data-dir: crop size of the images")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
@@ -34,8 +35,13 @@ def run(args) -> int:
         "model": model.state_dict(), "space": model.space.to_dict(), "config": config, "finished": True,
         "source": {"kind": "ofa", "checkpoint": str(args.checkpoint),
                    "checkpoint_hash": file_hash(args.checkpoint)}})
-    print(json.dumps({"supernet": args.out, "space": model.space.name,
-                      "parameters": sum(p.numel() for p in model.parameters())}))
+    record = {"supernet": args.out, "space": model.space.name,
+              "parameters": sum(p.numel() for p in model.parameters())}
+    report = Summary(f"imported MIT's supernet as {model.space.name}")
+    report.fact("checkpoint", args.out)
+    report.fact("parameters", number(record["parameters"]))
+    report.fact("data", config["data"]["path"] if config else "none (pass --data-dir to evaluate and search)")
+    show(args, record, report)
     return 0
 
 

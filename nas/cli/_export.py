@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nas.cli._show import Summary, add_json_flag, number, show
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
                    help="validation accuracy (pp) int8 may lose against fp32 before the export fails")
     p.add_argument("--allow-accuracy-drop", action="store_true", help="keep an int8 model whatever it loses")
     p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
@@ -76,5 +79,21 @@ def run(args) -> int:
         summary["int8"] = {k: q[k] for k in ("int8_val_acc", "fp32_val_acc", "accuracy_drop_pp",
                                               "int8_test_acc", "top1_agreement_test", "int8_bytes",
                                               "fp32_bytes", "int8_over_fp32_latency")}
-    print(json.dumps(summary, indent=2))
+    report = Summary(f"exported {card['arch_str']}")
+    report.fact("model", f"{card['onnx']} (card: {Path(card['onnx']).with_suffix('.json')})")
+    report.fact("test accuracy", f"{number(card['test_acc'], unit='%')} (predicted "
+                                 f"{number(card['predicted_acc'], unit='%')})")
+    latency = f"{number(card['measured_latency_ms'], 3, 'ms')} measured"
+    if card.get("predicted_latency_ms") is not None:
+        latency += f", {number(card['predicted_latency_ms'], 3, 'ms')} predicted by the table"
+    report.fact("latency", latency)
+    report.fact("size", f"{number(card['macs'])} MACs, {number(card['params'])} params")
+    report.fact("ONNX vs PyTorch", f"max abs. difference {card['parity_max_abs_diff']:.1e}")
+    if "int8" in summary:
+        q = summary["int8"]
+        report.fact("int8", f"validation {number(q['int8_val_acc'], unit='%')} vs fp32 "
+                            f"{number(q['fp32_val_acc'], unit='%')} (-{number(q['accuracy_drop_pp'])} pp), "
+                            f"{number(q['fp32_bytes'])} -> {number(q['int8_bytes'])} bytes, "
+                            f"{q['int8_over_fp32_latency']:.2f}x the fp32 latency")
+    show(args, summary, report)
     return 0

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from nas.cli._show import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
@@ -46,14 +47,16 @@ def add_parser(sub) -> None:
     v.add_argument("--table", required=True, help="table .csv (or a shipped table's name)")
     v.add_argument("--num-archs", type=int, default=100)
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--json", required=True, help="report path (.json)")
-    v.add_argument("--plot", help="scatter plot path (default: the --json path with .png)")
+    v.add_argument("--report", required=True, help="report path (.json)")
+    v.add_argument("--plot", help="scatter plot path (default: the --report path with .png)")
     v.add_argument("--pin-core", type=int)
-    v.add_argument("--force", action="store_true", help="replace existing --json / --plot files")
+    v.add_argument("--force", action="store_true", help="replace existing --report / --plot files")
     v.set_defaults(func=run_validate)
 
     ls = cmds.add_parser("list", help="list the tables shipped with the package")
     ls.set_defaults(func=run_list)
+    for parser in (b, pb, im, v, ls):
+        add_json_flag(parser)
 
 
 def _build_options(p) -> None:
@@ -82,6 +85,24 @@ def _config(args, **extra):
                        resolutions=args.resolutions, **extra)
 
 
+def _table_summary(title: str, table, record: dict) -> Summary:
+    """What a table is and how well its calibration fits."""
+    meta, cal = table.meta, table.calibration or {}
+    report = Summary(title)
+    report.fact("table", f"{table.path} (+ .json)")
+    report.fact("device", f"{meta['device']} ({meta['cpu_model']}), {meta.get('provider', 'CPU')}, "
+                          f"{meta['threads']} thread(s), batch {meta['batch_size']}")
+    report.fact("covers", f"{table.num_blocks} blocks of {meta['space_name']} at "
+                          f"{', '.join(map(str, meta['resolutions']))} px")
+    if cal:
+        report.fact("calibration", f"{cal['num_archs']} whole subnets, fit error {cal['fit_mape']:.1f} % "
+                                   f"(block sum alone: {cal['uncalibrated_mape']:.1f} %)")
+    if record.get("build_seconds"):
+        report.fact("build time", f"{record['build_seconds']:.0f} s")
+    report.fact("next", f"nas latency validate --table {table.path} --report VALIDATION.json")
+    return report
+
+
 def run_build(args) -> int:
     from latency_tables import build_table, default_device_name
 
@@ -91,10 +112,10 @@ def run_build(args) -> int:
     config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
     cal = table.calibration or {}
-    print(json.dumps({"table": str(out), "blocks": table.num_blocks, "device": device,
-                      "resolutions": table.meta["resolutions"],
-                      "build_seconds": table.meta["build_seconds"],
-                      "calibration_fit_mape": cal.get("fit_mape")}, indent=2))
+    record = {"table": str(out), "blocks": table.num_blocks, "device": device,
+              "resolutions": table.meta["resolutions"], "build_seconds": table.meta["build_seconds"],
+              "calibration_fit_mape": cal.get("fit_mape")}
+    show(args, record, _table_summary(f"latency table built for {device}", table, record))
     return 0
 
 
@@ -102,9 +123,12 @@ def run_bundle(args) -> int:
     from latency_tables import write_bundle
 
     out = write_bundle(_config(args), args.out, force=args.force)
-    print(f"bundle {out}; on the device: python {out.with_name('probe_runner.py').name} {out.name} "
-          f"--out results.csv  (needs onnxruntime and numpy); then: nas latency import results.csv "
-          f"--bundle {out} --out DEVICE.csv")
+    runner = out.with_name("probe_runner.py")
+    record = {"bundle": str(out), "runner": str(runner)}
+    report = Summary(f"probe bundle {out}")
+    report.fact("on the device", f"python {runner.name} {out.name} --out results.csv   (onnxruntime + numpy)")
+    report.fact("then here", f"nas latency import results.csv --bundle {out} --out DEVICE.csv")
+    show(args, record, report)
     return 0
 
 
@@ -113,9 +137,9 @@ def run_import(args) -> int:
 
     table = import_results(args.results, args.bundle, args.out, device=args.device, force=args.force)
     cal = table.calibration or {}
-    print(json.dumps({"table": str(table.path), "blocks": table.num_blocks, "device": table.meta["device"],
-                      "cpu_model": table.meta["cpu_model"], "calibration_fit_mape": cal.get("fit_mape")},
-                     indent=2))
+    record = {"table": str(table.path), "blocks": table.num_blocks, "device": table.meta["device"],
+              "cpu_model": table.meta["cpu_model"], "calibration_fit_mape": cal.get("fit_mape")}
+    show(args, record, _table_summary(f"latency table imported for {table.meta['device']}", table, record))
     return 0
 
 
@@ -123,21 +147,43 @@ def run_validate(args) -> int:
     from latency_tables import LatencyTable, ValidateConfig, validate_table
     from supernet._io import check_outputs
 
-    plot = args.plot or str(Path(args.json).with_suffix(".png"))
-    check_outputs([args.json, plot], force=args.force, what="validation report")
+    plot = args.plot or str(Path(args.report).with_suffix(".png"))
+    check_outputs([args.report, plot], force=args.force, what="validation report")
     table = LatencyTable.load(args.table)
     config = ValidateConfig(num_archs=args.num_archs, seed=args.seed, pin_core=args.pin_core)
-    report = validate_table(table, config, json_path=args.json, plot_path=plot)
+    report = validate_table(table, config, json_path=args.report, plot_path=plot)
     keys = ("within_5pct", "within_10pct", "mape", "kendall_tau", "num_archs", "repeat_within_10pct", "plot")
-    raw = {k: report["raw"][k] for k in ("within_10pct", "mape", "repeat_within_10pct", "load_factor")}
-    print(json.dumps({**{k: report[k] for k in keys}, "raw": raw}, indent=2))
+    raw = report["raw"]
+    record = {**{k: report[k] for k in keys},
+              "raw": {k: raw[k] for k in ("within_10pct", "mape", "repeat_within_10pct", "load_factor")}}
+    rows = [["within ±5 %", number(report["within_5pct"]), number(raw["within_5pct"])],
+            ["within ±10 %", number(report["within_10pct"]), number(raw["within_10pct"])],
+            ["Kendall tau", number(report["kendall_tau"], 3), number(raw["kendall_tau"], 3)],
+            ["mean abs. error", number(report["mape"], 1, "%"), number(raw["mape"], 1, "%")],
+            ["two timings agree ±10 %", number(report["repeat_within_10pct"]),
+             number(raw["repeat_within_10pct"])]]
+    summary = Summary(f"{table.meta['device']} table vs {report['num_archs']} unseen subnets timed whole")
+    summary.table(["", "reference-scaled", "raw"], rows)
+    summary.fact("load factor", f"{number(raw['load_factor'])} (the reference subnets' time now over "
+                                "during the build)")
+    summary.fact("files", f"{args.report}, {plot}")
+    show(args, record, summary)
     return 0
 
 
 def run_list(args) -> int:
     from latency_tables import LatencyTable, list_tables
 
+    rows, record = [], []
     for name in list_tables():
         table = LatencyTable.load(name, require_complete=False)
-        print(f"{name}: {table!r}" + ("" if table.meta.get("complete") else " (incomplete)"))
+        m = table.meta
+        record.append({"name": name, "device": m["device"], "cpu_model": m["cpu_model"],
+                       "threads": m["threads"], "batch_size": m["batch_size"], "space": m["space_name"],
+                       "blocks": table.num_blocks, "complete": bool(m.get("complete"))})
+        rows.append([name, m["space_name"], m["cpu_model"], str(m["threads"]), str(m["batch_size"]),
+                     str(table.num_blocks), "yes" if m.get("complete") else "no"])
+    summary = Summary(f"{len(rows)} latency tables shipped with the package")
+    summary.table(["name", "space", "CPU", "threads", "batch", "blocks", "complete"], rows)
+    show(args, record, summary)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from nas.cli._show import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
             p.add_argument("--train", action="store_true",
                            help="train the supernet and fit the predictor from scratch instead of "
                                 "using the pretrained ones (nas/demo_train.yaml)")
+        add_json_flag(p)
         p.set_defaults(func=run)
 
 
@@ -36,6 +37,12 @@ def run(args) -> int:
 
     config = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
     summary = run_experiment(load_experiment(config), args.out, fresh=args.fresh, data_dir=args.data_dir)
-    print(json.dumps(summary["budgets"], indent=2))
-    print(f"done in {summary['seconds']:.0f} s; report: {args.out}/report.md")
+    rows = [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
+             number(b["measured_latency_ms"], 3), "yes" if b["meets_budget"] else "NO", b["onnx_path"]]
+            for b in summary["budgets"]]
+    report = Summary(f"demo done in {summary['seconds']:.0f} s: {len(rows)} ONNX models, one per "
+                     "latency budget")
+    report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)", "within", "model"], rows)
+    report.fact("report", f"{args.out}/report.md")
+    show(args, summary, report)
     return 0

@@ -1,0 +1,51 @@
+"""`nas space`: describe a search space (a preset or a user's file)."""
+
+from __future__ import annotations
+
+from nas.cli._show import Summary, add_json_flag, number, show
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("space", help="describe a search space and its cost range",
+                       description="Print a search space's stages and choices, cardinality and the "
+                       "cost of its smallest and largest subnets (--json: every field).")
+    p.add_argument("space", help="preset name (see --list) or a .json/.yaml space file",
+                   nargs="?", default="fmnist_small")
+    p.add_argument("--list", action="store_true", help="list the presets and exit")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from supernet import arch_cost, get_space, list_spaces
+
+    if args.list:
+        print("\n".join(list_spaces()))
+        return 0
+    space = get_space(args.space)
+    info = {"fields": space.to_dict(), "hash": space.hash, "num_subnets": space.num_subnets,
+            "num_resolutions": len(space.resolutions)}
+    for name, arch in (("smallest", space.smallest()), ("largest", space.largest())):
+        cost = arch_cost(space, arch)
+        info[name] = {"arch": arch.to_dict(), "params": cost.params, "macs": cost.macs,
+                      "peak_memory_bytes": cost.peak_memory_bytes}
+    report = Summary(f"space {space.name} (hash {space.hash}): {number(space.num_subnets)} subnets")
+    report.fact("resolutions", ", ".join(f"{r} px" for r in space.resolutions))
+    kernels, expands = _choices(space.kernel_choices), _choices(space.expand_choices)
+    report.fact("per block", f"kernel {kernels}, expand {expands}")
+    report.fact("depth per stage", _choices(space.depth_choices))
+    report.fact("stem", f"{space.stem_channels} channels, stride {space.stem_stride}")
+    stages = [[str(i + 1), str(w), str(st), act, "yes" if se else "no"]
+              for i, (w, st, act, se) in enumerate(zip(space.stage_widths, space.stage_strides,
+                                                       space.stage_acts, space.stage_se))]
+    report.table(["stage", "width", "stride", "activation", "SE"], stages)
+    report.table(["subnet", "arch", "MACs", "params", "peak memory (B)"],
+                 [[name, str(a), number(info[name]["macs"]), number(info[name]["params"]),
+                   number(info[name]["peak_memory_bytes"])]
+                  for name, a in (("smallest", space.smallest()), ("largest", space.largest()))])
+    show(args, info, report)
+    return 0
+
+
+def _choices(values) -> str:
+    return "{" + ", ".join(f"{v:g}" for v in values) + "}"

@@ -1,0 +1,82 @@
+"""What a person sees: every command ends with a short summary holding its key figures
+(no JSON dump, no traceback), and ``--json`` prints the full machine-readable record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.cli import main
+from supernet import arch_cost, get_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def predictor_dir(tmp_path_factory):
+    """A real ridge predictor whose targets grow with an arch's size."""
+    from predictors import create_predictor
+
+    space = get_space("fmnist_small")
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(200)]
+    y = [60 + 2 * np.log(c.macs) for c in (arch_cost(space, a) for a in archs)]
+    folder = tmp_path_factory.mktemp("predictor")
+    create_predictor("ridge", space=space).fit(archs, np.array(y)).save(folder)
+    return str(folder)
+
+
+def test_search_prints_the_best_subnet_against_its_budget(tmp_path, predictor_dir, capsys):
+    from supernet import ArchConfig
+
+    argv = ["search", "--predictor", predictor_dir, "--device", "xeon-2c_t1", "--latency-max", "0.6",
+            "--budget", "150"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    best = ArchConfig.from_dict(summary["best"]["arch"])
+    assert str(best) in text  # the compact arch string, r24[k5e6,...]
+    assert "budget 0.600 ms" in text and f"{summary['best']['accuracy']:.2f} %" in text
+    assert f"{arch_cost(get_space('fmnist_small'), best).macs:,} MACs" in text
+    assert str(tmp_path / "a") in text and len(text.splitlines()) <= 25 and not text.lstrip().startswith("{")
+    assert main([*argv, "--out", str(tmp_path / "b"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["best"]["arch"] == summary["best"]["arch"] and record["evaluated"] == summary["evaluated"]
+
+
+def test_an_optuna_search_names_the_dashboard_command(tmp_path, predictor_dir, capsys):
+    out = tmp_path / "o"
+    assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs", "--budget", "40",
+                 "--strategy", "optuna-tpe", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"optuna-dashboard sqlite:///{(out / 'optuna.db').resolve()}" in text
+    assert "front:" in text and "macs (MACs)" in text
+
+
+def test_space_prints_stages_choices_and_cost_range(capsys):
+    space = get_space("fmnist_small")
+    assert main(["space", "fmnist_small"]) == 0
+    text = capsys.readouterr().out
+    assert f"{space.num_subnets:,} subnets" in text and space.hash in text
+    assert str(space.smallest()) in text and str(space.largest()) in text
+    assert f"{arch_cost(space, space.largest()).macs:,}" in text
+    assert len(text.splitlines()) <= 25
+    assert main(["space", "fmnist_small", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_subnets"] == space.num_subnets
+
+
+def test_a_log_gets_plain_text_without_colour_codes(tmp_path):
+    """Run as a subprocess writing to a pipe (a log, CI): no escape codes, no wrapping of the rows."""
+    env = {**os.environ, "TERM": "xterm-256color"}
+    done = subprocess.run([sys.executable, "-m", "nas.cli", "latency", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\x1b[" not in done.stdout and "Traceback" not in done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("xeon-")]
+    assert rows and all("fmnist_small" in line for line in rows)
