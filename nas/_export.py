@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from nas._io import atomic_write_json
 from nas._quantize import onnx_predictions, parse_precision, quantize_onnx
@@ -31,6 +32,7 @@ from supernet import (
 )
 from supernet._io import check_outputs
 from supernet._onnx import CPU_PROVIDER, check_provider
+from supernet._stream import normalise
 
 __all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
 
@@ -59,6 +61,7 @@ class ExportConfig:
     quant_calib_images: int = 256   # training images the int8 activation ranges come from
     max_accuracy_drop: float = 1.0  # pp of validation accuracy int8 may lose against fp32 ...
     allow_accuracy_drop: bool = False  # ... unless this is set
+    bare: bool = False  # the network alone (float input at the resolution), not `RawInput`
 
     def __post_init__(self) -> None:
         if not str(self.out).endswith(".onnx"):
@@ -71,6 +74,33 @@ class ExportConfig:
             check_provider(self.provider)
         if not isinstance(self.quant_calib_images, int) or self.quant_calib_images < 1:
             raise NASError(f"quant_calib_images: got {self.quant_calib_images!r}, expected a positive int")
+
+
+class RawInput(nn.Module):
+    """A subnet that takes images as the dataset stores them (uint8, NCHW, native size):
+    the cast, the scaling to [0, 1], the normalisation and the resize to the subnet's
+    resolution (bilinear, half-pixel centres, no antialias) run inside the graph, exactly
+    as training and evaluation prepared every input."""
+
+    def __init__(self, net: nn.Module, mean: list[float], std: list[float], resolution: int) -> None:
+        super().__init__()
+        self.net, self.resolution = net, resolution
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(resize(normalise(x, self.mean, self.std), self.resolution))
+
+
+def _raw_input(config: ExportConfig, data_cfg: DataConfig, policy) -> str | None:
+    """Why the model is exported bare (None: it takes raw images)."""
+    if config.bare:
+        return "--bare"
+    if policy is not None:
+        return "int8 models take the network's own input"
+    if data_cfg.stream:
+        return "streamed image files come in any size; decode, resize and crop them as the note says"
+    return None
 
 
 def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
@@ -102,6 +132,21 @@ def _time(table, space, arch: ArchConfig, config: ExportConfig):
                                  provider=config.provider,
                                  protocol=Protocol(rounds=config.timing_rounds), passes=2)
     return Measured(runs, refs, None)
+
+
+def _input_card(data, cfg: DataConfig, arch: ArchConfig, bare: str | None, raw_shape) -> dict:
+    """The model's input contract, precisely: raw images, or the network's own input."""
+    common = {"mean": data.mean, "std": data.std, "classes": list(data.classes),
+              "resolution": arch.resolution}
+    if bare is None:
+        c, h, w = raw_shape
+        return {"raw": True, "dtype": "uint8", "layout": "NCHW", "shape": [None, c, h, w], **common,
+                "note": f"images as the dataset stores them: uint8 pixels, {c} channel(s), {h}x{w}, NCHW; "
+                        "the graph casts them, scales to [0, 1], normalises with mean and std and resizes "
+                        f"to {arch.resolution} px (bilinear, half-pixel centres, no antialias)"}
+    return {"raw": False, "dtype": "float32", "layout": "NCHW",
+            "shape": [None, len(data.mean), arch.resolution, arch.resolution], **common,
+            "bare_because": bare, "note": _input_note(cfg)}
 
 
 def _input_note(cfg: DataConfig) -> str:
@@ -197,16 +242,27 @@ def export_subnet(config: ExportConfig) -> dict:
     log.info("extracting %s and recalibrating BN on %d training images", arch, data_cfg.calib_images)
     sub = calibrated_subnet(model, arch, data.calib)
     test_acc = accuracy(sub, data.test, arch.resolution)
-    x, _ = next(iter(data.test.epoch(0)))
-    x = resize(x[:64], arch.resolution)
-    export_onnx(sub, fp32_out, (1, space.in_channels, arch.resolution, arch.resolution))
+    bare = _raw_input(config, data_cfg, policy)
+    if bare is None:
+        images, labels = data.test.uint8()
+        net, x = RawInput(sub, data.mean, data.std, arch.resolution), images[:64]
+        export_onnx(net, fp32_out, (1, *images.shape[1:]), dtype=torch.uint8)
+    else:
+        x, _ = next(iter(data.test.epoch(0)))
+        net, x = sub, resize(x[:64], arch.resolution)
+        export_onnx(sub, fp32_out, (1, space.in_channels, arch.resolution, arch.resolution))
     try:
-        parity = onnx_parity(fp32_out, sub, x)
+        parity = onnx_parity(fp32_out, net, x)
         if parity > config.tolerance:
             failed = out.with_suffix(".failed.onnx")
             os.replace(fp32_out, failed)
             raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
                            f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
+        if bare is None:  # what a client with onnxruntime alone gets on the raw test images
+            from supernet import ort_session
+
+            predicted = onnx_predictions(ort_session(fp32_out, 1), images.numpy())
+            onnx_test_acc = 100.0 * float((predicted == labels.numpy()).mean())
         timed = _time(table, space, arch, config)
         quant = None if policy is None else _quantize(config, fp32_out, out, arch, policy, data, table)
     except BaseException:  # no half-made export blocks the corrected rerun
@@ -217,9 +273,7 @@ def export_subnet(config: ExportConfig) -> dict:
     cost = arch_cost(space, arch)
     card = {
         "onnx": str(out), "arch": arch.to_dict(), "arch_str": str(arch),
-        "input": {"shape": [None, space.in_channels, arch.resolution, arch.resolution],
-                  "mean": data.mean, "std": data.std, "classes": list(data.classes),
-                  "note": _input_note(data_cfg)},
+        "input": _input_card(data, data_cfg, arch, bare, images.shape[1:] if bare is None else None),
         "test_acc": test_acc, "parity_max_abs_diff": parity,
         "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
         "load_factor": timed.load_factor,
@@ -238,6 +292,8 @@ def export_subnet(config: ExportConfig) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    if bare is None:
+        card["onnx_test_acc"] = onnx_test_acc
     if quant is not None:
         card["precision"] = policy
         card["quantization"] = {**quant, "fp32_twin": str(fp32_out),

@@ -19,9 +19,9 @@ OPSET = 17
 
 
 def export_onnx(module: nn.Module, path: str | Path, input_shape: tuple[int, ...], *,
-                dynamic_batch: bool = True, check: bool = True) -> Path:
-    """Export ``module`` (in eval mode) to ``path`` atomically; input ``input``, output
-    ``output``; batch axis dynamic unless ``dynamic_batch`` is False."""
+                dynamic_batch: bool = True, check: bool = True, dtype: torch.dtype = torch.float32) -> Path:
+    """Export ``module`` (in eval mode) to ``path`` atomically; input ``input`` (of ``dtype``),
+    output ``output``; batch axis dynamic unless ``dynamic_batch`` is False."""
     import onnx
 
     path = Path(path)
@@ -31,7 +31,7 @@ def export_onnx(module: nn.Module, path: str | Path, input_shape: tuple[int, ...
         with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, (torch.zeros(input_shape),), str(tmp), dynamo=False, opset_version=OPSET,
+                module, (torch.zeros(input_shape, dtype=dtype),), str(tmp), dynamo=False, opset_version=OPSET,
                 input_names=["input"], output_names=["output"],
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None,
             )

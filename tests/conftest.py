@@ -3,6 +3,11 @@ so that parity checks exercise every path with outputs of a meaningful scale."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import venv
+from importlib.metadata import version
+
 import pytest
 import torch
 
@@ -43,3 +48,17 @@ def perturbed_supernet(space: SearchSpace, seed: int = 0) -> Supernet:
 @pytest.fixture(scope="session")
 def fmnist_space() -> SearchSpace:
     return get_space("fmnist_small")
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory):
+    """A virtual environment with onnxruntime and numpy only (pip, as any dependency): what a
+    target device or a deployment engineer has; neither torch nor this project."""
+    root = tmp_path_factory.mktemp("bare") / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(root)
+    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    pins = [f"onnxruntime=={version('onnxruntime')}", f"numpy=={version('numpy')}"]
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *pins],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return python

@@ -10,8 +10,6 @@ import os
 import signal
 import subprocess
 import time
-import venv
-from importlib.metadata import version
 
 import numpy as np
 import pytest
@@ -22,19 +20,6 @@ from nas.cli import main
 from supernet import ArtifactMismatchError
 
 PROTOCOL = Protocol(rounds=30, calls=1, warmup=2)
-
-
-@pytest.fixture(scope="module")
-def bare_python(tmp_path_factory):
-    """A virtual environment with onnxruntime and numpy only (pip, as any dependency)."""
-    root = tmp_path_factory.mktemp("bare") / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    pins = [f"onnxruntime=={version('onnxruntime')}", f"numpy=={version('numpy')}"]
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *pins],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return python
 
 
 def _bare(python, *args, **kw):

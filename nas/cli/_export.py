@@ -38,6 +38,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-accuracy-drop", type=float, default=1.0,
                    help="validation accuracy (pp) int8 may lose against fp32 before the export fails")
     p.add_argument("--allow-accuracy-drop", action="store_true", help="keep an int8 model whatever it loses")
+    p.add_argument("--bare", action="store_true",
+                   help="export the network alone (float input at the subnet's resolution, normalised); "
+                        "by default the model takes images as the dataset stores them (uint8, native size) "
+                        "and casts, resizes and normalises them itself")
     p.add_argument("--force", action="store_true", help="overwrite an existing model and card")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -70,7 +74,8 @@ def run(args) -> int:
         supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
         force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
-        max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop))
+        max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop,
+        bare=args.bare))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     summary = {k: card[k] for k in keys}
@@ -89,6 +94,9 @@ def run(args) -> int:
     report.fact("latency", latency)
     report.fact("size", f"{number(card['macs'])} MACs, {number(card['params'])} params")
     report.fact("ONNX vs PyTorch", f"max abs. difference {card['parity_max_abs_diff']:.1e}")
+    report.fact("input", card["input"]["note"])
+    if card.get("onnx_test_acc") is not None:
+        report.fact("ONNX test accuracy", f"{number(card['onnx_test_acc'], unit='%')} on the raw test images")
     if "int8" in summary:
         q = summary["int8"]
         report.fact("int8", f"validation {number(q['int8_val_acc'], unit='%')} vs fp32 "
