@@ -140,6 +140,8 @@ CASES = [
         w, t, lambda f, m: m.clear())), "--latency-max", "1"), "format"),
     ("search: missing table", lambda w, t: _search(w, t, "--device", str(t / "none.csv"), "--latency-max", "1"),
      "does not exist"),
+    ("show: not an artifact", lambda w, t: ["show", _yaml(t, "{}", "notes.json")], "not an artifact"),
+    ("show: missing", lambda w, t: ["show", str(t / "none.pt")], "does not exist"),
     ("validate: report exists", lambda w, t: ["latency", "validate", "--table", str(w["table"]), "--report",
                                               _yaml(t, "{}", "mine.json")], "already exist"),
     # --- accuracy tables

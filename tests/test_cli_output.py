@@ -80,3 +80,30 @@ def test_a_log_gets_plain_text_without_colour_codes(tmp_path):
     assert "\x1b[" not in done.stdout and "Traceback" not in done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("xeon-")]
     assert rows and all("fmnist_small" in line for line in rows)
+
+
+def test_show_recognises_each_artifact(tmp_path, predictor_dir, capsys):
+    from latency_tables._table import TABLES_DIR
+    from supernet import Subnet, export_onnx
+
+    assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs", "--budget", "40",
+                 "--out", str(tmp_path / "s")]) == 0
+    space = get_space("fmnist_small")
+    bare = export_onnx(Subnet.build(space.layout(space.smallest())), tmp_path / "net.onnx", (1, 1, 20, 20))
+    cases = {"pretrained:fmnist_small": ("supernet checkpoint", "mac_q50"),
+             str(TABLES_DIR / "xeon-amx-2c_t1.csv"): ("latency table", "quantile 0.05"),
+             str(ROOT / "predictors" / "pretrained" / "fmnist_small"): ("accuracy predictor", "gbt"),
+             predictor_dir: ("accuracy predictor", "ridge"),
+             str(tmp_path / "s"): ("search folder", "on the front"),
+             str(bare): ("ONNX model", "tensor(float)")}
+    capsys.readouterr()
+    for path, (kind, detail) in cases.items():
+        assert main(["show", path]) == 0, path
+        text = capsys.readouterr().out
+        assert text.startswith(kind) and detail in text, (path, text)
+        assert main(["show", path, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["kind"].startswith(kind.lower().split()[0])
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["show", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "not an artifact nas recognises" in err and "latency table" in err and "Traceback" not in err

@@ -50,6 +50,7 @@ def test_a_client_with_onnxruntime_alone_reproduces_the_card(bare_python, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     got = float(re.search(r"test accuracy ([\d.]+) %", done.stdout).group(1))
     assert got == pytest.approx(card["test_acc"], abs=0.05)
+    assert main(["show", str(model)]) == 0  # the card, as a person reads it
 
 
 def test_bare_keeps_the_networks_own_input(tmp_path):

@@ -23,6 +23,7 @@ COMMANDS = [
     "nas.cli._export",
     "nas.cli._import",
     "nas.cli._space",
+    "nas.cli._show",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.cli._show import Summary, add_json_flag, number, show
+from nas.cli._summary import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:

@@ -1,88 +1,247 @@
-"""What a command prints: a short aligned summary a person reads in two seconds, or with
-``--json`` the full machine-readable record (the files a command writes keep it too).
-
-    show(args, record, Summary("search: best subnet").fact("arch", str(arch)).table(cols, rows))
-"""
+"""`nas show PATH`: what an artifact of this project is, what produced it and its key
+figures: the first thing to do with a file someone sent you."""
 
 from __future__ import annotations
 
 import json
-import re
-import sys
-from collections.abc import Sequence
+import zipfile
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Summary", "add_json_flag", "number", "show"]
+from nas.cli._summary import Summary, add_json_flag, number, show
+from supernet import NASError
 
-_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+( ?[%a-zA-Z]+)?$|^-$")  # right-aligned in tables
-
-
-def add_json_flag(parser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print the full machine-readable summary (JSON) instead of the short one")
-
-
-def number(value: Any, digits: int = 2, unit: str = "") -> str:
-    """``value`` for a person: ``-`` when missing, thousands separated, ``digits`` decimals."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    text = f"{value:,.0f}" if isinstance(value, int) or abs(value) >= 10_000 else f"{value:,.{digits}f}"
-    return f"{text} {unit}".rstrip()
+KINDS = ("supernet checkpoint (.pt, pretrained:NAME)", "latency table (.csv/.json)",
+         "latency validation report (.json)", "accuracy table (.csv with .csv.meta.json)",
+         "predictor folder or one predictor", "search folder", "ONNX model or its card",
+         "training run folder", "pipeline run folder (nas demo/run)", "probe bundle (.zip)")
 
 
-class Summary:
-    """A titled block of ``name: value`` facts and small tables, rendered with rich."""
-
-    def __init__(self, title: str) -> None:
-        self.title, self.parts = title, []
-
-    def fact(self, name: str, value: Any) -> Summary:
-        self.parts.append(("fact", name, value))
-        return self
-
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-              title: str | None = None) -> Summary:
-        self.parts.append(("table", title, (list(columns), [[str(c) for c in r] for r in rows])))
-        return self
-
-    def render(self, console) -> None:
-        from rich.table import Table
-        from rich.text import Text  # plain text: an arch string's [..] is not markup
-
-        console.print(Text(self.title, style="bold"), highlight=False)
-        facts = [(n, v) for kind, n, v in self.parts if kind == "fact"]
-        if facts:
-            grid = Table.grid(padding=(0, 2))
-            grid.add_column(style="dim")
-            grid.add_column()
-            for name, value in facts:
-                grid.add_row(Text(name), Text(str(value)))
-            console.print(grid, highlight=False)
-        for kind, title, value in self.parts:
-            if kind != "table":
-                continue
-            columns, rows = value
-            table = Table(title=title and Text(title), title_justify="left", box=None, pad_edge=False,
-                          header_style="bold")
-            for i, column in enumerate(columns):
-                numeric = all(_NUMBER.match(r[i]) for r in rows) and rows
-                table.add_column(Text(column), justify="right" if numeric else "left", no_wrap=True)
-            for row in rows:
-                table.add_row(*map(Text, row))
-            console.print(table, highlight=False)
+def add_parser(sub) -> None:
+    p = sub.add_parser("show", help="describe any file or folder this project writes",
+                       description="Recognise an artifact (" + "; ".join(KINDS) + ") and print what it "
+                       "is, what produced it (hashes, config, date) and its key figures.")
+    p.add_argument("path", help="a file or folder written by nas (or pretrained:NAME)")
+    add_json_flag(p)
+    p.set_defaults(func=run)
 
 
-def show(args, record: dict, summary: Summary) -> None:
-    """``record`` as JSON with ``--json``, else ``summary`` for a person (colour on a
-    terminal only; a log gets plain text wide enough not to wrap)."""
-    if getattr(args, "json", False):
-        print(json.dumps(record, indent=2, default=str))
-        return
-    from rich.console import Console
+def run(args) -> int:
+    record, report = describe(args.path)
+    show(args, record, report)
+    return 0
 
-    terminal = sys.stdout.isatty()
-    console = Console(file=sys.stdout, width=None if terminal else 120, no_color=not terminal,
-                      force_terminal=terminal, soft_wrap=False)
-    summary.render(console)
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NASError(f"{path}: not readable JSON ({err})") from None
+
+
+def describe(text: str) -> tuple[dict, Summary]:
+    """``(record, summary)`` of the artifact at ``text``; a clear error for anything else."""
+    path = Path(text)
+    if text.startswith("pretrained:") or path.suffix == ".pt":
+        return _checkpoint(text)
+    if not path.exists():
+        raise NASError(f"{text}: no such file or folder")
+    if path.is_dir():
+        return _folder(path)
+    if path.suffix == ".onnx" or (path.suffix == ".json" and path.with_suffix(".onnx").exists()):
+        return _model(path.with_suffix(".onnx"))
+    if path.suffix == ".zip":
+        return _bundle(path)
+    if path.suffix == ".csv" and Path(f"{path}.meta.json").exists():
+        return _accuracy_table(path)
+    if path.suffix in (".csv", ".json"):
+        meta = _json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else None
+        if isinstance(meta, dict) and str(meta.get("format", "")).startswith("ofa-nas-latency-table"):
+            return _latency_table(path)
+        data = _json(path) if path.suffix == ".json" else None
+        if isinstance(data, dict) and {"within_10pct", "kendall_tau", "raw"} <= set(data):
+            return _validation(path, data)
+        if isinstance(data, dict) and data.get("format") == "ofa-nas-predictor":
+            return _predictor(path.parent)
+    raise NASError(f"{text}: not an artifact nas recognises; it knows: " + "; ".join(KINDS))
+
+
+def _checkpoint(text: str) -> tuple[dict, Summary]:
+    from supernet import SearchSpace
+    from supernet._checkpoint import load_checkpoint, resolve_checkpoint
+
+    payload = load_checkpoint(text)
+    space = SearchSpace.from_dict(payload["space"])
+    phases = [p["name"] for p in (payload.get("config") or {}).get("phases", [])]
+    metrics = payload.get("metrics") or {}
+    record = {"kind": "supernet checkpoint", "path": text, "space": space.name, "space_hash": space.hash,
+              "finished": bool(payload.get("finished")), "phases": phases,
+              "epoch": metrics.get("global_epoch"), "source": payload.get("source"),
+              "file_hash": _hash(resolve_checkpoint(text)),
+              "accuracy": {k: v for k, v in metrics.items() if k.startswith("acc_")}}
+    report = Summary(f"supernet checkpoint: {space.name} (hash {space.hash})")
+    report.fact("file", f"{text} (sha256 {record['file_hash']})")
+    if record["source"]:
+        source = record["source"]
+        report.fact("source", f"{source.get('kind')} checkpoint {source.get('checkpoint')}")
+    state = "finished" if record["finished"] else f"in training (phase {payload.get('phase_name', '?')})"
+    report.fact("training", f"{state}; phases {', '.join(phases) or '-'}; "
+                            f"epoch {metrics.get('global_epoch', '-')}")
+    if record["accuracy"]:
+        report.table(["subnet", "validation accuracy (%)"],
+                     [[k.removeprefix("acc_"), number(v)] for k, v in record["accuracy"].items()])
+    if text.startswith("pretrained:"):
+        from supernet import pretrained_card
+
+        card = pretrained_card(text.split(":", 1)[1])
+        record["card"] = card
+        report.table(["subnet (card)", "arch", "test accuracy (%)"],
+                     [[k, v["arch"], number(v["test"])] for k, v in card["accuracy_pct"].items()])
+    return record, report
+
+
+def _hash(path: Path) -> str:
+    from supernet import file_hash
+
+    return file_hash(str(path))
+
+
+def _latency_table(path: Path) -> tuple[dict, Summary]:
+    from latency_tables import LatencyTable
+
+    table = LatencyTable.load(path, require_complete=False)
+    m, cal = table.meta, table.calibration or {}
+    record = {"kind": "latency table", **{k: v for k, v in m.items() if k not in ("space", "calibration")},
+              "calibration": {k: v for k, v in cal.items() if k != "archs"},
+              "fingerprint": table.fingerprint()}
+    report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
+    report.fact("device", f"{m['cpu_model']}, {m.get('runtime_version')}, {m.get('provider', 'CPU')}, "
+                          f"{m['threads']} thread(s), batch {m['batch_size']}")
+    report.fact("space", f"{m['space_name']} (hash {m['space_hash']}), {table.num_blocks} blocks at "
+                         f"{', '.join(map(str, m.get('resolutions') or []))} px")
+    report.fact("protocol", ", ".join(f"{k} {v}" for k, v in m["protocol"].items()))
+    if cal:
+        report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %")
+    report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"
+                + (f", imported from probe {m['probe']['bundle_id']}" if m.get("probe") else ""))
+    return record, report
+
+
+def _validation(path: Path, data: dict) -> tuple[dict, Summary]:
+    report = Summary(f"latency validation: {data.get('device')} table on {data.get('num_archs')} "
+                     "unseen subnets")
+    for key in ("within_5pct", "within_10pct", "kendall_tau", "mape"):
+        report.fact(key, f"{number(data[key], 3)} (raw {number(data['raw'].get(key), 3)})")
+    report.fact("table", data.get("table"))
+    report.fact("date", data.get("date"))
+    return {"kind": "latency validation report", **data}, report
+
+
+def _accuracy_table(path: Path) -> tuple[dict, Summary]:
+    import pandas as pd
+
+    meta, frame = _json(Path(f"{path}.meta.json")), pd.read_csv(path)
+    acc = frame.get("accuracy")
+    record = {"kind": "accuracy table", "rows": len(frame),
+              **{k: v for k, v in meta.items() if k != "space"}}
+    report = Summary(f"accuracy table: {len(frame)} subnets measured")
+    report.fact("supernet", f"{meta.get('supernet')} (hash {meta.get('supernet_hash')})")
+    report.fact("data", f"{meta.get('dataset')}, {meta.get('split')} split, BN recalibrated on "
+                        f"{meta.get('calib_images')} images")
+    if acc is not None and len(acc):
+        report.fact("accuracy", f"{number(acc.min(), unit='%')} to {number(acc.max(), unit='%')} "
+                                f"(median {number(acc.median(), unit='%')})")
+    return record, report
+
+
+def _predictor(folder: Path) -> tuple[dict, Summary]:
+    one = folder / "predictor.json"
+    models = [one] if one.exists() else sorted(folder.glob("*/predictor.json"))
+    report_file = folder / "report.json"
+    scores = _json(report_file)["models"] if report_file.exists() else {}
+    rows, record = [], {"kind": "accuracy predictor", "models": {}}
+    for file in models:
+        meta = _json(file)
+        keys = ("kind", "metric", "supernet_hash", "space_hash")
+        record["models"][meta["kind"]] = {k: meta.get(k) for k in keys}
+        s = scores.get(meta["kind"], {})
+        rows.append([meta["kind"], meta.get("supernet_hash", "-"), meta.get("space_hash", "-"),
+                     number(s.get("rmse_pp"), 3), number(s.get("kendall_tau"), 3)])
+    report = Summary(f"accuracy predictor{'s' if len(rows) > 1 else ''} in {folder}")
+    report.table(["model", "supernet hash", "space hash", "RMSE (pp)", "Kendall tau"], rows)
+    return record, report
+
+
+def _model(onnx: Path) -> tuple[dict, Summary]:
+    card_path = onnx.with_suffix(".json")
+    if not card_path.exists():
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+        io = [(i.name, i.type, i.shape) for i in (*session.get_inputs(), *session.get_outputs())]
+        report = Summary(f"ONNX model {onnx} (no model card beside it)")
+        for name, kind, shape in io:
+            report.fact(name, f"{kind} {shape}")
+        return {"kind": "onnx model", "io": io}, report
+    card = _json(card_path)
+    report = Summary(f"ONNX model {card['arch_str']}")
+    report.fact("files", f"{card['onnx']} + card {card_path}")
+    report.fact("test accuracy", number(card["test_acc"], unit="%"))
+    device = card["provenance"].get("table_device")
+    report.fact("latency", f"{number(card['measured_latency_ms'], 3, 'ms')} measured"
+                           + (f" as table {device} was built" if device else ""))
+    report.fact("input", card["input"].get("note", ""))
+    made = card["provenance"]
+    report.fact("made from", f"{made['supernet']} (hash {made['supernet_hash']}), {made['date']}")
+    return {"kind": "onnx model card", **card}, report
+
+
+def _bundle(path: Path) -> tuple[dict, Summary]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+    except (KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+        raise NASError(f"{path}: not a probe bundle (no readable manifest.json)") from None
+    meta = manifest.get("meta", {})
+    record = {"kind": "probe bundle", "bundle_id": manifest.get("bundle_id"),
+              "format": manifest.get("format"),
+              "space": meta.get("space_name"), "jobs": len(manifest.get("jobs", [])),
+              "models": len(manifest.get("models", {})), "protocol": manifest.get("protocol")}
+    report = Summary(f"probe bundle {manifest.get('bundle_id')} ({manifest.get('format')})")
+    report.fact("space", f"{meta.get('space_name')} (hash {meta.get('space_hash')})")
+    report.fact("plan", f"{record['models']} models in {record['jobs']} jobs, "
+                        f"{manifest.get('threads')} thread(s)")
+    report.fact("on the device", f"python probe_runner.py {path.name} --out results.csv")
+    return record, report
+
+
+def _folder(path: Path) -> tuple[dict, Summary]:
+    if (path / "experiment.json").exists() and (path / "summary.json").exists():
+        summary = _json(path / "summary.json")
+        report = Summary(f"pipeline run {summary.get('name')} ({summary.get('seconds', 0):.0f} s)")
+        report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)"],
+                     [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
+                       number(b["measured_latency_ms"], 3)] for b in summary.get("budgets", [])])
+        return {"kind": "pipeline run", **summary}, report
+    if (path / "summary.json").exists() and (path / "front.csv").exists():
+        summary = _json(path / "summary.json")
+        report = Summary(f"search folder: {summary.get('strategy')} on {summary.get('space')}")
+        report.fact("evaluated", f"{summary.get('evaluated')} archs, "
+                                 f"{summary.get('front_size')} on the front")
+        best = summary.get("best") or {}
+        if best:
+            from supernet import ArchConfig
+
+            report.fact("best", str(ArchConfig.from_dict(best["arch"])))
+        report.fact("hypervolume", number(summary.get("hypervolume"), 4))
+        return {"kind": "search folder", **summary}, report
+    if (path / "predictor.json").exists() or any(path.glob("*/predictor.json")):
+        return _predictor(path)
+    if (path / "metrics.jsonl").exists() or (path / "supernet.pt").exists():
+        record, report = {}, Summary(f"training run {path} (no checkpoint yet)")
+        if (path / "supernet.pt").exists():
+            record, report = _checkpoint(str(path / "supernet.pt"))
+        if (path / "curves.png").exists():
+            report.fact("curves", str(path / "curves.png"))
+        return {"kind": "training run", "path": str(path), **record}, report
+    raise NASError(f"{path}: a folder nas does not recognise; it knows: " + "; ".join(KINDS))

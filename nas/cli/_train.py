@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from nas.cli._show import Summary, add_json_flag, number, show
+from nas.cli._summary import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:

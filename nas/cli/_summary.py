@@ -1,0 +1,88 @@
+"""What a command prints: a short aligned summary a person reads in two seconds, or with
+``--json`` the full machine-readable record (the files a command writes keep it too).
+
+    show(args, record, Summary("search: best subnet").fact("arch", str(arch)).table(cols, rows))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Summary", "add_json_flag", "number", "show"]
+
+_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+( ?[%a-zA-Z]+)?$|^-$")  # right-aligned in tables
+
+
+def add_json_flag(parser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the full machine-readable summary (JSON) instead of the short one")
+
+
+def number(value: Any, digits: int = 2, unit: str = "") -> str:
+    """``value`` for a person: ``-`` when missing, thousands separated, ``digits`` decimals."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    text = f"{value:,.0f}" if isinstance(value, int) or abs(value) >= 10_000 else f"{value:,.{digits}f}"
+    return f"{text} {unit}".rstrip()
+
+
+class Summary:
+    """A titled block of ``name: value`` facts and small tables, rendered with rich."""
+
+    def __init__(self, title: str) -> None:
+        self.title, self.parts = title, []
+
+    def fact(self, name: str, value: Any) -> Summary:
+        self.parts.append(("fact", name, value))
+        return self
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+              title: str | None = None) -> Summary:
+        self.parts.append(("table", title, (list(columns), [[str(c) for c in r] for r in rows])))
+        return self
+
+    def render(self, console) -> None:
+        from rich.table import Table
+        from rich.text import Text  # plain text: an arch string's [..] is not markup
+
+        console.print(Text(self.title, style="bold"), highlight=False)
+        facts = [(n, v) for kind, n, v in self.parts if kind == "fact"]
+        if facts:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="dim")
+            grid.add_column()
+            for name, value in facts:
+                grid.add_row(Text(name), Text(str(value)))
+            console.print(grid, highlight=False)
+        for kind, title, value in self.parts:
+            if kind != "table":
+                continue
+            columns, rows = value
+            table = Table(title=title and Text(title), title_justify="left", box=None, pad_edge=False,
+                          header_style="bold")
+            for i, column in enumerate(columns):
+                numeric = all(_NUMBER.match(r[i]) for r in rows) and rows
+                table.add_column(Text(column), justify="right" if numeric else "left", no_wrap=True)
+            for row in rows:
+                table.add_row(*map(Text, row))
+            console.print(table, highlight=False)
+
+
+def show(args, record: dict, summary: Summary) -> None:
+    """``record`` as JSON with ``--json``, else ``summary`` for a person (colour on a
+    terminal only; a log gets plain text wide enough not to wrap)."""
+    if getattr(args, "json", False):
+        print(json.dumps(record, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    terminal = sys.stdout.isatty()
+    console = Console(file=sys.stdout, width=None if terminal else 120, no_color=not terminal,
+                      force_terminal=terminal, soft_wrap=False)
+    summary.render(console)
