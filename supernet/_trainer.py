@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from supernet._model import Supernet
 from supernet._presets import get_space
 from supernet._progress import progress as show_progress
 from supernet._schedule import check_phases, make_optimizer, phase_choices, soft_cross_entropy, step_archs
+from supernet._sinks import open_sinks
 from supernet._train_config import OptimConfig, TrainConfig
 from supernet._validate import differences
 
@@ -46,9 +48,10 @@ RUN_FILES = (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CURVES_NAME)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False,
-          progress: bool = True, model: Supernet | None = None) -> dict[str, Any]:
+          progress: bool = True, model: Supernet | None = None, log_to: Sequence[str] = ()) -> dict[str, Any]:
     """Train a supernet as ``config`` says, in ``out_dir``; returns the final summary.
     ``model``: train this `Supernet` of the config's space in place (default: a fresh one).
+    ``log_to``: also write the per-epoch metrics for ``tensorboard`` and/or ``mlflow``.
 
     Run under ``torchrun --nproc_per_node N`` for data-parallel training: every rank samples
     the same subnets, takes its own slice of each batch, and gradients are averaged."""
@@ -102,6 +105,19 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     barrier(env)
     broadcast_state(model, env)
     started = time.time()
+    sinks = open_sinks(log_to, out, config.to_dict()) if env.is_main else []
+    try:
+        _schedule(model, teacher, config, state, data, steps_per_epoch, out, env, progress, sinks)
+    finally:
+        for sink in sinks:
+            sink.close()
+    return _summary(out, config, time.time() - started, env)
+
+
+def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits, steps_per_epoch: int,
+              out: Path, env: DistEnv, progress: bool, sinks: list) -> None:
+    """Every remaining phase and epoch: train, evaluate, save (metrics line, checkpoint)."""
+    space, opt, ckpt_path = model.space, config.train, out / CHECKPOINT_NAME
 
     # -------------------------------------------------------------------- the schedule
     for p in range(state["phase"], len(config.phases)):
@@ -137,6 +153,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
                     fh.write(json.dumps(metrics) + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
+                for sink in sinks:
+                    sink.log(metrics)
                 _save(ckpt_path, model, space, config, data, position, state["step"], teacher,
                       None if last else optimizer, None if last else scheduler, metrics)
                 log.info("%s epoch %d/%d: loss %.4f, val acc smallest %.2f largest %.2f random %.2f "
@@ -144,7 +162,6 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
                          metrics["acc_largest"], metrics["acc_random"], metrics["seconds"])
             barrier(env)
         state["optimizer"] = state["scheduler"] = None
-    return _summary(out, config, time.time() - started, env)
 
 
 def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: DataSplits,

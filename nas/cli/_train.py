@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-steps-per-epoch", type=int, default=None,
                    help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--log", action="append", default=[], choices=("tensorboard", "mlflow"),
+                   help="also write the per-epoch metrics for TensorBoard (OUT/tensorboard) or MLflow "
+                        "(OUT/mlflow.db); repeatable; needs the extra of the same name")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -32,6 +35,7 @@ def run(args) -> int:
 
     from supernet import load_train_config, train
     from supernet._distributed import shutdown_distributed
+    from supernet._sinks import tracking_uri
 
     overrides = {}
     if args.data_dir is not None:
@@ -42,7 +46,7 @@ def run(args) -> int:
     out = args.out or str(Path("runs") / Path(args.config).stem)
     try:
         summary = train(config, out, resume=args.resume, force=args.force,
-                        progress=not args.no_progress and sys.stderr.isatty())
+                        progress=not args.no_progress and sys.stderr.isatty(), log_to=args.log)
     finally:
         shutdown_distributed()
     if summary:
@@ -55,5 +59,9 @@ def run(args) -> int:
         report.fact("checkpoint", summary["checkpoint"])
         if summary.get("curves"):
             report.fact("curves", summary["curves"])
+        for name in args.log:
+            view = {"tensorboard": f"tensorboard --logdir {Path(out) / 'tensorboard'}",
+                    "mlflow": f"mlflow ui --backend-store-uri {tracking_uri(Path(out))}"}[name]
+            report.fact(name, view)
         show(args, summary, report)
     return 0
