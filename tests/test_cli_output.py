@@ -107,3 +107,32 @@ def test_show_recognises_each_artifact(tmp_path, predictor_dir, capsys):
     assert main(["show", str(tmp_path / "notes.txt")]) == 2
     err = capsys.readouterr().err
     assert "not an artifact nas recognises" in err and "latency table" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_gets_the_same_figures_styled():
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    space = get_space("fmnist_small")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))  # 160 columns
+    env = {**os.environ, "COLUMNS": "160", "LINES": "50"}
+    done = subprocess.run([sys.executable, "-m", "nas.cli", "space", "fmnist_small"], cwd=ROOT, env=env,
+                          stdout=follower, stderr=subprocess.PIPE, timeout=300)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: everything is read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    text = b"".join(chunks).decode()
+    assert done.returncode == 0 and b"Traceback" not in done.stderr
+    assert "\x1b[" in text and f"{space.num_subnets:,} subnets" in text and str(space.largest()) in text

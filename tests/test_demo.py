@@ -2,6 +2,9 @@
 searches under three budgets, ONNX export, report; then the same run reused, and bad input."""
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +112,23 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--front",
                str(out / "front.csv"), "--rank", "999", "--out", str(tmp_path / "x.onnx")])
     assert rc == 2
+
+
+def test_a_run_logged_to_a_file_reads_well(tmp_path):
+    """As CI sees it: stdout and stderr to a file, no terminal. Plain progress lines (no
+    carriage returns), fewer than 100 of them, no traceback, and the closing summary."""
+    tiny_experiment(tmp_path)
+    log = tmp_path / "run.log"
+    with open(log, "w") as fh:
+        argv = ["run", "--config", str(tmp_path / "experiment.yaml"), "--out", str(tmp_path / "run")]
+        done = subprocess.run([sys.executable, "-m", "nas.cli", *argv], stdout=fh, stderr=subprocess.STDOUT,
+                              cwd=Path(__file__).resolve().parents[1], timeout=1200)
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    assert "\r" not in text and "Traceback" not in text and "\x1b[" not in text
+    updates = [line for line in text.splitlines() if re.search(r"\d+/\d+ .*\(\d+ %\)", line)]
+    assert 0 < len(updates) < 100, len(updates)
+    assert "tiny done in" in text and "budget (ms)" in text and str(tmp_path / "run" / "report.md") in text
 
 
 def test_export_within_budget_tries_the_next_candidate(tmp_path):

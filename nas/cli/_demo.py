@@ -40,8 +40,8 @@ def run(args) -> int:
     rows = [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
              number(b["measured_latency_ms"], 3), "yes" if b["meets_budget"] else "NO", b["onnx_path"]]
             for b in summary["budgets"]]
-    report = Summary(f"demo done in {summary['seconds']:.0f} s: {len(rows)} ONNX models, one per "
-                     "latency budget")
+    report = Summary(f"{summary['name']} done in {summary['seconds']:.0f} s: {len(rows)} ONNX models, "
+                     "one per latency budget")
     report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)", "within", "model"], rows)
     report.fact("report", f"{args.out}/report.md")
     show(args, summary, report)

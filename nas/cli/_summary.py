@@ -68,7 +68,7 @@ class Summary:
                           header_style="bold")
             for i, column in enumerate(columns):
                 numeric = all(_NUMBER.match(r[i]) for r in rows) and rows
-                table.add_column(Text(column), justify="right" if numeric else "left", no_wrap=True)
+                table.add_column(Text(column), justify="right" if numeric else "left", overflow="fold")
             for row in rows:
                 table.add_row(*map(Text, row))
             console.print(table, highlight=False)
@@ -76,13 +76,13 @@ class Summary:
 
 def show(args, record: dict, summary: Summary) -> None:
     """``record`` as JSON with ``--json``, else ``summary`` for a person (colour on a
-    terminal only; a log gets plain text wide enough not to wrap)."""
+    terminal, long cells folded to its width; a log gets plain text, never wrapped)."""
     if getattr(args, "json", False):
         print(json.dumps(record, indent=2, default=str))
         return
     from rich.console import Console
 
     terminal = sys.stdout.isatty()
-    console = Console(file=sys.stdout, width=None if terminal else 120, no_color=not terminal,
+    console = Console(file=sys.stdout, width=None if terminal else 1000, no_color=not terminal,
                       force_terminal=terminal, soft_wrap=False)
     summary.render(console)
