@@ -78,7 +78,8 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
         "threads": meta["threads"], "batch_size": meta["batch_size"], "space": space.name,
         "space_hash": space.hash, "table": str(table.path or ""), "seed": config.seed,
         "protocol": (config.protocol or Protocol.recorded(meta["protocol"])).__dict__,
-        "calibration": {k: v for k, v in (table.calibration or {}).items() if k != "archs"} or None,
+        "calibration": {k: v for k, v in (table.calibration or {}).items()
+                        if k not in ("archs", "measured_ms")} or None,
         "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),

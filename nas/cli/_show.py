@@ -112,7 +112,7 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
     table = LatencyTable.load(path, require_complete=False)
     m, cal = table.meta, table.calibration or {}
     record = {"kind": "latency table", **{k: v for k, v in m.items() if k not in ("space", "calibration")},
-              "calibration": {k: v for k, v in cal.items() if k != "archs"},
+              "calibration": {k: v for k, v in cal.items() if k not in ("archs", "measured_ms")},
               "fingerprint": table.fingerprint()}
     report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
     report.fact("device", f"{m['cpu_model']}, {m.get('runtime_version')}, {m.get('provider', 'CPU')}, "
