@@ -272,10 +272,8 @@ def calibration_meta(frame: pd.DataFrame, meta: dict, archs: list, runs: np.ndar
     the median reference time: a local build and an imported probe share it."""
     level = float(np.median(refs))
     measured = Measured(runs[None], refs[None], level).ms[0]
-    table = LatencyTable(frame, meta)
-    predicted = table.predict(archs, calibrated=False)
-    blocks = [len(table.space.layout(a)) for a in archs]
-    return {**fit_calibration(predicted, measured, [a.resolution for a in archs], blocks),
+    predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
+    return {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
             "num_archs": len(archs), "group_size": group, "seed": seed, "reference_ms": level,
             "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
             "archs": [a.to_json() for a in archs], "measured_ms": [round(float(m), 6) for m in measured]}

@@ -102,54 +102,35 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
     return runs, refs
 
 
-def fit_calibration(predicted: np.ndarray, measured: np.ndarray, resolutions: Sequence[int],
-                    blocks: Sequence[int] | None = None) -> dict:
-    """``measured ~ intercept_ms + per_block_ms * blocks + slope[resolution] * predicted``,
-    least squares on relative error: one slope per input resolution, because how much
-    warmer a block runs alone than inside a network depends on the size of its activations;
-    a cost per block (``blocks``: how many an arch has), because every block boundary
-    inside a network costs what no block timed alone shows (with 2 threads, mostly the
-    threads meeting between operators: on this machine the term took a 2-thread table
-    from 0.81 to 0.91 of unseen subnets within ±5 %). A fit with a negative term (timings
-    too noisy for it) could predict negative latencies: then the per-block term is dropped,
-    and if that fails too each resolution gets the median ratio, through zero."""
+def fit_calibration(predicted: np.ndarray, measured: np.ndarray, resolutions: Sequence[int]) -> dict:
+    """``measured ~ intercept_ms + slope[resolution] * predicted``, least squares on relative
+    error: one slope per input resolution, because how much warmer a block runs alone than
+    inside a network depends on the size of its activations. A fit with a negative
+    intercept or slope (timings too noisy for it) would predict negative latencies for
+    small subnets: then each resolution gets the median ratio instead, through zero."""
     predicted, measured = np.asarray(predicted, float), np.asarray(measured, float)
     res = np.asarray(resolutions)
     levels = sorted(set(res.tolist()))
     columns = [np.where(res == r, predicted, 0.0) / measured for r in levels]
-    counts = [] if blocks is None else [np.asarray(blocks, float) / measured]
-    coef = None
-    for extra in ([counts, []] if counts else [[]]):
-        design = np.stack([1.0 / measured, *extra, *columns], axis=1)
-        fit, *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
-        if fit[0] >= 0 and np.all(fit[1:] > 0):
-            coef = (fit[0], fit[1] if extra else 0.0, fit[1 + len(extra):])
-            break
-    if coef is None:  # noisy timings: a fit that could go below zero
-        coef = (0.0, 0.0, [np.median(measured[res == r] / predicted[res == r]) for r in levels])
-    cal = {"intercept_ms": float(coef[0]), "per_block_ms": float(coef[1]),
-           "slopes": {str(r): float(c) for r, c in zip(levels, coef[2])}}
-    fitted = apply_calibration(cal, predicted, res, blocks)
-    return {**cal, "fit_mape": float(np.mean(np.abs(fitted / measured - 1)) * 100)}
+    design = np.stack([1.0 / measured, *columns], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
+    if coef[0] < 0 or np.any(coef[1:] <= 0):  # noisy timings: a fit that could go below zero
+        coef = np.array([0.0, *[np.median(measured[res == r] / predicted[res == r]) for r in levels]])
+    slopes = {str(r): float(c) for r, c in zip(levels, coef[1:])}
+    fitted = apply_calibration({"intercept_ms": coef[0], "slopes": slopes}, predicted, res)
+    return {"intercept_ms": float(coef[0]), "slopes": slopes,
+            "fit_mape": float(np.mean(np.abs(fitted / measured - 1)) * 100)}
 
 
-def apply_calibration(calibration: dict, predicted: np.ndarray, resolutions: Sequence[int],
-                      blocks: Sequence[int] | None = None) -> np.ndarray:
-    """The calibrated latency of archs whose plain block sums are ``predicted`` (and which
-    have ``blocks`` blocks each; needed when the calibration has a per-block term)."""
+def apply_calibration(calibration: dict, predicted: np.ndarray, resolutions: Sequence[int]) -> np.ndarray:
+    """The calibrated latency of archs whose plain block sums are ``predicted``."""
     slopes = calibration["slopes"]
     missing = {str(r) for r in resolutions} - set(slopes)
     if missing:
         raise NASError(f"the table's calibration has no slope for resolution(s) {sorted(missing)} "
                        f"(it has {sorted(slopes)}); rebuild the table with a calibration covering them")
     slope = np.array([slopes[str(r)] for r in resolutions], dtype=np.float64)
-    total = calibration["intercept_ms"] + slope * np.asarray(predicted, float)
-    per_block = calibration.get("per_block_ms", 0.0)  # tables from before the term: none
-    if per_block:
-        if blocks is None:
-            raise NASError("apply_calibration: this calibration has a per-block term; pass blocks")
-        total = total + per_block * np.asarray(blocks, float)
-    return total
+    return calibration["intercept_ms"] + slope * np.asarray(predicted, float)
 
 
 @dataclass(frozen=True)

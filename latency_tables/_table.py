@@ -73,8 +73,7 @@ def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
     cal = meta.get("calibration")
     if cal is not None:
         ok = isinstance(cal, dict) and isinstance(cal.get("slopes"), dict)
-        terms = [cal.get("intercept_ms"), cal.get("per_block_ms", 0.0)]
-        numbers = [*terms, *cal["slopes"].values()] if ok else []
+        numbers = [cal.get("intercept_ms"), *cal["slopes"].values()] if ok else []
         if not numbers or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in numbers):
             raise ArtifactMismatchError(f"{path}: the calibration in its metadata holds "
                                         f"{short(cal)}; expected a finite intercept_ms and slopes; "
@@ -85,7 +84,7 @@ class LatencyTable(CostModel):
     """Predicted end-to-end latency (ms) of an arch: the sum of its blocks' latencies (each
     without the runtime's per-call overhead, averaged over the timing passes), plus that
     overhead once, mapped through the calibration fitted on whole subnets when the table has
-    one (an intercept, a cost per block and one slope per resolution)."""
+    one (an intercept and one slope per resolution)."""
 
     metric, unit = "latency", "ms"
 
@@ -216,8 +215,7 @@ class LatencyTable(CostModel):
         total = np.bincount(owner, weights=self._values[np.concatenate(per_arch)], minlength=len(archs))
         total = total + self.overhead_ms
         if calibrated and self.calibration:
-            total = apply_calibration(self.calibration, total, [a.resolution for a in archs],
-                                      [len(r) for r in per_arch])
+            total = apply_calibration(self.calibration, total, [a.resolution for a in archs])
         return total
 
     def __repr__(self) -> str:

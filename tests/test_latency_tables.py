@@ -259,21 +259,6 @@ def test_a_noisy_calibration_never_predicts_below_zero():
     assert np.all(apply_calibration(cal, np.array([0.01, 0.01]), np.array([8, 12])) > 0)
 
 
-def test_fit_calibration_recovers_a_cost_per_block():
-    from latency_tables._e2e import apply_calibration, fit_calibration
-
-    rng = np.random.default_rng(1)
-    predicted, res, blocks = rng.uniform(0.2, 1.0, 40), np.repeat([20, 24], 20), rng.integers(8, 15, 40)
-    measured = 0.03 + 0.01 * blocks + np.where(res == 20, 1.1, 1.3) * predicted
-    cal = fit_calibration(predicted, measured, res, blocks)
-    assert cal["per_block_ms"] == pytest.approx(0.01) and cal["intercept_ms"] == pytest.approx(0.03)
-    np.testing.assert_allclose(apply_calibration(cal, predicted, res, blocks), measured)
-    with pytest.raises(NASError, match="pass blocks"):
-        apply_calibration(cal, predicted, res)
-    noisy = fit_calibration(predicted, measured - 0.02 * blocks, res, blocks)  # a negative block cost
-    assert noisy["per_block_ms"] == 0 and all(v > 0 for v in noisy["slopes"].values())
-
-
 def test_fit_calibration_recovers_one_slope_per_resolution():
     from latency_tables._e2e import apply_calibration, fit_calibration
 
