@@ -1,4 +1,4 @@
-"""`nas train`: train a supernet with progressive shrinking from a YAML config."""
+"""`nas train`: train a supernet from a YAML config (any recipe)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from nas.cli._summary import Summary, add_json_flag, number, show
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "train", help="train a supernet (progressive shrinking) from a YAML config",
+        "train", help="train a supernet from a YAML config (any recipe: sandwich, uniform, PS)",
         description="Train a once-for-all supernet as a YAML config says (see experiments/*.yaml). "
         "Writes OUT/supernet.pt after every epoch, OUT/metrics.jsonl, OUT/summary.json and the "
         "validation curves OUT/curves.png. "
