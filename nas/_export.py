@@ -282,7 +282,7 @@ def export_subnet(config: ExportConfig) -> dict:
         "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
                          "subnets, and scaled back to the machine's state then (see load_factor); the raw "
                          "time is measured_latency_raw_ms") if table
-        else f"ONNX Runtime ({config.provider}), batch 1, raw median",
+        else f"ONNX Runtime ({config.provider}), batch 1, raw 5th percentile of its calls",
         "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
         "predicted_latency_ms": None, "predicted_acc": None,
         "provenance": {

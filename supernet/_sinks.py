@@ -89,11 +89,10 @@ def open_sinks(names: Sequence[str], out: Path, config: dict) -> list:
     if unknown:
         raise ConfigError(f"log: got {unknown}, expected any of {list(SINKS)}")
     made = []
-    for name in dict.fromkeys(names):
+    for name in dict.fromkeys(names):  # each extra is named after its sink
         try:
             made.append({"tensorboard": _TensorBoard, "mlflow": _MLflow}[name](out, config))
         except ImportError as err:
-            extra = "tensorboard" if name == "tensorboard" else "mlflow"
             raise ConfigError(f"--log {name}: its package is not installed ({err}); "
-                              f'pip install -e ".[{extra}]"') from None
+                              f'pip install -e ".[{name}]"') from None
     return made

@@ -67,7 +67,7 @@ def describe(text: str) -> tuple[dict, Summary]:
 
 
 def _checkpoint(text: str) -> tuple[dict, Summary]:
-    from supernet import SearchSpace
+    from supernet import SearchSpace, file_hash
     from supernet._checkpoint import load_checkpoint, resolve_checkpoint
 
     payload = load_checkpoint(text)
@@ -77,7 +77,7 @@ def _checkpoint(text: str) -> tuple[dict, Summary]:
     record = {"kind": "supernet checkpoint", "path": text, "space": space.name, "space_hash": space.hash,
               "finished": bool(payload.get("finished")), "phases": phases,
               "epoch": metrics.get("global_epoch"), "source": payload.get("source"),
-              "file_hash": _hash(resolve_checkpoint(text)),
+              "file_hash": file_hash(str(resolve_checkpoint(text))),
               "accuracy": {k: v for k, v in metrics.items() if k.startswith("acc_")}}
     report = Summary(f"supernet checkpoint: {space.name} (hash {space.hash})")
     report.fact("file", f"{text} (sha256 {record['file_hash']})")
@@ -98,12 +98,6 @@ def _checkpoint(text: str) -> tuple[dict, Summary]:
         report.table(["subnet (card)", "arch", "test accuracy (%)"],
                      [[k, v["arch"], number(v["test"])] for k, v in card["accuracy_pct"].items()])
     return record, report
-
-
-def _hash(path: Path) -> str:
-    from supernet import file_hash
-
-    return file_hash(str(path))
 
 
 def _latency_table(path: Path) -> tuple[dict, Summary]:
