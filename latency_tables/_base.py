@@ -60,13 +60,15 @@ class CostModel(Predictor):
 
 
 class EfficiencyTable(CostModel):
-    """MACs, params or peak activation memory from the space's cost model (no measurement).
+    """MACs, params, peak activation memory or model size from the space's cost model (no
+    measurement).
 
-    ``metric`` is one of ``macs``, ``params``, ``peak_memory_bytes``; memory counts
-    ``bytes_per_element`` bytes per activation (4: float32).
+    ``metric`` is one of ``macs``, ``params``, ``peak_memory_bytes``, ``weight_bytes``;
+    memory counts ``bytes_per_element`` bytes per activation (4: float32), size 4 bytes per
+    weight; both count 1 in the parts an arch runs in int8.
     """
 
-    UNITS = {"macs": "MACs", "params": "parameters", "peak_memory_bytes": "bytes"}
+    UNITS = {"macs": "MACs", "params": "parameters", "peak_memory_bytes": "bytes", "weight_bytes": "bytes"}
 
     def __init__(self, space: SearchSpace | str, metric: str, *, bytes_per_element: int = 4) -> None:
         if metric not in self.UNITS:

@@ -39,6 +39,7 @@ from latency_tables._table import (
     KEY_COLUMNS,
     VALUE_COLUMNS,
     LatencyTable,
+    block_key,
     distinct_blocks,
     table_paths,
 )
@@ -50,7 +51,7 @@ __all__ = ["BuildConfig", "build_table"]
 
 log = logging.getLogger(__name__)
 _MUST_MATCH = ("space_hash", "resolutions", "device", "runtime", "provider", "threads", "batch_size",
-               "passes")
+               "passes", "precision")
 _OVERHEAD, _REFERENCE = "per-call overhead", "reference subnet"
 _GROUP = 20  # whole subnets timed together beside the reference, in calibration and validation
 
@@ -63,7 +64,12 @@ class BuildConfig:
     mean over passes, so no chunk's company biases it); the calibration
     is fitted on about ``calibration_archs`` whole subnets (as many at each resolution)
     drawn with ``calibration_seed`` (0: none). ``resolutions`` (some of the space's) limits
-    the table to those input sizes: a search with it samples only them."""
+    the table to those input sizes: a search with it samples only them. ``precision``:
+    ``fp32`` blocks, ``int8`` blocks (each quantised alone as `quantize_onnx` quantises a
+    whole subnet: QDQ, per-channel weights; the Q/DQ at its edges timed with it), or
+    ``mixed``: both, for searches that choose a precision per part; the calibration is then
+    fitted on whole subnets of that kind (mixed: random policies, so their float<->int8
+    boundaries are in what it is fitted on)."""
 
     space: SearchSpace | str = "fmnist_small"
     device: str | None = None
@@ -79,6 +85,7 @@ class BuildConfig:
     pin_core: int | None = None
     seed: int = 0
     resolutions: tuple[int, ...] | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("threads", "batch_size", "chunk_size", "passes"):
@@ -92,13 +99,20 @@ class BuildConfig:
         elif self.provider != CPU_PROVIDER:
             raise NASError(f"BuildConfig.provider: {self.provider!r} needs runtime 'ort', "
                            f"got {self.runtime!r}")
+        if self.precision not in SearchSpace.PRECISION_MODES:
+            raise NASError(f"BuildConfig.precision: got {self.precision!r}, expected one of "
+                           f"{list(SearchSpace.PRECISION_MODES)}")
+        if self.precision != "fp32" and self.runtime != "ort":
+            raise NASError(f"BuildConfig.precision {self.precision!r}: int8 blocks are timed in ONNX Runtime "
+                           f"only (runtime 'ort'), got runtime {self.runtime!r}")
         if self.calibration_archs == 1 or self.calibration_archs < 0:
             raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
                            "expected 0 (no calibration) or at least 2")
 
     def covered(self, space: SearchSpace) -> SearchSpace:
-        """``space`` with the resolutions this table covers."""
-        return space.with_resolutions(self.resolutions, what="BuildConfig.resolutions (--resolution)")
+        """``space`` with the resolutions and precisions this table covers."""
+        return space.with_resolutions(self.resolutions, what="BuildConfig.resolutions (--resolution)"
+                                      ).with_precision(self.precision)
 
     def metadata(self, space: SearchSpace) -> dict:
         covered = self.covered(space)
@@ -110,7 +124,8 @@ class BuildConfig:
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "resolutions": list(covered.resolutions),
-            "num_blocks": len(distinct_blocks(covered)), "passes": self.passes, "rows_done": 0,
+            "precision": self.precision,
+            "num_blocks": len(table_blocks(covered)), "passes": self.passes, "rows_done": 0,
             "complete": False,
             "overhead_ms": None, "calibration": None, "build_seconds": 0.0,
         }
@@ -122,14 +137,15 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
     if not (csv.exists() or meta_path.exists()) or force:
         return pd.DataFrame(columns=KEY_COLUMNS + VALUE_COLUMNS), fresh
     if not resume:
-        raise NASError(f"latency table {csv} already exists; pass resume (--resume) to finish it "
-                       "or force (--force) to overwrite it, or choose another output path")
+        raise NASError(f"latency table {csv} already exists; pass --resume to finish it or --force to "
+                       "overwrite it, or choose another output path")
     if not (csv.exists() and meta_path.exists()):
         raise NASError(f"cannot resume {csv}: its .csv or .json half is missing; use --force")
     meta = json.loads(meta_path.read_text())
     meta.setdefault("provider", CPU_PROVIDER)  # tables from before providers were recorded
     meta.setdefault("resolutions", list(space.resolutions))  # and from before partial tables
     meta["protocol"] = asdict(Protocol.recorded(meta["protocol"]))  # and from before quantiles
+    meta.setdefault("precision", "fp32")  # and from before int8
     diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
     quantiles = meta["protocol"]["quantile"], fresh["protocol"]["quantile"]
     if quantiles[0] != quantiles[1]:  # more or fewer rounds are fine; another statistic is not
@@ -138,29 +154,36 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
         raise ArtifactMismatchError(
             f"cannot resume {csv}: it was started with other settings (recorded, asked): {diff}; "
             "resume with the same options, or use --force to start over")
-    return pd.read_csv(csv), meta
+    frame = pd.read_csv(csv)
+    return (frame if "precision" in frame.columns else frame.assign(precision="fp32")), meta
 
 
-def _measure_chunk(specs: list[BlockSpec], config: BuildConfig, space: SearchSpace,
+def table_blocks(space: SearchSpace) -> list[tuple[BlockSpec, str]]:
+    """What a table of ``space`` times: every distinct block in every precision the space
+    draws (`SearchSpace.precisions`)."""
+    return [(spec, p) for p in space.precisions for spec in distinct_blocks(space)]
+
+
+def _measure_chunk(specs: list[tuple[BlockSpec, str]], config: BuildConfig, space: SearchSpace,
                    rng: np.random.Generator) -> tuple[dict, float, float]:
     """The time (ms, the protocol's statistic) of each block in ``specs``, with the per-call
     overhead and the reference subnets (`reference_archs`) timed in the same interleaved loop."""
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
-        make = lambda module, shape, name: make_runner(config.runtime, module, (b, *shape),
-                                                       threads=config.threads, workdir=Path(tmp), name=name,
-                                                       provider=config.provider)
+        make = lambda module, shape, name, int8=False: make_runner(
+            config.runtime, module, (b, *shape), threads=config.threads, workdir=Path(tmp), name=name,
+            provider=config.provider, quantize=int8)
         runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead")}
         for i, arch in enumerate(reference_archs(space)):
             runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
                                             (space.in_channels, arch.resolution, arch.resolution), f"ref{i}")
-        for i, spec in enumerate(specs):
+        for i, (spec, precision) in enumerate(specs):
             shape = (spec.in_channels, spec.resolution, spec.resolution)
-            runners[spec] = make(build_block(spec), shape, f"b{i}")
+            runners[spec, precision] = make(build_block(spec), shape, f"b{i}", precision == "int8")
         times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
                                  threads=config.threads)
     result = {k: config.protocol.summary(v) for k, v in times.items()}
-    reference = reference_time([result.pop(k) for k in list(result) if isinstance(k, tuple)])
+    reference = reference_time([result.pop(k) for k in list(result) if k[0] == _REFERENCE])
     return result, result.pop(_OVERHEAD), reference
 
 
@@ -168,8 +191,8 @@ def block_rows(work: list[tuple[int, BlockSpec]], times: dict, overhead: float,
                reference: float) -> list[dict]:
     """The table rows of one chunk: each ``(pass, block)`` of ``work`` with its time (ms)
     and the chunk's per-call overhead and reference time (``latency_ms``: see `_rescale`)."""
-    return [{**s.to_dict(), "pass": k, "latency_ms": np.nan, "raw_ms": times[s], "overhead_ms": overhead,
-             "reference_ms": reference} for k, s in work]
+    return [{**s.to_dict(), "precision": p, "pass": k, "latency_ms": np.nan, "raw_ms": times[s, p],
+             "overhead_ms": overhead, "reference_ms": reference} for k, (s, p) in work]
 
 
 def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
@@ -182,8 +205,8 @@ def _rescale(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return frame
 
 
-def plan_chunks(config: BuildConfig, blocks: list[BlockSpec],
-                done: set[tuple[int, BlockSpec]] = frozenset()) -> list[list[tuple[int, BlockSpec]]]:
+def plan_chunks(config: BuildConfig, blocks: list,
+                done: set[tuple[int, object]] = frozenset()) -> list[list[tuple[int, object]]]:
     """The ``(pass, block)`` timings not ``done``, in chunks timed together: every pass in
     its own order (other chunks, other company); a chunk never spans two passes, so no block
     is timed twice in one chunk."""
@@ -220,8 +243,8 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     frame, meta = _start(config, whole, csv, meta_path, resume, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
-    done = {(r.pop("pass"), BlockSpec(**r)) for r in records}
-    chunks = plan_chunks(config, distinct_blocks(space), done)
+    done = {(r.pop("pass"), block_key(r)) for r in records}
+    chunks = plan_chunks(config, table_blocks(space), done)
     if max_blocks is not None:
         chunks = _first(chunks, max_blocks)
     rng = np.random.default_rng(config.seed + len(done))

@@ -18,20 +18,26 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from latency_tables._build import _GROUP, BuildConfig, _rescale, block_rows, calibration_meta, plan_chunks
+from latency_tables._build import (
+    _GROUP,
+    BuildConfig,
+    _rescale,
+    block_rows,
+    calibration_meta,
+    plan_chunks,
+    table_blocks,
+)
 from latency_tables._e2e import calibration_archs, reference_archs, reference_time
 from latency_tables._io import atomic_write_csv, atomic_write_json
-from latency_tables._measure import device_name
+from latency_tables._measure import device_name, export_model
 from latency_tables._table import FORMAT as TABLE_FORMAT
-from latency_tables._table import LatencyTable, distinct_blocks, table_paths
+from latency_tables._table import LatencyTable, block_key, table_paths
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
-    BlockSpec,
     NASError,
     Subnet,
     build_block,
-    export_onnx,
     get_space,
 )
 from supernet._io import atomic_path, check_outputs
@@ -61,9 +67,10 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     b = config.batch_size
     models: dict[str, nn.Module] = {"overhead": nn.ReLU()}
     shapes = {"overhead": [b, 1, 8, 8]}
-    blocks = distinct_blocks(space)
-    names = {spec: f"b{i}" for i, spec in enumerate(blocks)}
-    for spec, name in names.items():
+    blocks = table_blocks(space)
+    names = {key: f"b{i}" for i, key in enumerate(blocks)}
+    int8: dict[str, ArchConfig | bool] = {name: True for (_, p), name in names.items() if p == "int8"}
+    for (spec, _), name in names.items():
         models[name] = build_block(spec)
         shapes[name] = [b, spec.in_channels, spec.resolution, spec.resolution]
     refs = reference_archs(space)
@@ -72,6 +79,8 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     for prefix, archs in (("ref", refs), ("cal", cal)):
         for i, arch in enumerate(archs):
             models[f"{prefix}{i}"] = Subnet.build(space.layout(arch))
+            if arch.quantized:
+                int8[f"{prefix}{i}"] = arch
             shapes[f"{prefix}{i}"] = [b, space.in_channels, arch.resolution, arch.resolution]
 
     ref_names, cal_names = [f"ref{i}" for i in range(len(refs))], [f"cal{i}" for i in range(len(cal))]
@@ -85,7 +94,7 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     manifest = {
         "format": FORMAT, "meta": config.metadata(whole), "protocol": asdict(config.protocol),
         "threads": config.threads, "provider": config.provider, "models": shapes,
-        "blocks": {name: spec.to_dict() for spec, name in names.items()},
+        "blocks": {name: {**spec.to_dict(), "precision": p} for (spec, p), name in names.items()},
         "references": ref_names, "calibration": {"archs": [a.to_json() for a in cal], "group_size": group,
                                                  "seed": config.calibration_seed},
         "jobs": jobs,
@@ -95,8 +104,7 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
             zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf, progress(len(models), "export",
                                                                               unit="model") as bar:
         for name, module in models.items():
-            path = export_onnx(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), dynamic_batch=False,
-                               check=False)
+            path = export_model(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), int8.get(name))
             zf.write(path, f"models/{name}.onnx")
             bar.update(1)
         zf.writestr("manifest.json", json.dumps(manifest, indent=1))
@@ -168,7 +176,7 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
     rows = []
     for job in (j for j in manifest["jobs"] if j["kind"] == "blocks"):
         times, reference = timed(job)
-        specs = {BlockSpec(**manifest["blocks"][m]): t for m, t in times.items()}
+        specs = {block_key(manifest["blocks"][m]): t for m, t in times.items()}
         rows += block_rows([(job["pass"], spec) for spec in specs], specs, times_of[(job["id"], "overhead")],
                            reference)
     frame = _rescale(pd.DataFrame(rows), meta)

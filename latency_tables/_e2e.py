@@ -70,19 +70,23 @@ def reference_time(times: Sequence[float]) -> float:
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
                     batch_size: int, protocol: Protocol, passes: int = 1, seed: int = 0,
                     group_size: int = 20, pin_core: int | None = None,
-                    provider: str = CPU_PROVIDER) -> tuple[np.ndarray, np.ndarray]:
+                    provider: str = CPU_PROVIDER, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Latency (ms, the protocol's statistic) of each whole subnet and the reference time (`reference_archs`)
-    beside it, both of shape ``(passes, len(archs))``.
+    beside it, both of shape ``(passes, len(archs))``. An arch with int8 parts is timed
+    quantised (`ArchConfig.precision`); the reference subnets are always fp32.
 
     Subnets are timed in groups of ``group_size``, interleaved with each other and the
     reference: how many other models run between two calls of one changes how warm the
     caches are, so calibration and validation use the same group size. Within a group the
     passes run one after the other, each with its own sessions: independent measurements.
     """
+    from supernet._progress import progress as show_progress
+
     rng = np.random.default_rng(seed)
     runs, refs = np.zeros((passes, len(archs))), np.zeros((passes, len(archs)))
     references = reference_archs(space)
-    with tempfile.TemporaryDirectory(prefix="nas-e2e-") as tmp, pinned(threads, pin_core):
+    with tempfile.TemporaryDirectory(prefix="nas-e2e-") as tmp, pinned(threads, pin_core), \
+            show_progress(len(archs) * passes, "subnets", unit="timing", disable=not progress) as bar:
         for start in range(0, len(archs), group_size):
             group = [*archs[start:start + group_size], *references]
             sessions = []
@@ -90,7 +94,8 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
                 shape = (batch_size, space.in_channels, arch.resolution, arch.resolution)
                 made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
                                    workdir=Path(tmp), name=f"a{start + i}", sessions=passes,
-                                   cache_key=(space.hash, arch.to_json(), shape), provider=provider)
+                                   cache_key=(space.hash, arch.to_json(), shape), provider=provider,
+                                   quantize=arch if arch.quantized else None)
                 sessions.append(made if passes > 1 else [made])
             timed = len(group) - len(references)
             for p in range(passes):
@@ -99,6 +104,7 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
                 runs[p, start:start + timed] = [protocol.summary(times[i]) for i in range(timed)]
                 refs[p, start:start + timed] = reference_time([protocol.summary(times[i])
                                                                for i in range(timed, len(group))])
+                bar.update(timed)
     return runs, refs
 
 
@@ -160,7 +166,7 @@ class Measured:
 
 def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: int = 1, seed: int = 0,
                   protocol: Protocol | None = None, rounds: int | None = None,
-                  pin_core: int | None = None) -> Measured:
+                  pin_core: int | None = None, progress: bool = False) -> Measured:
     """Time ``archs`` end to end as ``table`` was built and calibrated: same runtime,
     threads, batch size, protocol (unless given; ``rounds`` overrides its rounds) and group
     size, each group beside the reference subnets (see `Measured`). A group left short is
@@ -177,5 +183,5 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     runs, refs = measure_subnets(space, [*archs, *fillers], runtime=meta["runtime"],
                                  threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
                                  seed=seed, protocol=protocol, pin_core=pin_core, group_size=group,
-                                 provider=meta.get("provider", CPU_PROVIDER))
+                                 provider=meta.get("provider", CPU_PROVIDER), progress=progress)
     return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))

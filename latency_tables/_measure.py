@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet import NASError, export_onnx, ort_session
+from supernet import ArchConfig, NASError, export_onnx, ort_session
 from supernet._onnx import CPU_PROVIDER
 
 __all__ = ["RUNTIMES", "Protocol", "cpu_model", "default_device_name", "make_runner", "pinned",
@@ -131,15 +131,19 @@ _EXPORTED: OrderedDict[Hashable, bytes] = OrderedDict()  # ONNX files of recent 
 _EXPORTED_BYTES = 256 * 2**20
 
 
-def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key: Hashable | None) -> Path:
+def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key: Hashable | None,
+               quantize: ArchConfig | bool | None = None) -> Path:
     """``module`` exported to ``path``; with a ``key`` (what defines the graph: space hash,
     arch, input shape), a file already exported in this process under that key is reused:
-    the reference and filler subnets come back in every end-to-end timing."""
+    the reference and filler subnets come back in every end-to-end timing. With
+    ``quantize`` the file is the int8 model (`quantize_onnx`; True: every node, an arch:
+    its precision policy), its activation ranges calibrated on random inputs (the ranges
+    change the values, not the work)."""
     if key is not None and key in _EXPORTED:
         _EXPORTED.move_to_end(key)
         path.write_bytes(_EXPORTED[key])
         return path
-    export_onnx(module, path, input_shape, dynamic_batch=False, check=False)
+    export_model(module, path, input_shape, quantize)
     if key is not None:
         _EXPORTED[key] = path.read_bytes()
         while sum(len(b) for b in _EXPORTED.values()) > _EXPORTED_BYTES:
@@ -147,16 +151,38 @@ def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key:
     return path
 
 
+def export_model(module: nn.Module, path: Path, input_shape: tuple[int, ...],
+                 quantize: ArchConfig | bool | None = None) -> Path:
+    """``module`` as a fixed-shape ONNX model at ``path``, int8 with ``quantize`` (see
+    `_onnx_file`): what every timing of this package runs."""
+    export_onnx(module, path, input_shape, dynamic_batch=False, check=False)
+    if quantize:
+        from supernet._quantize import quantize_onnx
+
+        fp32 = path.with_name(f"{path.stem}.fp32.onnx")
+        os.replace(path, fp32)
+        b = input_shape[0]  # the graph's fixed batch: whole batches of at least 8 inputs
+        calib = np.random.default_rng(0).standard_normal((b * -(-8 // b), *input_shape[1:]))
+        calib = calib.astype(np.float32)
+        quantize_onnx(fp32, path, calib, arch=quantize if isinstance(quantize, ArchConfig) else None,
+                      batch=input_shape[0])
+        fp32.unlink()
+    return path
+
+
 def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *, threads: int,
                 workdir: Path, name: str, sessions: int = 1, cache_key: Hashable | None = None,
-                provider: str = CPU_PROVIDER) -> Callable[[], object] | list:
+                provider: str = CPU_PROVIDER,
+                quantize: ArchConfig | bool | None = None) -> Callable[[], object] | list:
     """A zero-argument callable running ``module`` once on a fixed random input: in ONNX
-    Runtime (exported once to ``workdir/name.onnx``, fixed batch; see `_onnx_file` for
-    ``cache_key``) or in torch eager. With ``sessions`` > 1, a list of that many
-    independent runners (one ORT session each)."""
+    Runtime (exported once to ``workdir/name.onnx``, fixed batch, int8 with ``quantize``;
+    see `_onnx_file` for ``cache_key``) or in torch eager. With ``sessions`` > 1, a list
+    of that many independent runners (one ORT session each)."""
     x = torch.randn(input_shape)
+    if quantize and runtime != "ort":
+        raise NASError(f"int8 models are timed in ONNX Runtime only (runtime 'ort'), not {runtime!r}")
     if runtime == "ort":
-        path = _onnx_file(module, Path(workdir) / f"{name}.onnx", input_shape, cache_key)
+        path = _onnx_file(module, Path(workdir) / f"{name}.onnx", input_shape, cache_key, quantize)
         feed = {"input": x.numpy()}
         runners = [ort_session(path, threads, provider).run for _ in range(sessions)]
         runners = [lambda run=run: run(None, feed) for run in runners]

@@ -1,9 +1,10 @@
 """`LatencyTable`: measured block latencies of one device, keyed by `BlockSpec`.
 
-On disk a table is two files side by side: ``NAME.csv`` (one row per block and timing
-pass: the BlockSpec fields, then the timings) and ``NAME.json`` (metadata: device, CPU, runtime, threads,
-batch size, the search space and its hash, the timing protocol, the per-call overhead and
-the calibration fitted on whole subnets).
+On disk a table is two files side by side: ``NAME.csv`` (one row per block, precision and
+timing pass: the BlockSpec fields, the precision the block ran in, then the timings) and
+``NAME.json`` (metadata: device, CPU, runtime, threads, batch size, precision, the search
+space and its hash, the timing protocol, the per-call overhead and the calibration fitted
+on whole subnets).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import pandas as pd
 from latency_tables._base import CostModel, as_arch_list
 from latency_tables._e2e import apply_calibration
 from latency_tables._io import atomic_write_csv, atomic_write_json
-from supernet import ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
+from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
 from supernet._validate import check_columns, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
            "table_paths"]
 
 FORMAT = "ofa-nas-latency-table/2"
-KEY_COLUMNS = [f.name for f in fields(BlockSpec)]
+KEY_COLUMNS = [*(f.name for f in fields(BlockSpec)), "precision"]
 VALUE_COLUMNS = ["pass", "latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
 TABLES_DIR = Path(__file__).parent / "tables"
 
@@ -44,6 +45,19 @@ def distinct_blocks(space: SearchSpace) -> list[BlockSpec]:
                 arch = space.make_arch(r, [m] * n, [[k] * m] * n, [[e] * m] * n)
                 seen.update(dict.fromkeys(space.layout(arch)))
     return list(seen)
+
+
+def block_key(fields: dict) -> tuple[BlockSpec, str]:
+    """A row's (or a bundle manifest entry's) key: its block and the precision it ran in
+    (fp32 where none is recorded: tables and bundles from before int8)."""
+    fields = dict(fields)
+    precision = fields.pop("precision", "fp32")
+    return BlockSpec(**fields), precision
+
+
+def precisions_of(mode: str) -> tuple[str, ...]:
+    """The block precisions a table of precision ``mode`` (fp32, int8, mixed) times."""
+    return SearchSpace.PRECISION_MODES[mode]
 
 
 def list_tables() -> list[str]:
@@ -65,6 +79,10 @@ def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
     fields in range, the calibration's numbers finite: a damaged or edited table is refused
     before any search uses it."""
     positive, counts = (1e-9, None), (0, None)
+    bad = set(frame.get("precision", pd.Series(dtype=str)).unique()) - set(PRECISIONS)
+    if bad:
+        raise ArtifactMismatchError(f"{path}: precision column holds {sorted(map(str, bad))}; expected "
+                                    f"{list(PRECISIONS)}; rebuild the table")
     check_columns(frame, path, {"latency_ms": counts, "raw_ms": positive, "reference_ms": positive,
                                 "overhead_ms": counts, "pass": counts, "resolution": (1, None),
                                 "in_channels": (1, None), "out_channels": (1, None), "kernel": (1, None),
@@ -91,6 +109,8 @@ class LatencyTable(CostModel):
     def __init__(self, frame: pd.DataFrame, meta: dict) -> None:
         if frame.empty:  # a build that has not saved its first chunk yet
             frame = frame.reindex(columns=KEY_COLUMNS + VALUE_COLUMNS)
+        if "precision" not in frame.columns:  # tables from before int8 timed fp32 blocks only
+            frame = frame.assign(precision="fp32")
         self.meta, self.frame, self.path = meta, frame, None
         self.space = SearchSpace.from_dict(meta["space"])
         if self.space.hash != meta["space_hash"]:
@@ -102,8 +122,9 @@ class LatencyTable(CostModel):
             raise ArtifactMismatchError(f"latency table rows lack the column(s) {missing}; expected "
                                         f"{KEY_COLUMNS + VALUE_COLUMNS}; rebuild the table")
         per_block = frame.groupby(KEY_COLUMNS, sort=False, dropna=False)["latency_ms"].mean()  # over passes
-        keys = [BlockSpec(**r) for r in per_block.index.to_frame(index=False).to_dict("records")]
-        self._index = {spec: i for i, spec in enumerate(keys)}
+        records = per_block.index.to_frame(index=False).to_dict("records")
+        keys = [block_key(r) for r in records]
+        self._index = {key: i for i, key in enumerate(keys)}
         self._values = per_block.to_numpy(dtype=np.float64)
         self._arch_rows: dict[ArchConfig, np.ndarray] = {}
 
@@ -114,7 +135,10 @@ class LatencyTable(CostModel):
         import json
 
         digest = hashlib.sha256(json.dumps(self.meta, sort_keys=True, default=str).encode())
-        digest.update(self.frame.to_csv(index=False).encode())
+        frame = self.frame  # an fp32 table hashes as before precisions were recorded
+        if set(frame["precision"]) <= {"fp32"}:
+            frame = frame.drop(columns="precision")
+        digest.update(frame.to_csv(index=False).encode())
         return f"latency:{digest.hexdigest()[:16]}"
 
     # ------------------------------------------------------------------ loading
@@ -165,10 +189,16 @@ class LatencyTable(CostModel):
         return len(self._index)
 
     @property
+    def precision(self) -> str:
+        """``fp32``, ``int8`` (every block timed quantised) or ``mixed`` (both)."""
+        return self.meta.get("precision", "fp32")
+
+    @property
     def covered_space(self) -> SearchSpace:
         """The table's space with the resolutions it covers (all, unless it was built with
-        ``--resolution``): what a search that uses the table samples from."""
-        return self.space.with_resolutions(self.meta.get("resolutions"))
+        ``--resolution``) and the precisions it times: what a search that uses the table
+        samples from."""
+        return self.space.with_resolutions(self.meta.get("resolutions")).with_precision(self.precision)
 
     @property
     def overhead_ms(self) -> float:
@@ -178,11 +208,18 @@ class LatencyTable(CostModel):
     def calibration(self) -> dict | None:
         return self.meta.get("calibration")
 
-    def block_latency(self, spec: BlockSpec) -> float:
-        return float(self._values[self._rows_of_specs([spec], None)[0]])
+    def block_latency(self, spec: BlockSpec, precision: str = "fp32") -> float:
+        return float(self._values[self._rows_of_specs([(spec, precision)], None)[0]])
 
-    def _rows_of_specs(self, specs: Sequence[BlockSpec], arch: ArchConfig | None) -> np.ndarray:
+    def _rows_of_specs(self, specs: Sequence[tuple[BlockSpec, str]], arch: ArchConfig | None) -> np.ndarray:
         rows = [self._index.get(s, -1) for s in specs]
+        missing = sorted({p for _, p in specs} - set(precisions_of(self.precision)))
+        if missing:
+            where = f" (arch {arch})" if arch is not None else ""
+            raise ArtifactMismatchError(
+                f"latency table {self.meta.get('device')!r} times {self.precision} blocks only, and the "
+                f"subnet{where} has {missing[0]} parts; search with --precision {self.precision}, or "
+                f"build a table with `nas latency build --precision {missing[0]}` (or mixed)")
         covered = self.covered_space.resolutions
         if -1 in rows and arch is not None and arch.resolution not in covered:
             raise ArtifactMismatchError(
@@ -190,7 +227,8 @@ class LatencyTable(CostModel):
                 f"not {arch.resolution} (arch {arch}); search with --resolution among those, or "
                 "build a table for that resolution")
         if -1 in rows:
-            spec = specs[rows.index(-1)]
+            spec, precision = specs[rows.index(-1)]
+            spec = spec if precision == "fp32" else f"{spec} in {precision}"
             where = f" (a block of arch {arch})" if arch is not None else ""
             raise ArtifactMismatchError(
                 f"latency table {self.meta.get('device')!r} ({len(self._index)} blocks, space "
@@ -201,7 +239,8 @@ class LatencyTable(CostModel):
     def _rows(self, arch: ArchConfig) -> np.ndarray:
         rows = self._arch_rows.get(arch)
         if rows is None:
-            rows = self._arch_rows[arch] = self._rows_of_specs(self.space.layout(arch), arch)
+            keys = list(zip(self.space.layout(arch), arch.block_precisions()))
+            rows = self._arch_rows[arch] = self._rows_of_specs(keys, arch)
         return rows
 
     def predict(self, archs: ArchConfig | Sequence[ArchConfig], *, calibrated: bool = True) -> np.ndarray:
@@ -221,6 +260,7 @@ class LatencyTable(CostModel):
     def __repr__(self) -> str:
         m = self.meta
         return (f"LatencyTable(device={m.get('device')!r}, runtime={m.get('runtime')!r}, "
+                f"precision={self.precision!r}, "
                 f"threads={m.get('threads')}, batch_size={m.get('batch_size')}, "
                 f"space={self.space.name!r}, blocks={len(self._index)})")
 

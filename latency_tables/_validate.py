@@ -50,7 +50,8 @@ def _repeat(runs: np.ndarray) -> dict:
 
 
 def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: str | Path | None = None,
-                   plot_path: str | Path | None = None, extra: dict | None = None) -> dict:
+                   plot_path: str | Path | None = None, extra: dict | None = None,
+                   progress: bool = False) -> dict:
     """Measure ``config.num_archs`` whole subnets in two independent passes and compare the
     table's predictions with the mean of both; write the report (JSON) and the
     predicted-vs-measured scatter plot when paths are given.
@@ -65,7 +66,7 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
                          exclude={*map(ArchConfig.from_json, calibration), *reference_archs(space)})
     load_before = os.getloadavg()
     timed = measure_archs(table, archs, passes=2, seed=config.seed, protocol=config.protocol,
-                          pin_core=config.pin_core)
+                          pin_core=config.pin_core, progress=progress)
     measured, raw = timed.ms.mean(axis=0), timed.raw_ms.mean(axis=0)
     predicted, naive = table.predict(archs), table.predict(archs, calibrated=False)
     report = {

@@ -44,7 +44,7 @@ def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
     atomic_write_json(recorded, wanted)
 
 
-def _train(config: ExperimentConfig, folder: Path) -> str | Path:
+def _train(config: ExperimentConfig, folder: Path, progress: bool = True) -> str | Path:
     from supernet import load_checkpoint, train
 
     if config.supernet is not None:  # a trained one: checked readable, not copied
@@ -55,11 +55,11 @@ def _train(config: ExperimentConfig, folder: Path) -> str | Path:
     if (folder / "summary.json").is_file() and ckpt.is_file():
         log.info("train: reusing %s", ckpt)
         return ckpt
-    train(config.train, folder, resume=True)  # continues a killed run, or starts one
+    train(config.train, folder, resume=True, progress=progress)  # continues a killed run, or starts one
     return ckpt
 
 
-def _latency(config: ExperimentConfig, space, folder: Path):
+def _latency(config: ExperimentConfig, space, folder: Path, progress: bool = True):
     from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
     from latency_tables._table import FORMAT
     from supernet import ArtifactMismatchError
@@ -78,11 +78,12 @@ def _latency(config: ExperimentConfig, space, folder: Path):
         log.warning("latency: %s was built by an older version; rebuilding it", path)
     build = BuildConfig(space=space, device=stage.device, threads=stage.threads, passes=stage.passes,
                         protocol=Protocol(rounds=stage.rounds), calibration_archs=stage.calibration_archs)
-    build_table(build, path, resume=path.is_file() and not older, force=older)
+    build_table(build, path, resume=path.is_file() and not older, force=older, progress=progress)
     return LatencyTable.load(path, space=space)
 
 
-def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_dir: str | None):
+def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_dir: str | None,
+               progress: bool = True):
     from predictors import CollectConfig, FitConfig, collect, fit_predictors, load_predictor
 
     if config.predictor.path is not None:  # a fitted one, checked against the supernet
@@ -93,7 +94,7 @@ def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_di
         collect(CollectConfig(supernet=str(ckpt), out=str(data), num_archs=config.predictor.num_archs,
                               calib_images=_calib_images(config, ckpt),
                               data_dir=data_dir,
-                              workers=config.predictor.workers))
+                              workers=config.predictor.workers), progress=progress)
         fit_predictors(FitConfig(data=str(data), out=str(models), models=config.predictor.models,
                                  force=True))  # the run folder's own files
     return models, load_predictor(models, supernet=str(ckpt))
@@ -234,7 +235,7 @@ def _export_within_budget(export, candidates: list, budget: float, onnx: Path, t
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
-                   data_dir: str | None = None) -> dict[str, Any]:
+                   data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
     from nas._report import write_report
 
@@ -252,9 +253,10 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
         seconds[name] = round(time.perf_counter() - t, 1)
         return value
 
-    ckpt = stage("train", _train, config, out / "supernet")
-    table = stage("latency", _latency, config, space, out / "latency")
-    predictor_dir, predictor = stage("predictor", _predictor, config, ckpt, out / "predictor", data_dir)
+    ckpt = stage("train", _train, config, out / "supernet", progress)
+    table = stage("latency", _latency, config, space, out / "latency", progress)
+    predictor_dir, predictor = stage("predictor", _predictor, config, ckpt, out / "predictor", data_dir,
+                                     progress)
     budgets = latency_budgets(config, table, space)
     stage("front", _search, config, space, predictor, table, out / "search" / "front", None)
     rows = []
@@ -275,7 +277,10 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
                      "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
                      "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],
                      "macs": card["macs"], "params": card["params"]})
-    summary = {"name": config.name, "seconds": round(time.perf_counter() - start, 1),
+    earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    this_run = round(time.perf_counter() - start, 1)
+    before = earlier.get("total_seconds", earlier.get("seconds", 0.0))  # the runs this one continued
+    summary = {"name": config.name, "seconds": this_run, "total_seconds": round(before + this_run, 1),
                "stage_seconds": seconds, "budgets": rows, "supernet": str(ckpt),
                "latency_table": str(getattr(table, "path", config.latency.table)),
                "predictor": str(predictor_dir)}

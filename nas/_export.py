@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from nas._io import atomic_write_json
-from nas._quantize import onnx_predictions, parse_precision, quantize_onnx
 from supernet import (
     ArchConfig,
     DataConfig,
@@ -32,6 +31,7 @@ from supernet import (
 )
 from supernet._io import check_outputs
 from supernet._onnx import CPU_PROVIDER, check_provider
+from supernet._quantize import onnx_predictions, parse_precision, quantize_onnx
 from supernet._stream import normalise
 
 __all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
@@ -57,7 +57,7 @@ class ExportConfig:
     tolerance: float = 1e-4
     timing_rounds: int = 300
     force: bool = False
-    precision: str | None = None    # "int8" or a policy such as "int8,stem:fp32" (`parse_precision`)
+    precision: str | None = None    # None: the arch's own policy; "fp32", "int8", "int8,stem:fp32" ...
     quant_calib_images: int = 256   # training images the int8 activation ranges come from
     max_accuracy_drop: float = 1.0  # pp of validation accuracy int8 may lose against fp32 ...
     allow_accuracy_drop: bool = False  # ... unless this is set
@@ -182,7 +182,7 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, pol
 
     calib, _ = _inputs(data.calib, arch.resolution, config.quant_calib_images)
     log.info("quantising to int8 (%s) with %d calibration images", policy, len(calib))
-    info = quantize_onnx(fp32, out, arch, policy, calib)
+    info = quantize_onnx(fp32, out, calib, arch=arch)
     threads = table.meta["threads"] if table is not None else config.threads
     sessions = {"fp32": ort_session(fp32, threads), "int8": ort_session(out, threads)}
     acc = {}
@@ -207,13 +207,15 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, pol
     log.info("int8: validation %.2f %% (fp32 %.2f %%, drop %.2f pp), %.2fx the fp32 latency, %d -> %d bytes",
              acc["val"][1], acc["val"][0], drop, int8_ms / fp32_ms, info["fp32_bytes"], info["int8_bytes"])
     if drop > config.max_accuracy_drop and not config.allow_accuracy_drop:
+        hint = ("the stem is the part most often hurt: --precision int8,stem:fp32" if policy["stem"] == "int8"
+                else "e.g. --precision int8,stem:fp32,stage1:fp32")
         failed = out.with_suffix(".failed.onnx")
         os.replace(out, failed)
         raise NASError(f"int8 loses {drop:.2f} pp of validation accuracy against fp32 "
                        f"({acc['val'][1]:.2f} vs {acc['val'][0]:.2f} %), more than the "
                        f"{config.max_accuracy_drop:g} pp allowed; "
-                       f"the model was moved to {failed}. Keep more parts at fp32 (e.g. --precision "
-                       "int8,stem:fp32,head:fp32) or pass --allow-accuracy-drop")
+                       f"the model was moved to {failed}. Keep more parts at fp32 ({hint}) or pass "
+                       "--allow-accuracy-drop")
     return info
 
 
@@ -225,11 +227,16 @@ def export_subnet(config: ExportConfig) -> dict:
     card_path = _card_path(out)
     model, payload = load_supernet(config.supernet)
     space, arch = model.space, model.space.validate(config.arch)
-    policy = parse_precision(config.precision, space.num_stages)
+    if config.precision is not None:  # the command line's policy replaces the arch's own
+        arch = arch.with_precision(tuple((parse_precision(config.precision, space.num_stages)
+                                          or dict.fromkeys(range(space.num_stages + 2), "fp32")).values()))
+    policy = arch.policy() if arch.quantized else None
     fp32_out = out if policy is None else out.with_name(f"{out.stem}.fp32.onnx")
     check_outputs([out, card_path, fp32_out], force=config.force, what="export")
     # everything the card needs is loaded and checked before the first file is written
     table = LatencyTable.load(config.table, space=space) if config.table else None
+    if table is not None:
+        table.predict([arch])  # a table that does not time the arch's precision says so now
     predictor = None
     if config.predictor:
         from predictors import load_predictor
@@ -294,11 +301,13 @@ def export_subnet(config: ExportConfig) -> dict:
     }
     if bare is None:
         card["onnx_test_acc"] = onnx_test_acc
-    if quant is not None:
-        card["precision"] = policy
-        card["quantization"] = {**quant, "fp32_twin": str(fp32_out),
-                                "note": "test_acc, parity and measured_latency_ms describe the fp32 twin; "
-                                        "the int8 model's figures are here"}
+    if quant is not None:  # the headline figures are the int8 model's; the twin's go beside
+        card.update(precision=policy, test_acc=quant["int8_test_acc"], fp32_test_acc=test_acc,
+                    accuracy_drop_pp=quant["accuracy_drop_pp"], fp32_twin=str(fp32_out),
+                    onnx_bytes=quant["int8_bytes"])
+        card["quantization"] = {**quant, "note": "test_acc, measured_latency_ms and onnx_bytes describe "
+                                "the int8 model (latency: timed as its table was built, when one was given); "
+                                "parity_max_abs_diff compares the fp32 twin with PyTorch"}
     if table is not None:
         card["predicted_latency_ms"] = float(table.predict([arch])[0])
         card["provenance"]["table_device"] = table.meta.get("device")

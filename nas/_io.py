@@ -15,6 +15,6 @@ def check_output_dir(out_dir: str | Path, names: list[str], *, force: bool) -> P
     out_dir = Path(out_dir)
     existing = [n for n in names if (out_dir / n).exists()]
     if existing and not force:
-        raise NASError(f"{out_dir} already holds {existing}; choose another output folder "
-                       "or pass --force (force=True) to overwrite them")
+        raise NASError(f"{out_dir} already holds {', '.join(existing)}; choose another output folder "
+                       "or pass --force to overwrite them")
     return out_dir

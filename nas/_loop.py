@@ -4,7 +4,7 @@ a fast strategy, measure the most promising new archs, and repeat."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -63,12 +63,14 @@ def _surrogate_problem(problem: SearchProblem, evaluator: Evaluator) -> SearchPr
 def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: int = 20,
                           initial_size: int | None = None, inner: str = "evolution",
                           inner_budget: int = 2000, inner_kwargs: dict | None = None,
-                          seed: int | np.random.Generator | None = None) -> SearchResult:
+                          seed: int | np.random.Generator | None = None,
+                          callback: Callable[[Evaluator], None] | None = None) -> SearchResult:
     """Search ``problem`` spending ``budget`` measurements. The first ``initial_size``
     (default ``batch_size``) archs are feasible random samples; each later round refits a
     `RidgeSurrogate` per expensive objective on everything measured so far, runs ``inner``
     for ``inner_budget`` surrogate evaluations, and measures the ``batch_size`` best new
-    archs of that run (non-dominated rank, then crowding). Constraints must be cheap."""
+    archs of that run (non-dominated rank, then crowding). Constraints must be cheap.
+    ``callback(evaluator)`` runs after every batch of measurements."""
     own = "predictor_in_the_loop"
     for arg, value in (("budget", budget), ("batch_size", batch_size), ("inner_budget", inner_budget)):
         check_arg(own, arg, value, isinstance(value, int) and value > 0, "a positive int")
@@ -83,6 +85,8 @@ def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: in
     start = RandomSearch(batch_size=min(initial_size, budget))
     start.setup(problem, evaluator, rng)
     evaluator.evaluate(start.ask(initial_size))
+    if callback is not None:
+        callback(evaluator)
     rounds = 0
     while evaluator.n_evals < budget:
         surrogate = _surrogate_problem(problem, evaluator)
@@ -95,6 +99,8 @@ def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: in
         pick = idx[select_survivors(found.minimized[idx], found.violation[idx], k)]
         evaluator.evaluate([found.archs[i] for i in pick])
         rounds += 1
+        if callback is not None:
+            callback(evaluator)
     archs, values, viol = evaluator.history()
     return SearchResult(problem, archs, values, viol, info={
         "strategy": f"predictor-in-the-loop({inner})", "budget": budget, "evaluations": len(archs),

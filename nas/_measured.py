@@ -57,7 +57,8 @@ class SupernetAccuracy:
         return self._state
 
     def __call__(self, arch: ArchConfig) -> float:
-        from predictors._evaluate import evaluate_accuracy
+        """Validation accuracy (%) of ``arch`` as deployed: quantised where its policy says int8."""
+        from predictors._evaluate import evaluate_deployed
 
         net, data = self._load()
-        return 100.0 * float(evaluate_accuracy(net, arch, data).float().mean())
+        return 100.0 * float(evaluate_deployed(net, arch, data)[0].float().mean())

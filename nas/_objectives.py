@@ -120,7 +120,8 @@ class SearchProblem:
             own = getattr(p, "fingerprint", None)
             return own() if callable(own) else type(p).__name__
 
-        return {"space_hash": self.space.hash,
+        precision = {} if self.space.precisions == ("fp32",) else {"precisions": list(self.space.precisions)}
+        return {"space_hash": self.space.hash, **precision,
                 "objectives": [{"name": o.name, "maximize": o.maximize, "source": source(o.predictor)}
                                for o in self.objectives],
                 "constraints": [{"name": c.name, "upper": c.upper, "lower": c.lower,

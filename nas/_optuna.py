@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas._strategy import SearchStrategy, check_arg
-from supernet import ArchConfig, ArtifactMismatchError
+from supernet import ArchConfig, ArtifactMismatchError, precision_parts
 from supernet._validate import differences
 
 __all__ = ["OptunaSearch", "OptunaNSGA2", "OptunaTPE", "suggest_arch"]
@@ -23,7 +23,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def suggest_arch(trial: Any, space) -> ArchConfig:
     """One categorical parameter per choice: resolution, depth per stage, kernel and expand
-    per block slot (slots past a stage's depth are sampled and cut by `make_arch`)."""
+    per block slot (slots past a stage's depth are sampled and cut by `make_arch`), and a
+    precision per part (``p_stem``, ``p_stage1``, ...) when the space draws more than one."""
     n, m = space.num_stages, space.max_depth
     res = trial.suggest_categorical("resolution", list(space.resolutions))
     depths = [trial.suggest_categorical(f"d{s}", list(space.depth_choices)) for s in range(n)]
@@ -31,7 +32,11 @@ def suggest_arch(trial: Any, space) -> ArchConfig:
                for s in range(n)]
     expands = [[trial.suggest_categorical(f"e{s}_{j}", list(space.expand_choices)) for j in range(m)]
                for s in range(n)]
-    return space.make_arch(res, depths, kernels, expands)
+    policy = space.precisions * (n + 2)
+    if len(space.precisions) > 1:
+        policy = [trial.suggest_categorical(f"p_{part}", list(space.precisions))
+                  for part in precision_parts(n)]
+    return space.make_arch(res, depths, kernels, expands).with_precision(tuple(policy))
 
 
 #: Optuna >= 5 takes constraints per trial (``Trial.set_constraint``) and deprecates the

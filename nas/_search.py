@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas._registry import DEFAULT_STRATEGY
-from supernet import ConfigError, NASError
+from supernet import ConfigError, NASError, SearchSpace
 
 __all__ = ["COSTS", "SearchConfig", "build_problem", "run_search"]
 
 log = logging.getLogger("nas.search")
 
-COSTS = ("latency", "macs", "params", "peak_memory_bytes")
+PRECISION_MODES = SearchSpace.PRECISION_MODES
+COSTS = ("latency", "macs", "params", "peak_memory_bytes", "weight_bytes")
 BACKENDS = ("local", "ray")
 
 
@@ -46,6 +47,7 @@ class SearchConfig:
     loop: bool = True
     device: str | None = None
     resolutions: tuple[int, ...] | None = None
+    precision: str = "fp32"
     latency_max: float | None = None
     macs_max: float | None = None
     params_max: float | None = None
@@ -61,6 +63,7 @@ class SearchConfig:
     backend: str = "local"
     ray_address: str | None = None
     threads: int = 1
+    quiet: bool = False
     out: str = "search_out"
     force: bool = False
 
@@ -69,6 +72,8 @@ class SearchConfig:
 
         if self.strategy not in list_strategies():
             raise _bad("strategy", self.strategy, f"one of {list_strategies()}")
+        if self.precision not in PRECISION_MODES:
+            raise _bad("precision", self.precision, f"one of {list(PRECISION_MODES)}")
         if self.backend not in BACKENDS:
             raise _bad("backend", self.backend, f"one of {BACKENDS}")
         for key in ("budget", "batch_size", "threads", "population"):
@@ -110,7 +115,13 @@ def _source(name: str, config: SearchConfig, space):
                            "--objectives")
         from predictors import load_predictor
 
-        return load_predictor(config.predictor, space=space)
+        predictor = load_predictor(config.predictor, space=space)
+        if config.precision != "fp32" and predictor.space.precisions == ("fp32",):
+            log.warning("the accuracy predictor %s was fitted on fp32 accuracies: it scores an arch's int8 "
+                        "parts as free. Fit a quantisation-aware one (nas collect --precision %s, then "
+                        "nas fit-predictor --models transfer --base %s)", config.predictor, config.precision,
+                        config.predictor)
+        return predictor
     if name == "latency" and not config.device:
         raise NASError("latency needs --device <latency table file or shipped name>")
     from latency_tables import create_cost_model
@@ -142,9 +153,17 @@ def build_problem(config: SearchConfig):
 
 def _sampled_space(config: SearchConfig, space, sources):
     """``space`` with the resolutions the search may choose: ``config.resolutions``, which
-    every latency table in use must cover, or else all that the tables cover."""
+    every latency table in use must cover, or else all that the tables cover; and the
+    precisions of ``config.precision``, which every latency table must time (a mixed table
+    times both)."""
     wanted = space.with_resolutions(config.resolutions, what="SearchConfig.resolutions (--resolution)")
+    wanted = wanted.with_precision(config.precision)
     for table in sources:
+        timed = getattr(table, "precision", None)
+        if timed is not None and timed != "mixed" and timed != config.precision:
+            raise ConfigError(f"SearchConfig.precision (--precision): got {config.precision!r}, but the "
+                              f"latency table {config.device!r} times {timed} blocks only; build one with "
+                              f"`nas latency build --precision {config.precision}` (or mixed)")
         covered = getattr(table, "covered_space", space).resolutions
         if config.resolutions is None:
             wanted = wanted.with_resolutions([r for r in wanted.resolutions if r in covered])
@@ -197,21 +216,32 @@ def _run(config: SearchConfig, out: Path) -> dict:
     measured = [o for o in problem.objectives if is_expensive(o.predictor)]
     if config.backend == "ray":
         _attach_ray(measured, config.ray_address)
+    from supernet._progress import progress
+
+    bar = progress(config.budget, "search", unit="arch", disable=config.quiet)
+    seen = [0]
+
+    def advance(evaluator) -> None:
+        bar.update(evaluator.n_evals - seen[0])
+        seen[0] = evaluator.n_evals
+
     start = time.perf_counter()
     if measured and config.loop:
         inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
         result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
-                                       inner=config.strategy, inner_kwargs=inner, seed=config.seed)
+                                       inner=config.strategy, inner_kwargs=inner, seed=config.seed,
+                                       callback=advance)
         kwargs = {"inner": config.strategy, **inner}
     else:
         strategy = create_strategy(config.strategy, **kwargs)
-        result = strategy.run(problem, budget=config.budget, seed=config.seed)
+        result = strategy.run(problem, budget=config.budget, seed=config.seed, callback=advance)
+    bar.close()
     seconds = time.perf_counter() - start
     ref = list(config.ref_point) if config.ref_point is not None else reference_point(problem)
     extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints
              if c.name not in problem.names}
     meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "device": config.device,
-            "resolutions": list(problem.space.resolutions),
+            "resolutions": list(problem.space.resolutions), "precision": config.precision,
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
             "backend": config.backend, **kwargs}
     return write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)

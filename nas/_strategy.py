@@ -98,6 +98,9 @@ class SearchStrategy(abc.ABC):
         parts = []
         for c in self.problem.constraints:
             small = float(c.predictor.predict([space.smallest()])[0])
-            parts.append(f"{c.name} in [{c.lower}, {c.upper}] (smallest arch: {small:.4g})")
+            unit = getattr(c.predictor, "unit", "")
+            limits = (("at least", c.lower), ("at most", c.upper))
+            bound = " and ".join(f"{word} {v:g} {unit}".rstrip() for word, v in limits if v is not None)
+            parts.append(f"{c.name} {bound} (the smallest arch: {small:.4g} {unit})".replace(" )", ")"))
         return (f"no arch met the constraints in {tries} tries: {'; '.join(parts)}. "
                 "Relax the bounds (see `nas space` for the cost range of the space).")

@@ -17,10 +17,12 @@ from predictors._metrics import kendall_tau, regression_metrics, spearman_rho
 from predictors._mlp import MLPPredictor
 from predictors._registry import create_predictor, list_predictors, load_predictor, register_predictor
 from predictors._sampling import plan_archs
+from predictors._transfer import TransferPredictor
 
 __all__ = [
     "CollectConfig", "EncodedPredictor", "FitConfig", "GBTPredictor", "MLPPredictor", "Predictor",
-    "RidgePredictor", "collect", "create_predictor", "fit_predictors", "kendall_tau", "list_predictors",
+    "RidgePredictor", "TransferPredictor", "collect", "create_predictor", "fit_predictors", "kendall_tau",
+    "list_predictors",
     "load_predictor", "plan_archs", "read_table", "regression_metrics", "register_predictor",
     "spearman_rho", "split_table",
 ]

@@ -30,13 +30,16 @@ __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 log = logging.getLogger(__name__)
 
 COLUMNS = ["plan_index", "source", "arch", "encoding", "resolution", "macs", "params",
-           "peak_memory_bytes", "accuracy", "accuracy_a", "accuracy_b", "seconds"]
+           "peak_memory_bytes", "accuracy", "accuracy_a", "accuracy_b", "accuracy_fp32", "seconds"]
 
 
 @dataclass(frozen=True)
 class CollectConfig:
     """``accuracy`` is top-1 (%) on the whole validation split; ``accuracy_a``/``_b`` on its
-    two halves (even and odd positions), two independent measurements of the same arch."""
+    two halves (even and odd positions), two independent measurements of the same arch.
+    ``precision`` (fp32, int8, mixed) draws a precision policy with every arch: an arch
+    with int8 parts is measured as deployed (quantised, in ONNX Runtime: `evaluate_deployed`)
+    and ``accuracy_fp32`` holds its float twin's accuracy (equal to ``accuracy`` in fp32)."""
 
     supernet: str
     out: str
@@ -53,8 +56,12 @@ class CollectConfig:
     force: bool = False   # start over: an existing table at ``out`` is deleted first
     backend: str = "local"  # "ray": chunks run as Ray tasks (a local Ray, or ray_address's cluster)
     ray_address: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "int8", "mixed"):
+            raise NASError(f"CollectConfig.precision: expected 'fp32', 'int8' or 'mixed', "
+                           f"got {self.precision!r}")
         if self.backend not in ("local", "ray"):
             raise NASError(f"CollectConfig.backend: expected 'local' or 'ray', got {self.backend!r}")
         if self.ray_address is not None and self.backend != "ray":
@@ -75,13 +82,13 @@ def _meta(cfg: CollectConfig, payload: dict[str, Any], space) -> dict[str, Any]:
             "space": space.to_dict(), "space_hash": space.hash, "calib_images": cfg.calib_images,
             "dataset": data_cfg.dataset, "val_size": data_cfg.val_size, "train_seed": seed,
             "split": "validation", "seed": cfg.seed, "stratified_fraction": cfg.stratified_fraction,
-            "num_archs": cfg.num_archs, "device": cfg.device}
+            "num_archs": cfg.num_archs, "device": cfg.device, "precision": cfg.precision}
 
 
 #: what defines a table's rows: a resume with any of these changed would mix two plans
 #: (``num_archs`` may change when every measured arch is in the new plan too)
 FINGERPRINT = ("supernet_hash", "space_hash", "calib_images", "val_size", "dataset", "seed",
-               "stratified_fraction")
+               "stratified_fraction", "precision")
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -96,6 +103,8 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         meta = json.loads(meta_path.read_text())
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise ArtifactMismatchError(f"{path}: not a readable accuracy table ({short(str(err))})") from None
+    if "accuracy_fp32" not in table.columns and "accuracy" in table.columns:  # collected before int8
+        table["accuracy_fp32"] = table["accuracy"]
     missing = sorted(set(COLUMNS) - set(table.columns))
     if missing:
         raise ArtifactMismatchError(f"{path}: not a collected accuracy table (lacks columns {missing})")
@@ -125,10 +134,11 @@ def _init_worker(cfg: CollectConfig, threads: int = 1, parent: int | None = None
     net, payload = load_supernet(cfg.supernet)
     data = load_eval_data(payload, calib_images=cfg.calib_images, data_dir=cfg.data_dir,
                           calib_batch=cfg.calib_batch, eval_batch=cfg.eval_batch)
-    _WORKER.update(net=net.to(cfg.device), data=data.to(cfg.device))
+    _WORKER.update(net=net.to(cfg.device), data=data.to(cfg.device), precision=cfg.precision)
 
 
-def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]],
+                 precision: str = "fp32") -> list[dict[str, Any]]:
     """A Ray task: ``shared`` holds the object-store refs of the checkpoint and the
     evaluation data (in a list, so Ray hands over the refs, not copies); each worker process
     fetches them once and keeps the supernet for the next tasks."""
@@ -142,26 +152,29 @@ def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]]) ->
         torch.set_num_threads(1)
         payload, data = ray.get(shared)
         _WORKER.update(key=key, net=supernet_from_payload(payload).to(device), data=data.to(device))
+    _WORKER["precision"] = precision
     return _measure(jobs)
 
 
 def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
-    from predictors._evaluate import evaluate_accuracy
+    from predictors._evaluate import evaluate_deployed
 
     net, data = _WORKER["net"], _WORKER["data"]
+    space = net.space.with_precision(_WORKER.get("precision", "fp32"))
     rows = []
     for index, source, arch_json in jobs:
         arch = ArchConfig.from_json(arch_json)
         start = time.perf_counter()
-        correct = evaluate_accuracy(net, arch, data).double()
+        correct, correct_fp32 = (c.double() for c in evaluate_deployed(net, arch, data))
         cost = arch_cost(net.space, arch)
         rows.append({
             "plan_index": index, "source": source, "arch": arch_json,
-            "encoding": "".join(str(int(v)) for v in net.space.encode(arch)),
+            "encoding": "".join(str(int(v)) for v in space.encode(arch)),
             "resolution": arch.resolution, "macs": cost.macs, "params": cost.params,
             "peak_memory_bytes": cost.peak_memory_bytes,
             "accuracy": 100.0 * float(correct.mean()), "accuracy_a": 100.0 * float(correct[0::2].mean()),
             "accuracy_b": 100.0 * float(correct[1::2].mean()),
+            "accuracy_fp32": 100.0 * float(correct_fp32.mean()),
             "seconds": round(time.perf_counter() - start, 3)})
     return rows
 
@@ -173,7 +186,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     from supernet._progress import progress as show_progress
 
     payload = load_checkpoint(cfg.supernet)
-    space = SearchSpace.from_dict(payload["space"])
+    space = SearchSpace.from_dict(payload["space"]).with_precision(cfg.precision)
     meta = _meta(cfg, payload, space)
     if cfg.device.startswith("cuda"):
         import torch
@@ -189,6 +202,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
             stale.unlink(missing_ok=True)
     if out.exists():
         table, old = read_table(out)
+        old.setdefault("precision", "fp32")  # tables collected before int8
         diff = [k for k in FINGERPRINT if old.get(k) != meta[k]]
         if diff:
             raise ArtifactMismatchError(
@@ -259,7 +273,7 @@ def _collect_on_ray(cfg: CollectConfig, payload: dict[str, Any], chunks: list, s
         gpu = cfg.device.startswith("cuda")
         task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=5)(_ray_measure)
         device = "cuda" if gpu else "cpu"
-        pending = [task.remote(shared, device, chunk) for chunk in chunks]
+        pending = [task.remote(shared, device, chunk, cfg.precision) for chunk in chunks]
         log.info("collect: %d tasks on Ray (%s)", len(pending), cfg.ray_address or "local")
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

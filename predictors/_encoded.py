@@ -122,16 +122,22 @@ class EncodedPredictor(Predictor):
         for fname, data in blobs.items():
             atomic_write_bytes(folder / fname, data)
             files[fname] = hashlib.sha256(data).hexdigest()
-        manifest = {"format": FORMAT, "version": 1, "kind": self.name, "metric": self.metric,
-                    "seed": self.seed, "supernet_hash": self.supernet_hash,
-                    "space_hash": self.space.hash, "space": self.space.to_dict(),
-                    "config": self._config(), "state": state, "files": files}
+        manifest = self.manifest(state, files)
         atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
         return folder
 
+    def manifest(self, state: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+        """What `save` writes as ``predictor.json``: the kind, settings, provenance, the
+        JSON state and the sha256 of each binary file."""
+        return {"format": FORMAT, "version": 1, "kind": self.name, "metric": self.metric,
+                "seed": self.seed, "supernet_hash": self.supernet_hash,
+                "space_hash": self.space.hash, "space": self.space.to_dict(),
+                "config": self._config(), "state": state, "files": files}
+
     @classmethod
-    def from_manifest(cls, folder: Path, manifest: dict[str, Any]) -> EncodedPredictor:
-        """Rebuild a saved predictor; every binary file is checked against its sha256 first."""
+    def from_manifest(cls, folder: Path, manifest: dict[str, Any], *, prefix: str = "") -> EncodedPredictor:
+        """Rebuild a saved predictor; every binary file is checked against its sha256 first.
+        ``prefix``: what the file names were given when stored inside another predictor's folder."""
         space = SearchSpace.from_dict(manifest["space"])
         if space.hash != manifest.get("space_hash"):
             raise ArtifactMismatchError(f"{folder}: the stored search space does not match its hash")
@@ -143,7 +149,7 @@ class EncodedPredictor(Predictor):
             if sha256_of(target) != digest:
                 raise ArtifactMismatchError(f"{target}: sha256 differs from the one in {MANIFEST}; "
                                             "the file was changed or corrupted; refit the predictor")
-            blobs[fname] = target
+            blobs[fname.removeprefix(prefix)] = target
         model = cls(space=space, supernet_hash=manifest.get("supernet_hash"),
                     seed=manifest.get("seed", 0), **manifest.get("config", {}))
         model._load_state(manifest["state"], blobs)

@@ -19,7 +19,7 @@ from supernet._conv import memory_format
 from supernet._loader import inference_batch
 from supernet._stream import normalise
 
-__all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy"]
+__all__ = ["EvalData", "load_eval_data", "prepare_subnet", "evaluate_accuracy", "evaluate_deployed"]
 
 
 class EvalData:
@@ -114,3 +114,37 @@ def evaluate_accuracy(net: Supernet, arch: ArchConfig, data: EvalData) -> torch.
     sub = prepare_subnet(net, arch, calib)
     pred = torch.cat([sub(b).argmax(1) for b in val])
     return pred == data.labels
+
+
+QUANT_CALIB_IMAGES = 256  # training images the int8 activation ranges come from (as `nas export`'s default)
+
+
+@torch.inference_mode()
+def evaluate_deployed(net: Supernet, arch: ArchConfig, data: EvalData) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(correct, correct_fp32)`` per validation image: ``arch`` as it is deployed (its
+    precision policy: int8 parts quantised statically by ONNX Runtime, calibrated on the
+    first `QUANT_CALIB_IMAGES` BN-calibration images, run in ONNX Runtime) and its fp32
+    twin in torch. For an fp32 arch both are the torch result."""
+    import tempfile
+
+    import numpy as np
+
+    from supernet import export_onnx, ort_session
+    from supernet._quantize import onnx_predictions, quantize_onnx
+
+    calib, val = data.at(arch.resolution)
+    sub = prepare_subnet(net, arch, calib)
+    correct_fp32 = torch.cat([sub(b).argmax(1) for b in val]).cpu() == data.labels.cpu()
+    if not arch.quantized:
+        return correct_fp32, correct_fp32
+    sub = sub.cpu().to(memory_format=torch.contiguous_format)
+    calib, val = data.at(arch.resolution)  # again: for a large split these are one-pass generators
+    images = torch.cat(list(calib)).cpu().contiguous()[:QUANT_CALIB_IMAGES].numpy()
+    with tempfile.TemporaryDirectory(prefix="nas-qacc-") as tmp:
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        export_onnx(sub, fp32, (1, *images.shape[1:]), check=False)
+        quantize_onnx(fp32, int8, images, arch=arch)
+        session = ort_session(int8, 1)
+        inputs = np.concatenate([b.cpu().contiguous().numpy() for b in val])
+        predicted = torch.from_numpy(onnx_predictions(session, inputs))
+    return predicted == data.labels.cpu(), correct_fp32

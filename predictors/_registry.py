@@ -9,6 +9,7 @@ from predictors._encoded import FORMAT, MANIFEST, EncodedPredictor
 from predictors._gbt import GBTPredictor
 from predictors._linear import RidgePredictor
 from predictors._mlp import MLPPredictor
+from predictors._transfer import TransferPredictor
 from supernet import ArtifactMismatchError, NASError, SearchSpace
 
 __all__ = ["create_predictor", "list_predictors", "load_predictor", "register_predictor",
@@ -17,7 +18,7 @@ __all__ = ["create_predictor", "list_predictors", "load_predictor", "register_pr
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
 
 _REGISTRY: dict[str, type[EncodedPredictor]] = {
-    cls.name: cls for cls in (MLPPredictor, RidgePredictor, GBTPredictor)
+    cls.name: cls for cls in (MLPPredictor, RidgePredictor, GBTPredictor, TransferPredictor)
 }
 
 
@@ -27,6 +28,14 @@ def register_predictor(cls: type[EncodedPredictor]) -> type[EncodedPredictor]:
         raise NASError(f"register_predictor: expected an EncodedPredictor subclass with a name, got {cls!r}")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def predictor_class(kind: str, where: str) -> type[EncodedPredictor]:
+    """The registered class of a saved predictor's ``kind`` (``where``: for the error)."""
+    if kind not in _REGISTRY:
+        raise ArtifactMismatchError(f"{where}: predictor kind {kind!r} is not registered; "
+                                    f"known: {list_predictors()}")
+    return _REGISTRY[kind]
 
 
 def list_predictors() -> list[str]:
@@ -82,9 +91,5 @@ def load_predictor(path: str | Path, *, space: SearchSpace | str | None = None,
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactMismatchError(f"{manifest_path}: not a predictor of this project (format "
                                     f"{FORMAT!r} expected)")
-    kind = manifest.get("kind")
-    if kind not in _REGISTRY:
-        raise ArtifactMismatchError(f"{manifest_path}: predictor kind {kind!r} is not registered; "
-                                    f"known: {list_predictors()}")
-    predictor = _REGISTRY[kind].from_manifest(folder, manifest)
+    predictor = predictor_class(manifest.get("kind"), str(manifest_path)).from_manifest(folder, manifest)
     return predictor.check(space=space, supernet=supernet)

@@ -24,7 +24,8 @@ def size_tilted_sample(space: SearchSpace, rng: np.random.Generator) -> ArchConf
     n, m = space.num_stages, space.max_depth
     kernels = np.array(pick(space.kernel_choices, n * m)).reshape(n, m).tolist()
     expands = np.array(pick(space.expand_choices, n * m), dtype=object).reshape(n, m).tolist()
-    return space.make_arch(pick(space.resolutions)[0], pick(space.depth_choices, n), kernels, expands)
+    arch = space.make_arch(pick(space.resolutions)[0], pick(space.depth_choices, n), kernels, expands)
+    return arch.with_precision(space.draw_policy(rng))  # no draw at all in an fp32 space
 
 
 def plan_archs(space: SearchSpace, num_archs: int, *, seed: int = 0, stratified_fraction: float = 0.25,

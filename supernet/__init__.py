@@ -1,7 +1,7 @@
 """Search space, elastic supernet, static subnet extraction, cost model, BN recalibration,
 checkpoints, datasets and ONNX export."""
 
-from supernet._arch import ArchConfig
+from supernet._arch import PRECISIONS, ArchConfig, precision_parts
 from supernet._bn import recalibrate_bn
 from supernet._checkpoint import file_hash, load_checkpoint, load_pretrained, load_supernet, save_checkpoint
 from supernet._cost import Cost, arch_cost, block_cost
@@ -31,11 +31,11 @@ from supernet._train_config import (
 from supernet._trainer import train
 
 __all__ = [
-    "DEFAULT_DATA_DIR", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
+    "DEFAULT_DATA_DIR", "PRECISIONS", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
     "NASError", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
     "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "import_ofa", "list_spaces",
     "list_pretrained", "load_checkpoint", "load_fashion_mnist", "load_pretrained", "load_space",
-    "load_supernet", "onnx_parity", "pretrained_card", "resolve_checkpoint",
+    "load_supernet", "onnx_parity", "precision_parts", "pretrained_card", "resolve_checkpoint",
     "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",
     # training and data
     "ConfigError", "DataConfig", "DataSplits", "DistEnv", "ImageData", "OptimConfig", "PhaseConfig",

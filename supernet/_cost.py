@@ -15,9 +15,12 @@ __all__ = ["Cost", "block_cost", "arch_cost"]
 
 @dataclass(frozen=True)
 class Cost:
+    """``weight_bytes``: the stored weights (4 bytes a parameter, 1 in an int8 part)."""
+
     params: int
     macs: int
     peak_memory_bytes: int
+    weight_bytes: int = 0
 
 
 def _conv(cin: int, cout: int, k: int, out_res: int, groups: int = 1) -> tuple[int, int]:
@@ -65,7 +68,11 @@ def block_cost(spec: BlockSpec) -> tuple[int, int, int]:
 
 
 def arch_cost(space: SearchSpace, arch: ArchConfig, bytes_per_element: int = 4) -> Cost:
-    """Cost of ``arch`` at batch 1 (``bytes_per_element`` 4 for float32, 1 for int8)."""
+    """Cost of ``arch`` at batch 1: activations take ``bytes_per_element`` bytes (4 for
+    float32) and weights 4, except in the parts ``arch.precision`` runs in int8 (1 each)."""
     costs = [block_cost(spec) for spec in space.layout(arch)]
+    size = [1 if p == "int8" else 4 for p in arch.block_precisions()]
+    act = [1 if p == "int8" else bytes_per_element for p in arch.block_precisions()]
     return Cost(params=sum(c[0] for c in costs), macs=sum(c[1] for c in costs),
-                peak_memory_bytes=max(c[2] for c in costs) * bytes_per_element)
+                peak_memory_bytes=max(c[2] * b for c, b in zip(costs, act)),
+                weight_bytes=sum(c[0] * b for c, b in zip(costs, size)))

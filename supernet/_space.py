@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from supernet._arch import ArchConfig
+from supernet._arch import PRECISIONS, ArchConfig
 from supernet._errors import SpaceError
 from supernet._validate import short
 
@@ -42,6 +42,12 @@ class SearchSpace:
     Each elastic stage has up to ``max(depth_choices)`` MBConv blocks; the first block of a
     stage applies the stage stride. Kernel and expand ratio are chosen per block, depth per
     stage (the first ``d`` blocks run), resolution per network.
+
+    ``precisions`` are the deployment precisions a search draws per part (stem, each stage,
+    head; `ArchConfig.precision`): ``("fp32",)`` by default, ``("int8",)`` for all-int8
+    models, both for mixed ones (`with_precision`). It is a choice of the deployment, not
+    of the trained weights: any subnet may be quantised, so `validate` accepts any policy,
+    and the default is left out of `to_dict` (and of the hash artifacts record).
     """
 
     name: str
@@ -63,6 +69,7 @@ class SearchSpace:
     se_reduction: int = 4
     channel_divisor: int = 8
     dropout: float = 0.1
+    precisions: tuple[str, ...] = ("fp32",)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -94,6 +101,9 @@ class SearchSpace:
                    and list(value) == sorted(set(value)), name, value,
                    f"a non-empty, strictly increasing list of {what}")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a float in [0, 1)")
+        _check(len(self.precisions) > 0 and len(set(self.precisions)) == len(self.precisions)
+               and all(p in PRECISIONS for p in self.precisions), "precisions", self.precisions,
+               f"distinct values among {list(PRECISIONS)}")
 
     # ----------------------------------------------------------------- structure
     @property
@@ -185,9 +195,37 @@ class SearchSpace:
                              f"some of the resolutions of space {self.name!r}: {list(self.resolutions)}")
         return self if tuple(wanted) == self.resolutions else replace(self, resolutions=tuple(wanted))
 
+    PRECISION_MODES = {"fp32": ("fp32",), "int8": ("int8",), "mixed": ("fp32", "int8")}
+
+    def with_precision(self, mode: str) -> SearchSpace:
+        """This space drawing ``mode``'s precisions: ``fp32`` (no quantisation), ``int8``
+        (every part) or ``mixed`` (each part fp32 or int8)."""
+        if mode not in self.PRECISION_MODES:
+            raise SpaceError(f"precision mode: got {mode!r}, expected one of {list(self.PRECISION_MODES)}")
+        return replace(self, precisions=self.PRECISION_MODES[mode])
+
+    @property
+    def precision_mode(self) -> str:
+        """``fp32``, ``int8`` or ``mixed``: what `precisions` lets a search draw."""
+        return {v: k for k, v in self.PRECISION_MODES.items()}[tuple(sorted(self.precisions))]
+
+    def draw_policy(self, rng: np.random.Generator, current: Sequence[str] | None = None,
+                prob: float = 1.0) -> tuple[str, ...]:
+        """A precision per part: the only choice when there is one (no random draw, so an
+        fp32 search draws exactly what it did before policies existed); otherwise each part
+        of ``current`` redrawn with probability ``prob`` (all of them without ``current``)."""
+        parts = self.num_stages + 2
+        if len(self.precisions) == 1:
+            return (self.precisions[0],) * parts
+        current = list(current) if current else ["fp32"] * parts
+        return tuple(self.precisions[rng.integers(len(self.precisions))] if rng.random() < prob else p
+                     for p in current)
+
     def _uniform(self, k: int, e: float, d: int, r: int) -> ArchConfig:
+        """The arch of these choices everywhere, in the space's precision when it has one."""
         n = self.num_stages
-        return self.validate(ArchConfig(r, (d,) * n, ((k,) * d,) * n, ((e,) * d,) * n))
+        precision = self.precisions[0] if len(self.precisions) == 1 else "fp32"
+        return self.validate(ArchConfig(r, (d,) * n, ((k,) * d,) * n, ((e,) * d,) * n, precision))
 
     def sample(self, rng: np.random.Generator | int | None = None, *,
                kernels: Sequence[int] | None = None, expands: Sequence[float] | None = None,
@@ -204,7 +242,7 @@ class SearchSpace:
         return self.make_arch(
             int(rs[rng.integers(len(rs))]), [int(ds[i]) for i in rng.integers(len(ds), size=n)],
             [[int(ks[i]) for i in row] for row in k_idx], [[es[i] for i in row] for row in e_idx],
-        )
+        ).with_precision(self.draw_policy(rng))
 
     def _slots(self, arch: ArchConfig, rng: np.random.Generator):
         """Per-slot kernels/expands, inactive slots filled at random (for the operators)."""
@@ -231,7 +269,8 @@ class SearchSpace:
                     row_k[j] = int(self.kernel_choices[rng.integers(len(self.kernel_choices))])
                 if rng.random() < prob:
                     row_e[j] = self.expand_choices[rng.integers(len(self.expand_choices))]
-        return self.make_arch(res, depths, kernels, expands)
+        policy = self.draw_policy(rng, list(arch.policy().values()), prob)
+        return self.make_arch(res, depths, kernels, expands).with_precision(policy)
 
     def crossover(self, a: ArchConfig, b: ArchConfig,
                   rng: np.random.Generator | int | None = None) -> ArchConfig:
@@ -249,13 +288,19 @@ class SearchSpace:
             kernels.append([ka[s][j] if u else kb[s][j] for j, u in enumerate(use_a)])
             expands.append([ea[s][j] if u else eb[s][j] for j, u in enumerate(use_a)])
         res = a.resolution if pick[0, -1] else b.resolution
-        return self.make_arch(res, depths, kernels, expands)
+        child = self.make_arch(res, depths, kernels, expands)
+        if len(self.precisions) == 1:
+            return child.with_precision(self.draw_policy(rng))
+        take = rng.random(size=self.num_stages + 2) < 0.5
+        pa, pb = a.policy().values(), b.policy().values()
+        return child.with_precision(tuple(x if t else y for x, y, t in zip(pa, pb, take)))
 
     # ------------------------------------------------------------------- encoding
     @property
     def encoding_size(self) -> int:
         slots = self.num_stages * self.max_depth
-        return slots * (len(self.kernel_choices) + len(self.expand_choices)) + len(self.resolutions)
+        size = slots * (len(self.kernel_choices) + len(self.expand_choices)) + len(self.resolutions)
+        return size + (self.num_stages + 2 if self.precisions != ("fp32",) else 0)
 
     def encode(self, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
         """OFA's fixed-length encoding: per block slot a one-hot kernel and a one-hot expand
@@ -264,7 +309,8 @@ class SearchSpace:
 
         Vectorised over the batch (predictors call it in the search loop): the choices are
         gathered into flat arrays once and set with three scatter writes; a value outside
-        the space raises `SpaceError`."""
+        the space raises `SpaceError`. A space that draws int8 (`precisions`) appends one
+        feature per part (1: int8); an fp32 space encodes the network alone."""
         single = isinstance(archs, ArchConfig)
         batch = [archs] if single else list(archs)
         n, stages, m = len(batch), self.num_stages, self.max_depth
@@ -282,6 +328,9 @@ class SearchSpace:
         out[rows, base + nk + self._choice_index("expand_ratios", self.expand_choices, expands)] = 1.0
         res = self._choice_index("resolution", self.resolutions, [a.resolution for a in batch])
         out[np.arange(n), stages * m * width + res] = 1.0
+        if self.precisions != ("fp32",):
+            start = stages * m * width + len(self.resolutions)
+            out[:, start:] = [[p == "int8" for p in a.policy().values()] for a in batch]
         return out[0] if single else out
 
     def _choice_index(self, field: str, choices: Sequence[float], values) -> np.ndarray:
@@ -297,7 +346,10 @@ class SearchSpace:
 
     # -------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.precisions == ("fp32",):
+            del out["precisions"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchSpace:
@@ -314,6 +366,8 @@ class SearchSpace:
 
     @property
     def hash(self) -> str:
-        """Short content hash: artifacts record it and refuse another space's."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Short content hash of the networks (not of `precisions`): artifacts record it and
+        refuse another space's."""
+        fields = {k: v for k, v in self.to_dict().items() if k != "precisions"}  # a deployment choice
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]

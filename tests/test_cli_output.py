@@ -54,9 +54,14 @@ def test_an_optuna_search_names_the_dashboard_command(tmp_path, predictor_dir, c
     out = tmp_path / "o"
     assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs", "--budget", "40",
                  "--strategy", "optuna-tpe", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    lines = [line for line in captured.err.splitlines() if line.startswith("search: ")]
+    assert 1 <= len(lines) <= 11 and "40/40 arch (100 %)" in lines[-1]  # plain lines in a log, not a bar
     assert f"optuna-dashboard sqlite:///{(out / 'optuna.db').resolve()}" in text
     assert "front:" in text and "macs (MACs)" in text
+    assert "rank" in text and f"--front {out / 'front.csv'} --rank N" in text  # rows map to `export --rank`
+    assert "accuracy (predicted)" in text and "feasible" not in text  # no constraint, no feasibility
 
 
 def test_space_prints_stages_choices_and_cost_range(capsys):
@@ -74,10 +79,11 @@ def test_space_prints_stages_choices_and_cost_range(capsys):
 def test_a_log_gets_plain_text_without_colour_codes(tmp_path):
     """Run as a subprocess writing to a pipe (a log, CI): no escape codes, no wrapping of the rows."""
     env = {**os.environ, "TERM": "xterm-256color"}
-    done = subprocess.run([sys.executable, "-m", "nas.cli", "latency", "list"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "nas", "latency", "list"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "\x1b[" not in done.stdout and "Traceback" not in done.stderr
+    assert all(line == line.rstrip() for line in done.stdout.splitlines())  # no padding to the widest cell
     rows = [line for line in done.stdout.splitlines() if line.startswith("xeon-")]
     assert rows and all("fmnist_small" in line for line in rows)
 

@@ -9,9 +9,9 @@ import json
 import onnx
 import pytest
 
-from nas._quantize import parse_precision
 from nas.cli import main
 from supernet import ConfigError, get_space
+from supernet._quantize import parse_precision
 
 
 def _export(tmp_path, name: str, *extra: str) -> tuple[int, dict | None]:
@@ -35,7 +35,8 @@ def test_int8_export_whole_and_mixed(tmp_path):
     assert q["int8_bytes"] < 0.5 * q["fp32_bytes"]  # int8 weights are 4x smaller
     assert q["accuracy_drop_pp"] == pytest.approx(q["fp32_val_acc"] - q["int8_val_acc"])
     assert q["top1_agreement_test"] > 80 and q["int8_test_acc"] > 80
-    assert q["fp32_test_acc"] == pytest.approx(card["test_acc"], abs=0.05)  # the twin, in ONNX Runtime
+    assert q["fp32_test_acc"] == pytest.approx(card["fp32_test_acc"], abs=0.05)  # the twin, in ONNX Runtime
+    assert card["test_acc"] == q["int8_test_acc"] and card["fp32_twin"].endswith("all.fp32.onnx")
     assert (tmp_path / "all.fp32.onnx").is_file() and q["int8_ms_raw"] > 0
     assert _quantize_nodes(tmp_path / "all.onnx") > 10 and q["nodes_left_fp32"] == 0
 

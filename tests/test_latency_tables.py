@@ -136,10 +136,12 @@ def test_mismatched_space_and_missing_entry(built):
         LatencyTable.load(out, space=tiny_space(kernel_choices=(3, 5)))
     arch = tiny_space().largest()
     head = tiny_space().layout(arch)[-1]
-    keep = ~(table.frame[KEY_COLUMNS] == pd.Series(head.to_dict())).all(axis=1)
+    keep = ~(table.frame[KEY_COLUMNS] == pd.Series({**head.to_dict(), "precision": "fp32"})).all(axis=1)
     holed = LatencyTable(table.frame[keep].reset_index(drop=True), table.meta)
     with pytest.raises(ArtifactMismatchError, match="no entry for BlockSpec"):
         holed.predict([tiny_space().smallest(), arch])
+    with pytest.raises(ArtifactMismatchError, match="times fp32 blocks only.*--precision int8"):
+        table.predict([arch.with_precision({"stage1": "int8"})])
 
 
 def test_efficiency_tables_match_arch_cost():

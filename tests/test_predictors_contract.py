@@ -39,13 +39,18 @@ def fitted(name, dataset):
     return _FITTED[name]
 
 
+#: the predictors fitted from scratch on an fp32 table; ``transfer`` needs a base predictor and
+#: a table of quantised accuracies (tests/test_quant_search.py)
+STANDALONE = [n for n in list_predictors() if n != "transfer"]
+
+
 def test_registry():
     assert {"mlp", "ridge", "gbt"} <= set(list_predictors())
     with pytest.raises(NASError, match="unknown predictor"):
         create_predictor("nope", space="fmnist_small")
 
 
-@pytest.mark.parametrize("name", list_predictors())
+@pytest.mark.parametrize("name", STANDALONE)
 def test_fit_predict_save_load(name, dataset, tmp_path):
     space, archs, y, test_archs, test_y = dataset
     fresh = make(name, space)
@@ -77,7 +82,7 @@ def test_fit_predict_save_load(name, dataset, tmp_path):
         loaded.predict([supernet.get_space("ofa_mbv3").largest()])
 
 
-@pytest.mark.parametrize("name", list_predictors())
+@pytest.mark.parametrize("name", STANDALONE)
 def test_tampered_or_foreign_files_are_refused(name, dataset, tmp_path):
     folder = fitted(name, dataset).save(tmp_path / name)
     manifest = json.loads((folder / "predictor.json").read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nas.cli._summary import Summary, add_json_flag, number, show
 
 
@@ -23,6 +25,8 @@ def add_parser(sub) -> None:
         p.add_argument("--data-dir", help="dataset location (default: the config's, e.g. the Debian "
                        "Fashion-MNIST files)")
         p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+        p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                       help="no progress display")
         if name == "demo":
             p.add_argument("--train", action="store_true",
                            help="train the supernet and fit the predictor from scratch instead of "
@@ -36,13 +40,18 @@ def run(args) -> int:
     from nas._experiment import DEMO_TRAIN_CONFIG, load_experiment
 
     config = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
-    summary = run_experiment(load_experiment(config), args.out, fresh=args.fresh, data_dir=args.data_dir)
+    summary = run_experiment(load_experiment(config), args.out, fresh=args.fresh, data_dir=args.data_dir,
+                             progress=not args.quiet)
     rows = [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
-             number(b["measured_latency_ms"], 3), "yes" if b["meets_budget"] else "NO", b["onnx_path"]]
+             number(b["measured_latency_ms"], 3), "yes" if b["meets_budget"] else "NO",
+             Path(b["onnx_path"]).name]
             for b in summary["budgets"]]
-    report = Summary(f"{summary['name']} done in {summary['seconds']:.0f} s: {len(rows)} ONNX models, "
-                     "one per latency budget")
+    took = f"{summary['seconds']:.0f} s"
+    if summary.get("total_seconds", summary["seconds"]) > summary["seconds"] + 1:  # a rerun, reusing stages
+        took += f" ({summary['total_seconds']:.0f} s with the runs it continued)"
+    report = Summary(f"{summary['name']} done in {took}: {len(rows)} ONNX models, one per latency budget")
     report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)", "within", "model"], rows)
+    report.fact("models", f"{args.out}/models/ (an ONNX model and its card per budget)")
     report.fact("report", f"{args.out}/report.md")
     show(args, summary, report)
     return 0

@@ -29,8 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
-    p.add_argument("--precision", default="fp32",
-                   help="fp32 (default), int8, or a policy per part: a default then PART:PRECISION items, "
+    p.add_argument("--precision",
+                   help="the arch's own policy by default (a searched arch carries one; fp32 without), or "
+                        "fp32, int8, or a policy per part: a default then PART:PRECISION items, "
                         "e.g. int8,stem:fp32,head:fp32 (parts: stem, stage1..N, head). An int8 model is "
                         "quantised statically (QDQ, per-channel weights) and its fp32 twin kept beside it")
     p.add_argument("--quant-calib-images", type=int, default=256,
@@ -81,9 +82,10 @@ def run(args) -> int:
     summary = {k: card[k] for k in keys}
     if "quantization" in card:
         q = card["quantization"]
+        summary["fp32_twin"] = card["fp32_twin"]
         summary["int8"] = {k: q[k] for k in ("int8_val_acc", "fp32_val_acc", "accuracy_drop_pp",
-                                              "int8_test_acc", "top1_agreement_test", "int8_bytes",
-                                              "fp32_bytes", "int8_over_fp32_latency")}
+                                              "int8_test_acc", "fp32_test_acc", "top1_agreement_test",
+                                              "int8_bytes", "fp32_bytes", "int8_over_fp32_latency")}
     report = Summary(f"exported {card['arch_str']}")
     report.fact("model", f"{card['onnx']} (card: {Path(card['onnx']).with_suffix('.json')})")
     report.fact("test accuracy", f"{number(card['test_acc'], unit='%')} (predicted "
@@ -99,9 +101,15 @@ def run(args) -> int:
         report.fact("ONNX test accuracy", f"{number(card['onnx_test_acc'], unit='%')} on the raw test images")
     if "int8" in summary:
         q = summary["int8"]
-        report.fact("int8", f"validation {number(q['int8_val_acc'], unit='%')} vs fp32 "
-                            f"{number(q['fp32_val_acc'], unit='%')} (-{number(q['accuracy_drop_pp'])} pp), "
-                            f"{number(q['fp32_bytes'])} -> {number(q['int8_bytes'])} bytes, "
-                            f"{q['int8_over_fp32_latency']:.2f}x the fp32 latency")
+        report.fact("precision", " ".join(f"{part}:{p}" for part, p in card["precision"].items()))
+        report.fact("vs fp32 twin", f"validation {number(q['int8_val_acc'], unit='%')} vs "
+                                    f"{number(q['fp32_val_acc'], unit='%')} "
+                                    f"({-q['accuracy_drop_pp']:+.2f} pp), "
+                                    f"test {number(q['int8_test_acc'], unit='%')} vs "
+                                    f"{number(q['fp32_test_acc'], unit='%')}; "
+                                    f"{number(q['fp32_bytes'] / 1e6, 2, 'MB')} -> "
+                                    f"{number(q['int8_bytes'] / 1e6, 2, 'MB')}; "
+                                    f"{q['int8_over_fp32_latency']:.2f}x its latency")
+        report.fact("fp32 twin", summary["fp32_twin"])
     show(args, summary, report)
     return 0

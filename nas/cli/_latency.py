@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
     b.add_argument("--resume", action="store_true", help="finish an interrupted build of --out")
     b.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--quiet", "--no-progress", action="store_true", help="no progress display")
     b.set_defaults(func=run_build)
 
     pb = cmds.add_parser("bundle", help="a probe bundle to time on a device that has only onnxruntime",
@@ -45,11 +45,12 @@ def add_parser(sub) -> None:
 
     v = cmds.add_parser("validate", help="compare a table's predictions with end-to-end timings")
     v.add_argument("--table", required=True, help="table .csv (or a shipped table's name)")
-    v.add_argument("--num-archs", type=int, default=100)
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--num-archs", type=int, default=100, help="whole subnets timed (default 100)")
+    v.add_argument("--seed", type=int, default=0, help="seed drawing them (never the calibration subnets)")
     v.add_argument("--report", required=True, help="report path (.json)")
     v.add_argument("--plot", help="scatter plot path (default: the --report path with .png)")
-    v.add_argument("--pin-core", type=int)
+    v.add_argument("--pin-core", type=int, help="core to pin to (1 thread; default: the last)")
+    v.add_argument("--quiet", "--no-progress", action="store_true", help="no progress display")
     v.add_argument("--force", action="store_true", help="replace existing --report / --plot files")
     v.set_defaults(func=run_validate)
 
@@ -74,6 +75,10 @@ def _build_options(p) -> None:
     p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
                    help="only this input resolution (repeatable; default: all of the space's); "
                         "searches with the table then sample only these")
+    p.add_argument("--precision", choices=("fp32", "int8", "mixed"), default="fp32",
+                   help="time fp32 blocks (default), int8 blocks (statically quantised, QDQ, per-channel "
+                        "weights, with their Q/DQ edges), or both (mixed: for searches that choose a "
+                        "precision per stage); the calibration is fitted on whole subnets of that kind")
 
 
 def _config(args, **extra):
@@ -82,7 +87,7 @@ def _config(args, **extra):
     return BuildConfig(space=args.space, threads=args.threads, batch_size=args.batch_size,
                        provider=args.provider, protocol=Protocol(rounds=args.rounds),
                        calibration_archs=args.calibration_archs, passes=args.passes,
-                       resolutions=args.resolutions, **extra)
+                       resolutions=args.resolutions, precision=args.precision, **extra)
 
 
 def _table_summary(title: str, table, record: dict) -> Summary:
@@ -91,7 +96,7 @@ def _table_summary(title: str, table, record: dict) -> Summary:
     report = Summary(title)
     report.fact("table", f"{table.path} (+ .json)")
     report.fact("device", f"{meta['device']} ({meta['cpu_model']}), {meta.get('provider', 'CPU')}, "
-                          f"{meta['threads']} thread(s), batch {meta['batch_size']}")
+                          f"{meta['threads']} thread(s), batch {meta['batch_size']}, {table.precision}")
     report.fact("covers", f"{table.num_blocks} blocks of {meta['space_name']} at "
                           f"{', '.join(map(str, meta['resolutions']))} px")
     if cal:
@@ -108,6 +113,7 @@ def run_build(args) -> int:
 
     device = args.device or default_device_name()
     suffix = f"_b{args.batch_size}" if args.batch_size != 1 else ""
+    suffix += f"_{args.precision}" if args.precision != "fp32" else ""
     out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
     config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
@@ -151,7 +157,7 @@ def run_validate(args) -> int:
     check_outputs([args.report, plot], force=args.force, what="validation report")
     table = LatencyTable.load(args.table)
     config = ValidateConfig(num_archs=args.num_archs, seed=args.seed, pin_core=args.pin_core)
-    report = validate_table(table, config, json_path=args.report, plot_path=plot)
+    report = validate_table(table, config, json_path=args.report, plot_path=plot, progress=not args.quiet)
     keys = ("within_5pct", "within_10pct", "mape", "kendall_tau", "num_archs", "repeat_within_10pct", "plot")
     raw = report["raw"]
     record = {**{k: report[k] for k in keys},
@@ -179,11 +185,12 @@ def run_list(args) -> int:
         table = LatencyTable.load(name, require_complete=False)
         m = table.meta
         record.append({"name": name, "device": m["device"], "cpu_model": m["cpu_model"],
-                       "threads": m["threads"], "batch_size": m["batch_size"], "space": m["space_name"],
+                       "threads": m["threads"], "batch_size": m["batch_size"], "precision": table.precision,
+                       "space": m["space_name"],
                        "blocks": table.num_blocks, "complete": bool(m.get("complete"))})
         rows.append([name, m["space_name"], m["cpu_model"], str(m["threads"]), str(m["batch_size"]),
-                     str(table.num_blocks), "yes" if m.get("complete") else "no"])
+                     table.precision, str(table.num_blocks), "yes" if m.get("complete") else "no"])
     summary = Summary(f"{len(rows)} latency tables shipped with the package")
-    summary.table(["name", "space", "CPU", "threads", "batch", "blocks", "complete"], rows)
+    summary.table(["name", "space", "CPU", "threads", "batch", "precision", "blocks", "complete"], rows)
     show(args, record, summary)
     return 0

@@ -30,7 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: measure on the GPU")
     p.add_argument("--force", action="store_true",
                    help="start over: delete an existing table at --out (made with other settings)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress display")
+    p.add_argument("--precision", choices=("fp32", "int8", "mixed"), default="fp32",
+                   help="draw a precision policy with each arch: int8 (every part) or mixed (fp32 or int8 "
+                        "per part); an arch with int8 parts is measured quantised, in ONNX Runtime, and its "
+                        "fp32 twin's accuracy kept beside (column accuracy_fp32)")
     add_json_flag(p)
     p.set_defaults(func=run_collect)
 
@@ -38,7 +43,11 @@ def add_parser(sub) -> None:
                        description="Fit predictors, report RMSE/MAE (pp), Kendall tau and Spearman rho "
                        "on held-out archs (report.json, pred_vs_true.png) and save each model.")
     p.add_argument("--data", required=True, help="table CSV written by `nas collect`")
-    p.add_argument("--models", default="mlp,ridge,gbt", help="comma-separated (default mlp,ridge,gbt)")
+    p.add_argument("--models", default="mlp,ridge,gbt",
+                   help="comma-separated (default mlp,ridge,gbt); 'transfer' (with --base) for a table "
+                        "collected with --precision int8/mixed")
+    p.add_argument("--base", help="the fp32 predictor a 'transfer' model starts from (folder or "
+                                  "pretrained:NAME): it learns only what quantisation changes")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
@@ -54,13 +63,19 @@ def run_collect(args) -> int:
     cfg = CollectConfig(supernet=args.supernet, out=out, num_archs=args.num_archs, seed=args.seed,
                         stratified_fraction=args.stratified_fraction, calib_images=args.calib_images,
                         data_dir=args.data_dir, workers=args.workers, device=args.device,
-                        force=args.force, backend=args.backend, ray_address=args.ray_address)
+                        force=args.force, backend=args.backend, ray_address=args.ray_address,
+                        precision=args.precision)
     table = collect(cfg, progress=not args.no_progress)
     acc = table["accuracy"]
     record = {"table": out, "rows": len(table), "accuracy_range": [float(acc.min()), float(acc.max())]}
     report = Summary(f"accuracy of {len(table)} subnets measured")
     report.fact("accuracy", f"{number(acc.min(), unit='%')} to {number(acc.max(), unit='%')} "
                             f"(median {number(acc.median(), unit='%')})")
+    if cfg.precision != "fp32":
+        drop = table["accuracy_fp32"] - acc
+        record["quantization_drop_pp"] = {"mean": float(drop.mean()), "worst": float(drop.max())}
+        report.fact("int8 drop", f"{number(drop.mean(), 2, 'pp')} mean, {number(drop.max(), 2, 'pp')} worst "
+                                 "(accuracy as deployed vs the fp32 twin)")
     report.fact("table", out)
     report.fact("next", f"nas fit-predictor --data {out} --out PREDICTOR_DIR")
     show(args, record, report)
@@ -69,11 +84,16 @@ def run_collect(args) -> int:
 
 def run_fit(args) -> int:
     from predictors import FitConfig, fit_predictors
+    from supernet import NASError
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    if "transfer" in models and not args.base:
+        raise NASError("--models transfer needs --base: the fp32 predictor it starts from "
+                       "(a `nas fit-predictor` folder or pretrained:NAME)")
+    kwargs = {"transfer": {"base": args.base}} if args.base else None
     report = fit_predictors(FitConfig(data=args.data, out=args.out, models=models,
                                       test_fraction=args.test_fraction, seed=args.seed,
-                                      force=args.force))
+                                      force=args.force), model_kwargs=kwargs)
     rows = [[name + (" (best)" if name == report["best"] else ""), number(m["rmse_pp"], 3),
              number(m["mae_pp"], 3), number(m["kendall_tau"], 3), number(m["spearman"], 3)]
             for name, m in report["models"].items()]

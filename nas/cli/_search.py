@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
         "front.json, evaluated.csv, front.png and summary.json (with the hypervolume).")
     p.add_argument("--space", default="fmnist_small", help="preset name or space file")
     p.add_argument("--objectives", default=None,
-                   help="comma list from accuracy,latency,macs,params,peak_memory_bytes; one name "
+                   help="comma list from accuracy,latency,macs,params,peak_memory_bytes,weight_bytes "
+                   "(model size: 1 byte a weight in int8 parts, else 4); one name "
                    "is a single-objective search (default: accuracy under the bounds given, "
                    "else the front of accuracy,latency with --device, else accuracy,macs)")
     p.add_argument("--predictor", help="accuracy predictor folder (predictors.load_predictor)")
@@ -34,6 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
                    help="only archs at this input resolution (repeatable; default: all, or those "
                         "the --device table covers)")
+    p.add_argument("--precision", choices=("fp32", "int8", "mixed"), default="fp32",
+                   help="deployment precision searched with the arch: fp32 (default), int8 (every part), "
+                        "or mixed (fp32 or int8 per part: stem, each stage, head); a --device table must "
+                        "time it (`nas latency build --precision`). Give a quantisation-aware --predictor "
+                        "(`nas fit-predictor --models transfer`); `nas export` measures the real drop")
     for name, unit in (("latency", "ms"), ("macs", "MACs"), ("params", "parameters"),
                        ("memory", "bytes of peak activation memory")):
         p.add_argument(f"--{name}-max", type=float, help=f"constraint: at most this many {unit}")
@@ -42,7 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--budget", type=int, default=1000, help="evaluations (distinct archs scored)")
     p.add_argument("--population", type=int, help="population size (evolution: 40 by default, "
                    "as benchmarked; OFA used 100. optuna-nsga2: 50)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress display")
     p.add_argument("--storage", help="Optuna RDB URL (default: sqlite:///OUT/optuna.db)")
     p.add_argument("--study-name", help="Optuna study name; an existing one is resumed")
     p.add_argument("--ref-point", help="hypervolume reference point, comma list in objective "
@@ -90,10 +97,11 @@ def run(args) -> int:
     return 0
 
 
-_UNITS = {"accuracy": "%", "latency": "ms", "macs": "MACs", "params": "params", "peak_memory_bytes": "B"}
+_UNITS = {"accuracy": "%", "latency": "ms", "macs": "MACs", "params": "params", "peak_memory_bytes": "B",
+          "weight_bytes": "B"}
 
 
-def _rows_to_show(front, limit: int = 8) -> list[int]:
+def _rows_to_show(front, limit: int = 12) -> list[int]:
     """At most ``limit`` positions of the front, evenly spaced, both ends kept."""
     if len(front) <= limit:
         return list(range(len(front)))
@@ -112,34 +120,41 @@ def human_summary(config, summary: dict) -> Summary:
     bounds = {c["name"]: c for c in summary["constraints"]}
     names = [o["name"] for o in summary["objectives"]]
     columns = [c for c in front.columns if c not in ("eval_index", "arch", "feasible")]
+    feasible = f", {summary['feasible']} feasible" if bounds else ""
     report = Summary(f"search ({summary['strategy']}, {space.name}): {summary['evaluated']} archs evaluated "
-                     f"in {summary['search_seconds']:.1f} s, {summary['feasible']} feasible")
+                     f"in {summary['search_seconds']:.1f} s{feasible}")
+    label = {"accuracy": "accuracy (predicted)" if config.predictor else "accuracy (measured)"}
     best = summary.get("best")
     if best is None:
         report.fact("best", "no arch met the constraints; loosen them or raise --budget")
     else:
         arch = ArchConfig.from_dict(best["arch"])
         cost = arch_cost(space, arch)
-        report.fact("best subnet", str(arch))
+        report.fact("best subnet" if len(names) == 1 else f"best by {names[0]}", str(arch))
         row = front[front["arch"] == arch.to_json()]
         for name in columns:
             value = best.get(name, row[name].iloc[0] if len(row) else None)
             text = number(value, 3 if name == "latency" else 2, _UNITS.get(name, ""))
             if name in bounds and bounds[name]["upper"] is not None:
                 text += f"  (budget {number(bounds[name]['upper'], 3, _UNITS.get(name, ''))})"
-            report.fact(name, text)
+            report.fact(label.get(name, name), text)
         for name, value in (("macs", cost.macs), ("params", cost.params)):
             if name not in columns:
                 report.fact(name, number(value, unit=_UNITS[name]))
     if len(names) > 1 or len(front) > 1:
         picks = _rows_to_show(front)
-        rows = [[str(ArchConfig.from_json(front["arch"].iloc[i])),
+        rows = [[str(i), str(ArchConfig.from_json(front["arch"].iloc[i])),
                  *[number(front[c].iloc[i], 3 if c == "latency" else 2) for c in columns]] for i in picks]
-        shown = f", {len(picks)} shown" if len(picks) < len(front) else ""
-        report.table(["arch", *[f"{c} ({_UNITS[c]})" if c in _UNITS else c for c in columns]], rows,
+        shown = f", {len(picks)} shown (all in front.csv)" if len(picks) < len(front) else ""
+        report.table(["rank", "arch", *[f"{c} ({_UNITS[c]})" if c in _UNITS else c for c in columns]], rows,
                      title=f"front: {len(front)} subnets{shown}")
-    report.fact("hypervolume", number(summary.get("hypervolume"), 4))
+        report.fact("hypervolume", f"{number(summary.get('hypervolume'), 4)} (area the front dominates up to "
+                                   "the reference point; higher is better, comparable across runs with one "
+                                   "reference point)")
     report.fact("files", f"{out}/ (front.csv, front.png, evaluated.csv, summary.json)")
+    if best is not None:
+        report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N "
+                            "--out MODEL.onnx")
     if config.strategy.startswith("optuna"):
         storage = config.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
         report.fact("study", f"optuna-dashboard {storage}")

@@ -110,7 +110,7 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
               "fingerprint": table.fingerprint()}
     report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
     report.fact("device", f"{m['cpu_model']}, {m.get('runtime_version')}, {m.get('provider', 'CPU')}, "
-                          f"{m['threads']} thread(s), batch {m['batch_size']}")
+                          f"{m['threads']} thread(s), batch {m['batch_size']}, {table.precision}")
     report.fact("space", f"{m['space_name']} (hash {m['space_hash']}), {table.num_blocks} blocks at "
                          f"{', '.join(map(str, m.get('resolutions') or []))} px")
     report.fact("protocol", ", ".join(f"{k} {v}" for k, v in m["protocol"].items()))
@@ -168,6 +168,8 @@ def _predictor(folder: Path) -> tuple[dict, Summary]:
 
 def _model(onnx: Path) -> tuple[dict, Summary]:
     card_path = onnx.with_suffix(".json")
+    if not card_path.exists() and onnx.name.endswith(".fp32.onnx"):  # the fp32 twin of an int8 export
+        card_path = onnx.with_name(onnx.name.removesuffix(".fp32.onnx") + ".json")
     if not card_path.exists():
         import onnxruntime as ort
 
@@ -178,9 +180,18 @@ def _model(onnx: Path) -> tuple[dict, Summary]:
             report.fact(name, f"{kind} {shape}")
         return {"kind": "onnx model", "io": io}, report
     card = _json(card_path)
+    if card.get("fp32_twin") == str(onnx):
+        report = Summary(f"ONNX model {card['arch_str']}: the fp32 twin of the int8 model {card['onnx']}")
+        report.fact("test accuracy", number(card["fp32_test_acc"], unit="%"))
+        report.fact("card", str(card_path))
+        return {"kind": "onnx model card", **card}, report
     report = Summary(f"ONNX model {card['arch_str']}")
     report.fact("files", f"{card['onnx']} + card {card_path}")
     report.fact("test accuracy", number(card["test_acc"], unit="%"))
+    if card.get("precision"):
+        report.fact("precision", " ".join(f"{part}:{p}" for part, p in card["precision"].items())
+                    + f" ({-card['accuracy_drop_pp']:+.2f} pp validation vs the fp32 twin "
+                      f"{card['fp32_twin']})")
     device = card["provenance"].get("table_device")
     report.fact("latency", f"{number(card['measured_latency_ms'], 3, 'ms')} measured"
                            + (f" as table {device} was built" if device else ""))
@@ -212,7 +223,8 @@ def _bundle(path: Path) -> tuple[dict, Summary]:
 def _folder(path: Path) -> tuple[dict, Summary]:
     if (path / "experiment.json").exists() and (path / "summary.json").exists():
         summary = _json(path / "summary.json")
-        report = Summary(f"pipeline run {summary.get('name')} ({summary.get('seconds', 0):.0f} s)")
+        report = Summary(f"pipeline run {summary.get('name')} "
+                         f"({summary.get('total_seconds', summary.get('seconds', 0)):.0f} s in all)")
         report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)"],
                      [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
                        number(b["measured_latency_ms"], 3)] for b in summary.get("budgets", [])])

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -83,6 +84,9 @@ def show(args, record: dict, summary: Summary) -> None:
     from rich.console import Console
 
     terminal = sys.stdout.isatty()
-    console = Console(file=sys.stdout, width=None if terminal else 1000, no_color=not terminal,
-                      force_terminal=terminal, soft_wrap=False)
-    summary.render(console)
+    if terminal:
+        summary.render(Console(file=sys.stdout, force_terminal=True, soft_wrap=False))
+        return
+    text = io.StringIO()  # a log: plain lines, no padding to the widest cell
+    summary.render(Console(file=text, width=1000, no_color=True, force_terminal=False, soft_wrap=False))
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in text.getvalue().splitlines()))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from nas.cli._summary import Summary, add_json_flag, number, show
 
 
@@ -22,7 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", default=None, help="dataset location (overrides data.path)")
     p.add_argument("--max-steps-per-epoch", type=int, default=None,
                    help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress display")
     p.add_argument("--log", action="append", default=[], choices=("tensorboard", "mlflow"),
                    help="also write the per-epoch metrics for TensorBoard (OUT/tensorboard) or MLflow "
                         "(OUT/mlflow.db); repeatable; needs the extra of the same name")
@@ -46,7 +45,7 @@ def run(args) -> int:
     out = args.out or str(Path("runs") / Path(args.config).stem)
     try:
         summary = train(config, out, resume=args.resume, force=args.force,
-                        progress=not args.no_progress and sys.stderr.isatty(), log_to=args.log)
+                        progress=not args.no_progress, log_to=args.log)
     finally:
         shutdown_distributed()
     if summary:

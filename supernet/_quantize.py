@@ -5,22 +5,17 @@ that say what quantisation changed (accuracy, agreement with the FP32 twin, size
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from supernet import ArchConfig, ConfigError
+from supernet._arch import PRECISIONS, ArchConfig, precision_parts
+from supernet._train_config import ConfigError
 
-__all__ = ["PRECISIONS", "parse_precision", "part_names", "quantize_onnx", "onnx_predictions"]
-
-PRECISIONS = ("fp32", "int8")
-
-
-def part_names(num_stages: int) -> list[str]:
-    """The parts a policy names: ``stem`` (stem conv and the fixed first block), ``stage1``
-    .. ``stageN`` (the elastic stages) and ``head``."""
-    return ["stem", *(f"stage{i + 1}" for i in range(num_stages)), "head"]
+__all__ = ["parse_precision", "quantize_onnx", "onnx_predictions"]
 
 
 def parse_precision(text: str | None, num_stages: int) -> dict[str, str] | None:
@@ -29,7 +24,7 @@ def parse_precision(text: str | None, num_stages: int) -> dict[str, str] | None:
     or None when nothing is quantised."""
     if text is None or text.strip() == "fp32":
         return None
-    parts = part_names(num_stages)
+    parts = precision_parts(num_stages)
     items = [t.strip() for t in text.split(",") if t.strip()]
     expected = (f"'int8', or a default precision followed by PART:PRECISION items, e.g. "
                 f"'int8,stem:fp32,head:fp32'; parts: {parts}; precisions: {list(PRECISIONS)}")
@@ -44,18 +39,12 @@ def parse_precision(text: str | None, num_stages: int) -> dict[str, str] | None:
     return policy if "int8" in policy.values() else None
 
 
-def _child_parts(arch: ArchConfig) -> list[str]:
-    """The part of each child module of the static subnet (`Subnet` order)."""
-    stages = [f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)]
-    return ["stem", "stem", *stages, "head"]
-
-
-def quantize_onnx(fp32: Path, out: Path, arch: ArchConfig, policy: dict[str, str],
-                  calib: np.ndarray, *, batch: int = 32) -> dict:
-    """Quantise ``fp32`` (an exported `Subnet` of ``arch``) into ``out``: QDQ, per-channel
-    int8 weights, uint8 activations whose ranges come from ``calib`` (model inputs, NCHW
-    float32); the nodes of the parts ``policy`` keeps at fp32 are left out. Returns what
-    was done."""
+def quantize_onnx(fp32: Path, out: Path, calib: np.ndarray, *, arch: ArchConfig | None = None,
+                  batch: int = 32) -> dict:
+    """Quantise the model ``fp32`` into ``out``: QDQ, per-channel int8 weights, uint8
+    activations whose ranges come from ``calib`` (model inputs, NCHW float32). With
+    ``arch`` (the model is an exported `Subnet` of it), the nodes of the parts its precision
+    policy keeps at fp32 are left out; without, every node is quantised. Returns what was done."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -68,19 +57,55 @@ def quantize_onnx(fp32: Path, out: Path, arch: ArchConfig, policy: dict[str, str
             x = next(self.batches, None)
             return None if x is None else {"input": np.ascontiguousarray(x, dtype=np.float32)}
 
-    parts = _child_parts(arch)
-    keep = {i for i, p in enumerate(parts) if policy[p] == "fp32"}
+    keep = set() if arch is None else {i for i, p in enumerate(_child_precisions(arch)) if p == "fp32"}
     with tempfile.TemporaryDirectory(prefix="nas-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         nodes = onnx.load(str(prepared)).graph.node
-        excluded = [n.name for n in nodes if _child_index(n.name) in keep]
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=excluded)
+        excluded = [n.name for n, child in zip(nodes, _node_children(nodes)) if child in keep]
+        with _quiet_logs():
+            quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=excluded)
     quantized = sum(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
     return {"format": "QDQ", "per_channel": True, "weights": "int8", "activations": "uint8",
             "calib_images": len(calib), "nodes_left_fp32": len(excluded), "quantize_nodes": quantized}
+
+
+def _child_precisions(arch: ArchConfig) -> list[str]:
+    """The precision of each child module of the static subnet (`Subnet` order: the stem
+    conv, the fixed first block, the active blocks, the head): its layout's."""
+    return arch.block_precisions()
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """ONNX Runtime's quantiser logs advice at INFO/WARNING on the root logger for every
+    model (pre-processing hints); a table build quantises hundreds: keep them out."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+
+def _node_children(nodes) -> list[int | None]:
+    """The subnet child (`_child_index`) of every node, in graph order. Nodes the exporter or
+    the pre-processing left without a module path (a hard-swish split into HardSigmoid and
+    Mul) belong to the child of the node whose output they read: left out of the policy,
+    they would be quantised in a part meant to stay fp32."""
+    producer: dict[str, int | None] = {}
+    children = []
+    for node in nodes:
+        child = _child_index(node.name)
+        if child is None:
+            child = next((producer[i] for i in node.input if producer.get(i) is not None), None)
+        children.append(child)
+        producer.update(dict.fromkeys(node.output, child))
+    return children
 
 
 def _child_index(name: str) -> int | None:
