@@ -142,3 +142,11 @@ def test_a_terminal_gets_the_same_figures_styled():
     text = b"".join(chunks).decode()
     assert done.returncode == 0 and b"Traceback" not in done.stderr
     assert "\x1b[" in text and f"{space.num_subnets:,} subnets" in text and str(space.largest()) in text
+
+
+def test_an_error_names_the_whole_command(tmp_path, capsys):
+    report = str(tmp_path / "v.json")
+    assert main(["latency", "validate", "--table", "no-such-table", "--report", report]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas latency validate: error: ") and "no-such-table" in err
+    assert len(err.splitlines()) == 1

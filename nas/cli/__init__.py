@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "latency_command", None))))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
@@ -57,16 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     except NASError as err:
         if args.verbose:
             raise
-        print(f"nas {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
+        print(f"nas {command}: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
-        print(f"nas {args.command}: interrupted; finished steps are kept (train, collect, search, "
+        print(f"nas {command}: interrupted; finished steps are kept (train, collect, search, "
               "latency build and run continue when rerun)", file=sys.stderr)
         return 130
     except Exception as err:  # a bug, or a failure we did not foresee: one line, no traceback
         if args.verbose:
             raise
-        print(f"nas {args.command}: error: {type(err).__name__}: {short(str(err), 300)} (unexpected; "
+        print(f"nas {command}: error: {type(err).__name__}: {short(str(err), 300)} (unexpected; "
               "rerun with --verbose for the traceback, and please report it)", file=sys.stderr)
         return 1
 

@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-loop", action="store_true",
                    help="with a measured objective, run --strategy on the measurements directly "
                    "instead of on refitted surrogates")
-    p.add_argument("--device", help="latency table of the target device (file or shipped name)")
+    p.add_argument("--device", "--table", dest="device",
+                   help="latency table of the target device (file or shipped name; --table, as in "
+                        "`nas export`, is the same option)")
     p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
                    help="only archs at this input resolution (repeatable; default: all, or those "
                         "the --device table covers)")

@@ -124,8 +124,11 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
 def _validation(path: Path, data: dict) -> tuple[dict, Summary]:
     report = Summary(f"latency validation: {data.get('device')} table on {data.get('num_archs')} "
                      "unseen subnets")
-    for key in ("within_5pct", "within_10pct", "kendall_tau", "mape"):
-        report.fact(key, f"{number(data[key], 3)} (raw {number(data['raw'].get(key), 3)})")
+    rows = (("within_5pct", "within ±5 %", 2, ""), ("within_10pct", "within ±10 %", 2, ""),
+            ("kendall_tau", "Kendall tau", 3, ""), ("mape", "mean abs. error", 1, "%"))
+    for key, label, digits, unit in rows:
+        report.fact(label, f"{number(data[key], digits, unit)} (raw times: "
+                           f"{number(data['raw'].get(key), digits, unit)})")
     report.fact("table", data.get("table"))
     report.fact("date", data.get("date"))
     return {"kind": "latency validation report", **data}, report
@@ -151,18 +154,20 @@ def _accuracy_table(path: Path) -> tuple[dict, Summary]:
 def _predictor(folder: Path) -> tuple[dict, Summary]:
     one = folder / "predictor.json"
     models = [one] if one.exists() else sorted(folder.glob("*/predictor.json"))
-    report_file = folder / "report.json"
-    scores = _json(report_file)["models"] if report_file.exists() else {}
-    rows, record = [], {"kind": "accuracy predictor", "models": {}}
+    report_file = folder / ("report.json" if not one.exists() else "../report.json")  # a fit's model folder
+    fit = _json(report_file) if report_file.exists() else {}
+    scores, best = fit.get("models", {}), fit.get("best")
+    rows, record = [], {"kind": "accuracy predictor", "models": {}, "best": best}
     for file in models:
         meta = _json(file)
         keys = ("kind", "metric", "supernet_hash", "space_hash")
         record["models"][meta["kind"]] = {k: meta.get(k) for k in keys}
         s = scores.get(meta["kind"], {})
-        rows.append([meta["kind"], meta.get("supernet_hash", "-"), meta.get("space_hash", "-"),
+        used = " (best: what a search loads)" if meta["kind"] == best and len(models) > 1 else ""
+        rows.append([meta["kind"] + used, meta.get("supernet_hash", "-"), meta.get("space_hash", "-"),
                      number(s.get("rmse_pp"), 3), number(s.get("kendall_tau"), 3)])
     report = Summary(f"accuracy predictor{'s' if len(rows) > 1 else ''} in {folder}")
-    report.table(["model", "supernet hash", "space hash", "RMSE (pp)", "Kendall tau"], rows)
+    report.table(["model", "supernet hash", "space hash", "held-out RMSE (pp)", "Kendall tau"], rows)
     return record, report
 
 
