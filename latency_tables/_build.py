@@ -42,6 +42,7 @@ from latency_tables._table import (
     block_key,
     distinct_blocks,
     table_paths,
+    with_precision_column,
 )
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
 from supernet._io import check_writable
@@ -154,8 +155,7 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
         raise ArtifactMismatchError(
             f"cannot resume {csv}: it was started with other settings (recorded, asked): {diff}; "
             "resume with the same options, or use --force to start over")
-    frame = pd.read_csv(csv)
-    return (frame if "precision" in frame.columns else frame.assign(precision="fp32")), meta
+    return with_precision_column(pd.read_csv(csv)), meta
 
 
 def table_blocks(space: SearchSpace) -> list[tuple[BlockSpec, str]]:

@@ -55,9 +55,9 @@ def block_key(fields: dict) -> tuple[BlockSpec, str]:
     return BlockSpec(**fields), precision
 
 
-def precisions_of(mode: str) -> tuple[str, ...]:
-    """The block precisions a table of precision ``mode`` (fp32, int8, mixed) times."""
-    return SearchSpace.PRECISION_MODES[mode]
+def with_precision_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``precision`` column: tables from before int8 timed fp32 blocks only."""
+    return frame if "precision" in frame.columns else frame.assign(precision="fp32")
 
 
 def list_tables() -> list[str]:
@@ -109,8 +109,7 @@ class LatencyTable(CostModel):
     def __init__(self, frame: pd.DataFrame, meta: dict) -> None:
         if frame.empty:  # a build that has not saved its first chunk yet
             frame = frame.reindex(columns=KEY_COLUMNS + VALUE_COLUMNS)
-        if "precision" not in frame.columns:  # tables from before int8 timed fp32 blocks only
-            frame = frame.assign(precision="fp32")
+        frame = with_precision_column(frame)
         self.meta, self.frame, self.path = meta, frame, None
         self.space = SearchSpace.from_dict(meta["space"])
         if self.space.hash != meta["space_hash"]:
@@ -213,28 +212,28 @@ class LatencyTable(CostModel):
 
     def _rows_of_specs(self, specs: Sequence[tuple[BlockSpec, str]], arch: ArchConfig | None) -> np.ndarray:
         rows = [self._index.get(s, -1) for s in specs]
-        missing = sorted({p for _, p in specs} - set(precisions_of(self.precision)))
+        missing = sorted({p for _, p in specs} - set(SearchSpace.PRECISION_MODES[self.precision]))
         if missing:
             where = f" (arch {arch})" if arch is not None else ""
             raise ArtifactMismatchError(
                 f"latency table {self.meta.get('device')!r} times {self.precision} blocks only, and the "
                 f"subnet{where} has {missing[0]} parts; search with --precision {self.precision}, or "
                 f"build a table with `nas latency build --precision {missing[0]}` (or mixed)")
+        if -1 not in rows:
+            return np.asarray(rows, dtype=np.int64)
         covered = self.covered_space.resolutions
-        if -1 in rows and arch is not None and arch.resolution not in covered:
+        if arch is not None and arch.resolution not in covered:
             raise ArtifactMismatchError(
                 f"latency table {self.meta.get('device')!r} covers resolutions {list(covered)} only, "
                 f"not {arch.resolution} (arch {arch}); search with --resolution among those, or "
                 "build a table for that resolution")
-        if -1 in rows:
-            spec, precision = specs[rows.index(-1)]
-            spec = spec if precision == "fp32" else f"{spec} in {precision}"
-            where = f" (a block of arch {arch})" if arch is not None else ""
-            raise ArtifactMismatchError(
-                f"latency table {self.meta.get('device')!r} ({len(self._index)} blocks, space "
-                f"{self.space.name!r} hash {self.space.hash}) has no entry for {spec}{where}; "
-                "the table is incomplete or was built for another space: rebuild or resume it")
-        return np.asarray(rows, dtype=np.int64)
+        spec, precision = specs[rows.index(-1)]
+        spec = spec if precision == "fp32" else f"{spec} in {precision}"
+        where = f" (a block of arch {arch})" if arch is not None else ""
+        raise ArtifactMismatchError(
+            f"latency table {self.meta.get('device')!r} ({len(self._index)} blocks, space "
+            f"{self.space.name!r} hash {self.space.hash}) has no entry for {spec}{where}; "
+            "the table is incomplete or was built for another space: rebuild or resume it")
 
     def _rows(self, arch: ArchConfig) -> np.ndarray:
         rows = self._arch_rows.get(arch)

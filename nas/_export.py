@@ -228,8 +228,7 @@ def export_subnet(config: ExportConfig) -> dict:
     model, payload = load_supernet(config.supernet)
     space, arch = model.space, model.space.validate(config.arch)
     if config.precision is not None:  # the command line's policy replaces the arch's own
-        arch = arch.with_precision(tuple((parse_precision(config.precision, space.num_stages)
-                                          or dict.fromkeys(range(space.num_stages + 2), "fp32")).values()))
+        arch = arch.with_precision(parse_precision(config.precision, space.num_stages) or "fp32")
     policy = arch.policy() if arch.quantized else None
     fp32_out = out if policy is None else out.with_name(f"{out.stem}.fp32.onnx")
     check_outputs([out, card_path, fp32_out], force=config.force, what="export")

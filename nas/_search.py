@@ -218,24 +218,23 @@ def _run(config: SearchConfig, out: Path) -> dict:
         _attach_ray(measured, config.ray_address)
     from supernet._progress import progress
 
-    bar = progress(config.budget, "search", unit="arch", disable=config.quiet)
-    seen = [0]
+    seen = [0]  # evaluations the display has been told of
 
     def advance(evaluator) -> None:
         bar.update(evaluator.n_evals - seen[0])
         seen[0] = evaluator.n_evals
 
     start = time.perf_counter()
-    if measured and config.loop:
-        inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
-        result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
-                                       inner=config.strategy, inner_kwargs=inner, seed=config.seed,
-                                       callback=advance)
-        kwargs = {"inner": config.strategy, **inner}
-    else:
-        strategy = create_strategy(config.strategy, **kwargs)
-        result = strategy.run(problem, budget=config.budget, seed=config.seed, callback=advance)
-    bar.close()
+    with progress(config.budget, "search", unit="arch", disable=config.quiet) as bar:
+        if measured and config.loop:
+            inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
+            result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
+                                           inner=config.strategy, inner_kwargs=inner, seed=config.seed,
+                                           callback=advance)
+            kwargs = {"inner": config.strategy, **inner}
+        else:
+            strategy = create_strategy(config.strategy, **kwargs)
+            result = strategy.run(problem, budget=config.budget, seed=config.seed, callback=advance)
     seconds = time.perf_counter() - start
     ref = list(config.ref_point) if config.ref_point is not None else reference_point(problem)
     extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from predictors._sampling import plan_archs
-from supernet import ArchConfig, ArtifactMismatchError, NASError, arch_cost, file_hash
+from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, file_hash
 from supernet._io import atomic_write_bytes, check_writable, die_with_parent
 from supernet._validate import check_columns, short
 
@@ -59,8 +59,8 @@ class CollectConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "int8", "mixed"):
-            raise NASError(f"CollectConfig.precision: expected 'fp32', 'int8' or 'mixed', "
+        if self.precision not in SearchSpace.PRECISION_MODES:
+            raise NASError(f"CollectConfig.precision: expected one of {list(SearchSpace.PRECISION_MODES)}, "
                            f"got {self.precision!r}")
         if self.backend not in ("local", "ray"):
             raise NASError(f"CollectConfig.backend: expected 'local' or 'ray', got {self.backend!r}")
@@ -182,7 +182,7 @@ def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------- driver side
 def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
-    from supernet import SearchSpace, load_checkpoint
+    from supernet import load_checkpoint
     from supernet._progress import progress as show_progress
 
     payload = load_checkpoint(cfg.supernet)

@@ -20,7 +20,7 @@ class Cost:
     params: int
     macs: int
     peak_memory_bytes: int
-    weight_bytes: int = 0
+    weight_bytes: int
 
 
 def _conv(cin: int, cout: int, k: int, out_res: int, groups: int = 1) -> tuple[int, int]:
@@ -71,8 +71,7 @@ def arch_cost(space: SearchSpace, arch: ArchConfig, bytes_per_element: int = 4) 
     """Cost of ``arch`` at batch 1: activations take ``bytes_per_element`` bytes (4 for
     float32) and weights 4, except in the parts ``arch.precision`` runs in int8 (1 each)."""
     costs = [block_cost(spec) for spec in space.layout(arch)]
-    size = [1 if p == "int8" else 4 for p in arch.block_precisions()]
-    act = [1 if p == "int8" else bytes_per_element for p in arch.block_precisions()]
+    int8 = [p == "int8" for p in arch.block_precisions()]
     return Cost(params=sum(c[0] for c in costs), macs=sum(c[1] for c in costs),
-                peak_memory_bytes=max(c[2] * b for c, b in zip(costs, act)),
-                weight_bytes=sum(c[0] * b for c, b in zip(costs, size)))
+                peak_memory_bytes=max(c[2] * (1 if q else bytes_per_element) for c, q in zip(costs, int8)),
+                weight_bytes=sum(c[0] * (1 if q else 4) for c, q in zip(costs, int8)))

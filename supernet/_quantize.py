@@ -57,7 +57,8 @@ def quantize_onnx(fp32: Path, out: Path, calib: np.ndarray, *, arch: ArchConfig 
             x = next(self.batches, None)
             return None if x is None else {"input": np.ascontiguousarray(x, dtype=np.float32)}
 
-    keep = set() if arch is None else {i for i, p in enumerate(_child_precisions(arch)) if p == "fp32"}
+    # the exported `Subnet`'s children are its layout's blocks: stem conv, first block, active blocks, head
+    keep = set() if arch is None else {i for i, p in enumerate(arch.block_precisions()) if p == "fp32"}
     with tempfile.TemporaryDirectory(prefix="nas-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
@@ -72,12 +73,6 @@ def quantize_onnx(fp32: Path, out: Path, calib: np.ndarray, *, arch: ArchConfig 
             "calib_images": len(calib), "nodes_left_fp32": len(excluded), "quantize_nodes": quantized}
 
 
-def _child_precisions(arch: ArchConfig) -> list[str]:
-    """The precision of each child module of the static subnet (`Subnet` order: the stem
-    conv, the fixed first block, the active blocks, the head): its layout's."""
-    return arch.block_precisions()
-
-
 @contextlib.contextmanager
 def _quiet_logs():
     """ONNX Runtime's quantiser logs advice at INFO/WARNING on the root logger for every
@@ -89,7 +84,6 @@ def _quiet_logs():
         yield
     finally:
         root.setLevel(level)
-
 
 
 def _node_children(nodes) -> list[int | None]:

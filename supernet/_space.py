@@ -202,7 +202,8 @@ class SearchSpace:
         (every part) or ``mixed`` (each part fp32 or int8)."""
         if mode not in self.PRECISION_MODES:
             raise SpaceError(f"precision mode: got {mode!r}, expected one of {list(self.PRECISION_MODES)}")
-        return replace(self, precisions=self.PRECISION_MODES[mode])
+        wanted = self.PRECISION_MODES[mode]
+        return self if wanted == self.precisions else replace(self, precisions=wanted)
 
     @property
     def precision_mode(self) -> str:
@@ -210,7 +211,7 @@ class SearchSpace:
         return {v: k for k, v in self.PRECISION_MODES.items()}[tuple(sorted(self.precisions))]
 
     def draw_policy(self, rng: np.random.Generator, current: Sequence[str] | None = None,
-                prob: float = 1.0) -> tuple[str, ...]:
+                    prob: float = 1.0) -> tuple[str, ...]:
         """A precision per part: the only choice when there is one (no random draw, so an
         fp32 search draws exactly what it did before policies existed); otherwise each part
         of ``current`` redrawn with probability ``prob`` (all of them without ``current``)."""

@@ -173,7 +173,8 @@ def _predictor(folder: Path) -> tuple[dict, Summary]:
 
 def _model(onnx: Path) -> tuple[dict, Summary]:
     card_path = onnx.with_suffix(".json")
-    if not card_path.exists() and onnx.name.endswith(".fp32.onnx"):  # the fp32 twin of an int8 export
+    twin = not card_path.exists() and onnx.name.endswith(".fp32.onnx")  # the fp32 twin of an int8 export
+    if twin:
         card_path = onnx.with_name(onnx.name.removesuffix(".fp32.onnx") + ".json")
     if not card_path.exists():
         import onnxruntime as ort
@@ -185,7 +186,7 @@ def _model(onnx: Path) -> tuple[dict, Summary]:
             report.fact(name, f"{kind} {shape}")
         return {"kind": "onnx model", "io": io}, report
     card = _json(card_path)
-    if card.get("fp32_twin") == str(onnx):
+    if twin and "fp32_twin" in card:
         report = Summary(f"ONNX model {card['arch_str']}: the fp32 twin of the int8 model {card['onnx']}")
         report.fact("test accuracy", number(card["fp32_test_acc"], unit="%"))
         report.fact("card", str(card_path))
