@@ -125,7 +125,7 @@ class BuildConfig:
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "resolutions": list(covered.resolutions),
-            "precision": self.precision,
+            "precision": self.precision, "reference_precisions": list(covered.precisions),
             "num_blocks": len(table_blocks(covered)), "passes": self.passes, "rows_done": 0,
             "complete": False,
             "overhead_ms": None, "calibration": None, "build_seconds": 0.0,
@@ -147,6 +147,7 @@ def _start(config: BuildConfig, space: SearchSpace, csv: Path, meta_path: Path,
     meta.setdefault("resolutions", list(space.resolutions))  # and from before partial tables
     meta["protocol"] = asdict(Protocol.recorded(meta["protocol"]))  # and from before quantiles
     meta.setdefault("precision", "fp32")  # and from before int8
+    meta.setdefault("reference_precisions", ["fp32"])  # and from before int8 reference subnets
     diff = {k: (meta.get(k), fresh[k]) for k in _MUST_MATCH if meta.get(k) != fresh[k]}
     quantiles = meta["protocol"]["quantile"], fresh["protocol"]["quantile"]
     if quantiles[0] != quantiles[1]:  # more or fewer rounds are fine; another statistic is not
@@ -165,18 +166,20 @@ def table_blocks(space: SearchSpace) -> list[tuple[BlockSpec, str]]:
 
 
 def _measure_chunk(specs: list[tuple[BlockSpec, str]], config: BuildConfig, space: SearchSpace,
-                   rng: np.random.Generator) -> tuple[dict, float, float]:
+                   rng: np.random.Generator, references: list[str]) -> tuple[dict, float, float]:
     """The time (ms, the protocol's statistic) of each block in ``specs``, with the per-call
-    overhead and the reference subnets (`reference_archs`) timed in the same interleaved loop."""
+    overhead and the reference subnets (`reference_archs` in ``references``) timed in the same
+    interleaved loop."""
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
         make = lambda module, shape, name, int8=False: make_runner(
             config.runtime, module, (b, *shape), threads=config.threads, workdir=Path(tmp), name=name,
             provider=config.provider, quantize=int8)
         runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead")}
-        for i, arch in enumerate(reference_archs(space)):
+        for i, arch in enumerate(reference_archs(space, references)):
             runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
-                                            (space.in_channels, arch.resolution, arch.resolution), f"ref{i}")
+                                            (space.in_channels, arch.resolution, arch.resolution), f"ref{i}",
+                                            arch if arch.quantized else False)
         for i, (spec, precision) in enumerate(specs):
             shape = (spec.in_channels, spec.resolution, spec.resolution)
             runners[spec, precision] = make(build_block(spec), shape, f"b{i}", precision == "int8")
@@ -230,17 +233,22 @@ def _first(chunks: list[list], n: int) -> list[list]:
 
 
 def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, force: bool = False,
-                progress: bool = True, max_blocks: int | None = None) -> LatencyTable | None:
+                progress: bool = True, max_blocks: int | None = None,
+                recalibrate: bool = False) -> LatencyTable | None:
     """Measure every block of ``config.space`` not yet in ``out`` and save after each chunk;
     then fit the calibration. Returns the finished table, or None when ``max_blocks`` new
-    blocks were measured and the table is not finished yet (resume it later)."""
+    blocks were measured and the table is not finished yet (resume it later).
+    ``recalibrate``: resume ``out`` and fit its calibration again on whole subnets timed
+    now, keeping its blocks."""
     from supernet._progress import progress as show_progress
 
     whole = get_space(config.space)
     space = config.covered(whole)  # what is timed: the table's resolutions only
     csv, meta_path = table_paths(out)
     check_writable(csv)  # before the first block is timed, not after the first chunk
-    frame, meta = _start(config, whole, csv, meta_path, resume, force)
+    if recalibrate and force:
+        raise NASError("recalibrate keeps a table's blocks and force discards them: choose one")
+    frame, meta = _start(config, whole, csv, meta_path, resume or recalibrate, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
     done = {(r.pop("pass"), block_key(r)) for r in records}
@@ -259,7 +267,8 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
             meta["num_blocks"] * config.passes, f"{meta['device']} t{config.threads}", initial=len(done),
             unit="block", disable=not progress) as bar:
         for chunk in chunks:
-            rows = pd.DataFrame(block_rows(chunk, *_measure_chunk([s for _, s in chunk], config, space, rng)))
+            rows = pd.DataFrame(block_rows(chunk, *_measure_chunk([s for _, s in chunk], config, space, rng,
+                                                                  meta["reference_precisions"])))
             frame = _rescale(rows if frame.empty else pd.concat([frame, rows], ignore_index=True), meta)
             save()
             bar.update(len(chunk))
@@ -267,7 +276,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
         log.info("stopped after %d of %d block timings; resume with --resume", len(frame),
                  meta["num_blocks"] * config.passes)
         return None
-    if config.calibration_archs and not meta["calibration"]:
+    if config.calibration_archs and (recalibrate or not meta["calibration"]):
         _calibrate(config, space, frame, meta)
     meta["complete"] = True
     save()
@@ -283,20 +292,23 @@ def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, met
     log.info("calibrating on %d whole subnets", len(archs))
     runs, refs = measure_subnets(space, archs, runtime=config.runtime, threads=config.threads,
                                  batch_size=config.batch_size, protocol=config.protocol, seed=config.seed,
-                                 group_size=group, pin_core=config.pin_core, provider=config.provider)
+                                 group_size=group, pin_core=config.pin_core, provider=config.provider,
+                                 reference_precisions=space.precisions)
     meta["calibration"] = calibration_meta(frame, meta, archs, runs[0], refs[0], group,
-                                           config.calibration_seed)
+                                           config.calibration_seed, list(space.precisions))
 
 
 def calibration_meta(frame: pd.DataFrame, meta: dict, archs: list, runs: np.ndarray, refs: np.ndarray,
-                     group: int, seed: int) -> dict:
+                     group: int, seed: int, references: list[str]) -> dict:
     """The calibration fitted on whole subnets ``archs`` timed end to end (``runs``, ms),
-    each beside the reference subnets (``refs``: their reference time), on the scale of
-    the median reference time: a local build and an imported probe share it."""
+    in random groups of ``group``, each beside the reference subnets in ``references``
+    precisions (``refs``: their reference time), on the scale of the median reference
+    time: a local build and an imported probe share it."""
     level = float(np.median(refs))
     measured = Measured(runs[None], refs[None], level).ms[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
     return {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
-            "num_archs": len(archs), "group_size": group, "seed": seed, "reference_ms": level,
+            "num_archs": len(archs), "group_size": group, "groups": "random", "seed": seed,
+            "reference_ms": level, "reference_precisions": list(references),
             "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
             "archs": [a.to_json() for a in archs], "measured_ms": [round(float(m), 6) for m in measured]}

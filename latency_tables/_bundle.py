@@ -76,6 +76,8 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     refs = reference_archs(space)
     cal = calibration_archs(space, config.calibration_archs, config.calibration_seed) \
         if config.calibration_archs else []
+    order = np.random.default_rng(config.calibration_seed).permutation(len(cal))
+    cal = [cal[i] for i in order]  # timed in groups of random company, as a local build does
     for prefix, archs in (("ref", refs), ("cal", cal)):
         for i, arch in enumerate(archs):
             models[f"{prefix}{i}"] = Subnet.build(space.layout(arch))
@@ -194,7 +196,8 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
             levels += [reference] * len(times)
         archs = [ArchConfig.from_json(a) for a in cal["archs"]]
         meta["calibration"] = calibration_meta(frame, meta, archs, np.array(runs), np.array(levels),
-                                               cal["group_size"], cal["seed"])
+                                               cal["group_size"], cal["seed"],
+                                               meta.get("reference_precisions", ["fp32"]))
     atomic_write_json(meta_path, meta)
     atomic_write_csv(csv, frame)
     table = LatencyTable.load(csv)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from latency_tables._table import LatencyTable
 
 __all__ = ["Measured", "apply_calibration", "calibration_archs", "fit_calibration", "measure_archs",
-           "measure_subnets", "reference_archs", "reference_time", "spread_archs"]
+           "measure_subnets", "reference_archs", "reference_time", "spread_archs",
+           "table_reference_precisions"]
 
 
 def spread_archs(space: SearchSpace, n: int, seed: int, *, exclude: Collection[ArchConfig] = (),
@@ -49,17 +50,19 @@ def calibration_archs(space: SearchSpace, n: int, seed: int) -> list[ArchConfig]
     return [a for r in space.resolutions for a in spread_archs(space, per, seed + r, resolution=r)]
 
 
-def reference_archs(space: SearchSpace) -> list[ArchConfig]:
+def reference_archs(space: SearchSpace, precisions: Sequence[str] | None = None) -> list[ArchConfig]:
     """The subnets timed next to everything a build or a validation measures, so that
     timings taken under different machine loads can be put on one scale: the smallest and
     largest choices at the lowest and highest resolution (four subnets spanning the size
-    range; the geometric mean of their times is the reference time, steadier than one)."""
+    range; the geometric mean of their times is the reference time, steadier than one), in
+    each of ``precisions`` (default: those the space draws). An int8 table is scaled by
+    int8 subnets: the machine's int8 and fp32 kernels do not slow down alike under load."""
     n, m, lo_r, hi_r = space.num_stages, space.max_depth, min(space.resolutions), max(space.resolutions)
     small = ([min(space.depth_choices)] * n, min(space.kernel_choices), min(space.expand_choices))
     big = ([m] * n, max(space.kernel_choices), max(space.expand_choices))
     archs = [space.make_arch(r, depths, [[k] * m] * n, [[e] * m] * n)
              for r in (lo_r, hi_r) for depths, k, e in (small, big)]
-    return list(dict.fromkeys(archs))
+    return list(dict.fromkeys(a.with_precision(p) for p in (precisions or space.precisions) for a in archs))
 
 
 def reference_time(times: Sequence[float]) -> float:
@@ -69,22 +72,28 @@ def reference_time(times: Sequence[float]) -> float:
 
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
                     batch_size: int, protocol: Protocol, passes: int = 1, seed: int = 0,
-                    group_size: int = 20, pin_core: int | None = None,
-                    provider: str = CPU_PROVIDER, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Latency (ms, the protocol's statistic) of each whole subnet and the reference time (`reference_archs`)
-    beside it, both of shape ``(passes, len(archs))``. An arch with int8 parts is timed
-    quantised (`ArchConfig.precision`); the reference subnets are always fp32.
+                    group_size: int = 20, pin_core: int | None = None, provider: str = CPU_PROVIDER,
+                    reference_precisions: Sequence[str] | None = None,
+                    progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Latency (ms, the protocol's statistic) of each whole subnet and the reference time
+    (`reference_archs` in ``reference_precisions``) beside it, both of shape
+    ``(passes, len(archs))``. An arch with int8 parts is timed quantised (`ArchConfig.precision`).
 
     Subnets are timed in groups of ``group_size``, interleaved with each other and the
     reference: how many other models run between two calls of one changes how warm the
-    caches are, so calibration and validation use the same group size. Within a group the
-    passes run one after the other, each with its own sessions: independent measurements.
+    caches are, so calibration and validation use the same group size. The groups are drawn
+    at random (``seed``): archs listed by size or resolution, timed in groups of their own
+    kind, would each run in company unlike the searched subnets' (small models leave the
+    caches warmer than large ones). Within a group the passes run one after the other, each
+    with its own sessions: independent measurements.
     """
     from supernet._progress import progress as show_progress
 
     rng = np.random.default_rng(seed)
+    order = rng.permutation(len(archs))
+    archs = [archs[i] for i in order]
     runs, refs = np.zeros((passes, len(archs))), np.zeros((passes, len(archs)))
-    references = reference_archs(space)
+    references = reference_archs(space, reference_precisions)
     with tempfile.TemporaryDirectory(prefix="nas-e2e-") as tmp, pinned(threads, pin_core), \
             show_progress(len(archs) * passes, "subnets", unit="timing", disable=not progress) as bar:
         for start in range(0, len(archs), group_size):
@@ -105,7 +114,8 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
                 refs[p, start:start + timed] = reference_time([protocol.summary(times[i])
                                                                for i in range(timed, len(group))])
                 bar.update(timed)
-    return runs, refs
+    back = np.argsort(order)  # in the order ``archs`` were given
+    return runs[:, back], refs[:, back]
 
 
 def fit_calibration(predicted: np.ndarray, measured: np.ndarray, resolutions: Sequence[int]) -> dict:
@@ -183,5 +193,15 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     runs, refs = measure_subnets(space, [*archs, *fillers], runtime=meta["runtime"],
                                  threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
                                  seed=seed, protocol=protocol, pin_core=pin_core, group_size=group,
-                                 provider=meta.get("provider", CPU_PROVIDER), progress=progress)
+                                 provider=meta.get("provider", CPU_PROVIDER), progress=progress,
+                                 reference_precisions=table_reference_precisions(table))
     return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))
+
+
+def table_reference_precisions(table: LatencyTable) -> list[str]:
+    """The precisions of the reference subnets ``table``'s calibration level was timed with
+    (its blocks' when it has no calibration): timings to be put on its scale use the same.
+    Tables from before int8 references were scaled by fp32 ones."""
+    recorded = (table.calibration or {}).get("reference_precisions") or table.meta.get("reference_precisions")
+    return list(recorded or ["fp32"])
+

@@ -4,6 +4,7 @@ and timed end to end exactly as the blocks were, against the table's predictions
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from supernet import ArchConfig, NASError, arch_cost
 from supernet._io import atomic_path
 
 __all__ = ["ValidateConfig", "validate_table"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def validate_table(table: LatencyTable, config: ValidateConfig, *, json_path: st
     ``raw`` holds the same scores on unscaled times, with ``load_factor``, the reference's
     time now over then. On a machine of its own both agree."""
     meta, space = table.meta, table.covered_space
+    if table.calibration and table.calibration.get("groups") != "random":
+        where = table.path or "TABLE.csv"
+        log.warning("%s: its calibration was timed in groups of archs of one size or resolution, "
+                    "unlike the mixed groups validation times; `nas latency build --recalibrate --out %s` "
+                    "(with the options it was built with) fits it again", where, where)
     calibration = (table.calibration or {}).get("archs", [])
     archs = spread_archs(space, config.num_archs, config.seed,  # neither calibration nor references
                          exclude={*map(ArchConfig.from_json, calibration), *reference_archs(space)})

@@ -159,40 +159,28 @@ def _search(config: ExperimentConfig, space, predictor, table, folder: Path,
 
 
 def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: float) -> list:
-    """Time the search's accuracy-latency front (feasible archs, most accurate first, up to
-    ``search.verify_top``) end to end on this machine as the table was built, and order the
-    candidates for export: those measured within ``budget``, most accurate first, then the
-    others, fastest first."""
-    import numpy as np
+    """Time the search's accuracy-latency front (up to ``search.verify_top``) end to end on
+    this machine as the table was built, and order the candidates for export (`time_front`)."""
     import pandas as pd
 
-    from latency_tables import measure_archs
+    from nas._timed import accuracy_latency_front, time_front
     from supernet import ArchConfig
 
     choice = folder / "verified.json"
     saved = json.loads(choice.read_text()) if choice.is_file() else {}
     if saved.get("budget_ms") == budget:  # finished earlier (an older layout is redone)
         return [ArchConfig.from_dict(c["arch"]) for c in saved["candidates"]]
-    frame = pd.read_csv(folder / "evaluated.csv")
-    frame = frame[frame["feasible"]].sort_values(["accuracy", "latency"], ascending=[False, True])
-    front, points, fastest = [], [], np.inf
-    for row in frame.itertuples():
-        if row.latency < fastest:  # the 2-D front, most accurate first
-            front.append(ArchConfig.from_json(row.arch))
-            points.append({"latency": float(row.latency), "accuracy": float(row.accuracy)})
-            fastest = row.latency
-    front = front[: config.search.verify_top]
-    measured = measure_archs(table, front, rounds=config.latency.rounds).ms[0]
-    within = [i for i in range(len(front)) if measured[i] <= budget]
-    order = within + sorted(set(range(len(front))) - set(within), key=lambda i: measured[i])
-    if not within:
+    evaluated = pd.read_csv(folder / "evaluated.csv")
+    rows = time_front(table, evaluated, top=config.search.verify_top, budget=budget,
+                      rounds=config.latency.rounds)
+    if rows and rows[0]["measured_ms"] > budget:
         log.warning("none of the %d front subnets under %g ms (predicted) measured under it "
-                    "(fastest %.3f ms); raise search.margin for tight budgets", len(front), budget,
-                    measured.min())
+                    "(fastest %.3f ms); raise search.margin for tight budgets", len(rows), budget,
+                    rows[0]["measured_ms"])
+    points = [{"latency": lat, "accuracy": acc} for _, acc, lat in accuracy_latency_front(evaluated)]
     atomic_write_json(choice, {"budget_ms": budget, "front": points, "candidates": [
-        {"arch": front[i].to_dict(), "arch_str": str(front[i]), "measured_ms": float(measured[i])}
-        for i in order]})
-    return [front[i] for i in order]
+        {"arch": r["arch"], "arch_str": r["arch_str"], "measured_ms": r["measured_ms"]} for r in rows]})
+    return [ArchConfig.from_dict(r["arch"]) for r in rows]
 
 
 def _export_to(arch, *, ckpt: str | Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,

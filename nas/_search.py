@@ -63,6 +63,7 @@ class SearchConfig:
     backend: str = "local"
     ray_address: str | None = None
     threads: int = 1
+    time_front: int = 0
     quiet: bool = False
     out: str = "search_out"
     force: bool = False
@@ -90,6 +91,12 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise _bad(key, value, "a positive number")
+        if isinstance(self.time_front, bool) or not isinstance(self.time_front, int) or self.time_front < 0:
+            raise _bad("time_front", self.time_front, "a number of subnets >= 0")
+        if self.time_front and not (self.device and "accuracy" in self.objective_names()
+                                    and ("latency" in self.objective_names() or self.latency_max)):
+            raise _bad("time_front", self.time_front, "0 unless the search has a --device table, accuracy "
+                       "as an objective and latency as an objective or a bound (--latency-max)")
 
     @property
     def bounded(self) -> bool:
@@ -243,7 +250,39 @@ def _run(config: SearchConfig, out: Path) -> dict:
             "resolutions": list(problem.space.resolutions), "precision": config.precision,
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
             "backend": config.backend, **kwargs}
-    return write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
+    summary = write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
+    if config.time_front:
+        summary = _time_front(config, problem, summary)
+    return summary
+
+
+def _time_front(config: SearchConfig, problem, summary: dict) -> dict:
+    """The most accurate ``config.time_front`` subnets of the accuracy-latency front timed
+    whole (`time_front`) into timed.csv; the summary gains what they measured."""
+    import pandas as pd
+
+    from nas._timed import time_front
+    from supernet._io import atomic_write_json, atomic_write_text
+
+    out = Path(config.out)
+    table = next(s.predictor for s in (*problem.objectives, *problem.constraints) if s.name == "latency")
+    rows = time_front(table, pd.read_csv(out / "evaluated.csv"), top=config.time_front,
+                      budget=config.latency_max)
+    columns = ["arch", "accuracy", "predicted_ms", "measured_ms"]
+    frame = pd.DataFrame([{**r, "arch": r["arch_str"]} for r in rows], columns=columns)
+    frame["error_pct"] = (frame["predicted_ms"] / frame["measured_ms"] - 1) * 100
+    atomic_write_text(out / "timed.csv", frame.to_csv(index=False))
+    # in export order: the first is the most accurate of those measured within the budget, if any
+    meets = bool(rows) and (config.latency_max is None or rows[0]["measured_ms"] <= config.latency_max)
+    best = rows[0] if meets else None
+    summary = {**summary, "files": [*summary["files"][:-1], "timed.csv", "summary.json"], "timed": {
+        "count": len(rows),
+        "median_abs_error_pct": float(frame["error_pct"].abs().median()) if rows else None,
+        "within_budget": None if config.latency_max is None else int(
+            (frame["measured_ms"] <= config.latency_max).sum()),
+        "best_measured": best}}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
 
 
 def check_storage(url: str) -> None:

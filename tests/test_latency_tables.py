@@ -200,6 +200,61 @@ def test_measure_archs_scales_to_the_build_state(built):
     assert uncalibrated.ms is timed.raw_ms and uncalibrated.load_factor is None
 
 
+def test_subnets_are_timed_in_random_groups_and_returned_in_order(monkeypatch):
+    """Archs listed by size, timed in groups of their own kind, would each run in company
+    unlike a search's subnets: the groups are drawn at random, the results come back in the
+    order given. Each runner here answers with a number naming its arch."""
+    import latency_tables._e2e as e2e
+
+    space = tiny_space()
+    archs = e2e.spread_archs(space, 8, seed=0, exclude=e2e.reference_archs(space))  # sorted by MACs
+    code = {a.to_json(): i + 1.0 for i, a in enumerate(archs)}
+    groups = []
+
+    def runner(runtime, module, shape, *, cache_key, sessions=1, **_):
+        value = code.get(cache_key[1], 0.5)  # 0.5: a reference subnet
+        return [value] * sessions if sessions > 1 else value
+
+    def interleaved(runners, protocol, **_):
+        groups.append(sorted(v for v in runners.values() if v >= 1))
+        return {i: [v] * 3 for i, v in runners.items()}
+
+    monkeypatch.setattr(e2e, "make_runner", runner)
+    monkeypatch.setattr(e2e, "time_interleaved", interleaved)
+    runs, refs = e2e.measure_subnets(space, archs, runtime="ort", threads=1, batch_size=1, protocol=FAST,
+                                     group_size=4, passes=2, seed=3)
+    assert runs.tolist() == [[code[a.to_json()] for a in archs]] * 2
+    assert sorted(v for g in groups[::2] for v in g) == sorted(code.values())
+    assert groups[0] != [1.0, 2.0, 3.0, 4.0] and groups[0] == groups[1]  # mixed sizes; both passes alike
+
+
+def test_recalibrate_keeps_the_blocks_and_fits_the_calibration_again(built, tmp_path, caplog, capsys):
+    _, _, out, config = built
+    copy = tmp_path / "t.csv"
+    copy.write_bytes(out.read_bytes())
+    meta = json.loads(out.with_suffix(".json").read_text())
+    meta["calibration"].pop("groups")  # as calibrated before groups were drawn at random
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    with caplog.at_level("WARNING"):
+        validate_table(LatencyTable.load(copy), ValidateConfig(num_archs=2, protocol=FAST))
+    assert "--recalibrate" in caplog.text
+    table = build_table(config, copy, recalibrate=True, progress=False)
+    assert table.frame[["pass", *KEY_COLUMNS, "raw_ms"]].equals(
+        LatencyTable.load(out).frame[["pass", *KEY_COLUMNS, "raw_ms"]])  # the blocks kept
+    assert table.calibration["groups"] == "random"
+    assert table.calibration["measured_ms"] != meta["calibration"]["measured_ms"]  # timed again
+    with pytest.raises(NASError, match="choose one"):
+        build_table(config, copy, recalibrate=True, force=True)
+    from nas.cli import main  # the command line: same options as the build, then --recalibrate
+
+    space_file = tmp_path / "tiny.json"
+    space_file.write_text(json.dumps(tiny_space().to_dict()))
+    assert main(["latency", "build", "--space", str(space_file), "--device", "test-cpu", "--out", str(copy),
+                 "--rounds", "3", "--calibration-archs", "3", "--recalibrate", "--quiet"]) == 0
+    assert "latency table recalibrated for test-cpu" in capsys.readouterr().out
+    assert LatencyTable.load(copy).calibration["measured_ms"] != table.calibration["measured_ms"]
+
+
 def test_cli_resume_of_finished_table(built, tmp_path, capsys):
     from nas.cli import main
 

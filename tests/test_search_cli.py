@@ -106,6 +106,25 @@ def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
     assert (evaluated.loc[evaluated["feasible"], "latency"] <= 0.6).all()
 
 
+def test_the_front_timed_whole_as_the_table_was_built(tmp_path, predictor_dir, capsys):
+    """--time-front: the table's prediction checked end to end before anything is exported."""
+    out = tmp_path / "timed"
+    assert main(["search", "--device", "xeon-amx-2c_t1", "--predictor", predictor_dir, "--latency-max", "0.5",
+                 "--budget", "100", "--time-front", "3", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    timed, summary = pd.read_csv(out / "timed.csv"), json.loads((out / "summary.json").read_text())
+    assert 1 <= len(timed) == summary["timed"]["count"] <= 3 and (timed["measured_ms"] > 0).all()
+    np.testing.assert_allclose(timed["error_pct"], (timed["predicted_ms"] / timed["measured_ms"] - 1) * 100)
+    assert (timed["predicted_ms"] <= 0.5).all()  # feasible by the table
+    within = list(timed["measured_ms"] <= 0.5)
+    assert within == sorted(within, reverse=True) and summary["timed"]["within_budget"] == sum(within)
+    best = summary["timed"]["best_measured"]
+    assert (best is None) == (not any(within)) and "timed whole" in text and "timed.csv" in text
+    if best is not None:  # the most accurate of those measured within the budget
+        assert best["arch_str"] == timed["arch"].iloc[0] and best["accuracy"] == timed["accuracy"][within].max()
+        assert best["arch_str"] in text
+
+
 @pytest.mark.parametrize("field, value, fragment", [
     ("budget", 0, "SearchConfig.budget \\(--budget\\): got 0, expected a positive integer"),
     ("strategy", "annealing", "SearchConfig.strategy \\(--strategy\\): got 'annealing'"),
@@ -113,6 +132,7 @@ def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
      "SearchConfig.objectives \\(--objectives\\): got \\('accuracy', 'flops'\\)"),
     ("latency_max", -1.0, "SearchConfig.latency_max \\(--latency-max\\): got -1.0"),
     ("backend", "slurm", "SearchConfig.backend \\(--backend\\): got 'slurm'"),
+    ("time_front", 3, "SearchConfig.time_front \\(--time-front\\): got 3, expected 0 unless the search has"),
 ])
 def test_search_config_errors_name_field_and_value(field, value, fragment):
     from nas import SearchConfig

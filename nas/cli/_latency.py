@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
     b.add_argument("--resume", action="store_true", help="finish an interrupted build of --out")
     b.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
+    b.add_argument("--recalibrate", action="store_true",
+                   help="fit the calibration of the table --out again on whole subnets timed now, keeping "
+                   "its blocks (same options as its build)")
     b.add_argument("--quiet", "--no-progress", action="store_true", help="no progress display")
     b.set_defaults(func=run_build)
 
@@ -116,12 +119,14 @@ def run_build(args) -> int:
     suffix += f"_{args.precision}" if args.precision != "fp32" else ""
     out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
     config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
-    table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet)
+    table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet,
+                        recalibrate=args.recalibrate)
     cal = table.calibration or {}
     record = {"table": str(out), "blocks": table.num_blocks, "device": device,
               "resolutions": table.meta["resolutions"], "build_seconds": table.meta["build_seconds"],
               "calibration_fit_mape": cal.get("fit_mape")}
-    show(args, record, _table_summary(f"latency table built for {device}", table, record))
+    done = "recalibrated" if args.recalibrate else "built"
+    show(args, record, _table_summary(f"latency table {done} for {device}", table, record))
     return 0
 
 

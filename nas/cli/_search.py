@@ -62,6 +62,10 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of this process: predictors see small batches, for which "
                    "1 is fastest (a measured objective may want more)")
+    p.add_argument("--time-front", type=int, default=0, metavar="N",
+                   help="time the N most accurate subnets of the accuracy-latency front whole on this "
+                        "machine, as the --device table was built, into timed.csv (checks the table where it "
+                        "models subnets poorly, e.g. mixed int8/fp32 policies; 10 take about a minute)")
     p.add_argument("--out", default="search_out", help="output folder")
     p.add_argument("--force", action="store_true",
                    help="overwrite outputs in --out, and start an existing Optuna study over (its trials "
@@ -153,7 +157,18 @@ def human_summary(config, summary: dict) -> Summary:
         report.fact("hypervolume", f"{number(summary.get('hypervolume'), 4)} (area the front dominates up to "
                                    "the reference point; higher is better, comparable across runs with one "
                                    "reference point)")
-    report.fact("files", f"{out}/ (front.csv, front.png, evaluated.csv, summary.json)")
+    timed = summary.get("timed")
+    if timed and timed["count"]:
+        within = "" if timed["within_budget"] is None else f", {timed['within_budget']} within the budget"
+        report.fact("timed whole", f"{timed['count']} front subnets: the table was off by "
+                                   f"{timed['median_abs_error_pct']:.1f} % (median){within}")
+        top = timed["best_measured"]
+        report.fact("best as timed", "none within the budget: loosen it or raise --time-front"
+                    if top is None else f"{top['arch_str']}: {number(top['accuracy'], 2, '%')}, "
+                    f"{number(top['measured_ms'], 3, 'ms')} measured "
+                    f"({number(top['predicted_ms'], 3, 'ms')} predicted)")
+    files = ", ".join(f for f in summary.get("files", []) if f != "front.json") or "front.csv, summary.json"
+    report.fact("files", f"{out}/ ({files})")
     if best is not None:
         report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N "
                             "--out MODEL.onnx")

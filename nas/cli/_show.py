@@ -115,7 +115,10 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
                          f"{', '.join(map(str, m.get('resolutions') or []))} px")
     report.fact("protocol", ", ".join(f"{k} {v}" for k, v in m["protocol"].items()))
     if cal:
-        report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %")
+        groups = "random groups" if cal.get("groups") == "random" else "groups by size (old: --recalibrate)"
+        refs = "/".join(cal.get("reference_precisions") or ["fp32"])
+        report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %, "
+                                   f"{groups}, {refs} references")
     report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"
                 + (f", imported from probe {m['probe']['bundle_id']}" if m.get("probe") else ""))
     return record, report
