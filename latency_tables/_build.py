@@ -248,6 +248,8 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     check_writable(csv)  # before the first block is timed, not after the first chunk
     if recalibrate and force:
         raise NASError("recalibrate keeps a table's blocks and force discards them: choose one")
+    if recalibrate and not (csv.exists() and meta_path.exists()):
+        raise NASError(f"cannot recalibrate {csv}: no table there (its .csv and .json); build it first")
     frame, meta = _start(config, whole, csv, meta_path, resume or recalibrate, force)
     t0, spent = time.monotonic(), float(meta.get("build_seconds") or 0.0)
     records = frame[["pass", *KEY_COLUMNS]].to_dict("records") if len(frame) else []
@@ -277,6 +279,8 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
                  meta["num_blocks"] * config.passes)
         return None
     if config.calibration_archs and (recalibrate or not meta["calibration"]):
+        if meta["calibration"]:  # replaced on request, kept beside the new one
+            meta["previous_calibration"] = meta["calibration"]
         _calibrate(config, space, frame, meta)
     meta["complete"] = True
     save()

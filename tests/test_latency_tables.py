@@ -242,9 +242,13 @@ def test_recalibrate_keeps_the_blocks_and_fits_the_calibration_again(built, tmp_
     assert table.frame[["pass", *KEY_COLUMNS, "raw_ms"]].equals(
         LatencyTable.load(out).frame[["pass", *KEY_COLUMNS, "raw_ms"]])  # the blocks kept
     assert table.calibration["groups"] == "random"
+    assert table.meta["previous_calibration"] == meta["calibration"]  # the replaced one kept
     assert table.calibration["measured_ms"] != meta["calibration"]["measured_ms"]  # timed again
     with pytest.raises(NASError, match="choose one"):
         build_table(config, copy, recalibrate=True, force=True)
+    with pytest.raises(NASError, match="no table there"):
+        build_table(config, tmp_path / "none.csv", recalibrate=True)
+    assert not (tmp_path / "none.csv").exists()
     from nas.cli import main  # the command line: same options as the build, then --recalibrate
 
     space_file = tmp_path / "tiny.json"

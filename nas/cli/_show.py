@@ -105,7 +105,8 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
 
     table = LatencyTable.load(path, require_complete=False)
     m, cal = table.meta, table.calibration or {}
-    record = {"kind": "latency table", **{k: v for k, v in m.items() if k not in ("space", "calibration")},
+    record = {"kind": "latency table",
+              **{k: v for k, v in m.items() if k not in ("space", "calibration", "previous_calibration")},
               "calibration": {k: v for k, v in cal.items() if k not in ("archs", "measured_ms")},
               "fingerprint": table.fingerprint()}
     report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
