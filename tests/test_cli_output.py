@@ -85,7 +85,11 @@ def test_a_log_gets_plain_text_without_colour_codes(tmp_path):
     assert "\x1b[" not in done.stdout and "Traceback" not in done.stderr
     assert all(line == line.rstrip() for line in done.stdout.splitlines())  # no padding to the widest cell
     rows = [line for line in done.stdout.splitlines() if line.startswith("xeon-")]
-    assert rows and all("fmnist_small" in line for line in rows)
+    from latency_tables import list_tables
+
+    assert [line.split()[0] for line in rows] == list_tables()  # one row per table, none wrapped
+    assert all(line.split()[1] in ("fmnist_small", "ofa_mbv3") and line.endswith(("yes", "no"))
+               for line in rows)
 
 
 def test_show_recognises_each_artifact(tmp_path, predictor_dir, capsys):
