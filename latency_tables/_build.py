@@ -248,6 +248,8 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     check_writable(csv)  # before the first block is timed, not after the first chunk
     if recalibrate and force:
         raise NASError("recalibrate keeps a table's blocks and force discards them: choose one")
+    if recalibrate and not config.calibration_archs:
+        raise NASError("recalibrate needs calibration subnets: calibration_archs is 0")
     if recalibrate and not (csv.exists() and meta_path.exists()):
         raise NASError(f"cannot recalibrate {csv}: no table there (its .csv and .json); build it first")
     frame, meta = _start(config, whole, csv, meta_path, resume or recalibrate, force)
@@ -303,16 +305,17 @@ def _calibrate(config: BuildConfig, space: SearchSpace, frame: pd.DataFrame, met
 
 
 def calibration_meta(frame: pd.DataFrame, meta: dict, archs: list, runs: np.ndarray, refs: np.ndarray,
-                     group: int, seed: int, references: list[str]) -> dict:
+                     group: int, seed: int, references: list[str], groups: str = "random") -> dict:
     """The calibration fitted on whole subnets ``archs`` timed end to end (``runs``, ms),
-    in random groups of ``group``, each beside the reference subnets in ``references``
-    precisions (``refs``: their reference time), on the scale of the median reference
-    time: a local build and an imported probe share it."""
+    in groups of ``group`` (``groups``: "random", or "by size" for old probe bundles),
+    each beside the reference subnets in ``references`` precisions (``refs``: their
+    reference time), on the scale of the median reference time: a local build and an
+    imported probe share it."""
     level = float(np.median(refs))
     measured = Measured(runs[None], refs[None], level).ms[0]
     predicted = LatencyTable(frame, meta).predict(archs, calibrated=False)
     return {**fit_calibration(predicted, measured, [a.resolution for a in archs]),
-            "num_archs": len(archs), "group_size": group, "groups": "random", "seed": seed,
+            "num_archs": len(archs), "group_size": group, "groups": groups, "seed": seed,
             "reference_ms": level, "reference_precisions": list(references),
             "uncalibrated_mape": float(np.mean(np.abs(predicted / measured - 1)) * 100),
             "archs": [a.to_json() for a in archs], "measured_ms": [round(float(m), 6) for m in measured]}

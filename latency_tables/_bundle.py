@@ -98,7 +98,7 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
         "threads": config.threads, "provider": config.provider, "models": shapes,
         "blocks": {name: {**spec.to_dict(), "precision": p} for (spec, p), name in names.items()},
         "references": ref_names, "calibration": {"archs": [a.to_json() for a in cal], "group_size": group,
-                                                 "seed": config.calibration_seed},
+                                                 "groups": "random", "seed": config.calibration_seed},
         "jobs": jobs,
     }
     manifest["bundle_id"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
@@ -197,7 +197,8 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
         archs = [ArchConfig.from_json(a) for a in cal["archs"]]
         meta["calibration"] = calibration_meta(frame, meta, archs, np.array(runs), np.array(levels),
                                                cal["group_size"], cal["seed"],
-                                               meta.get("reference_precisions", ["fp32"]))
+                                               meta.get("reference_precisions", ["fp32"]),
+                                               cal.get("groups", "by size"))  # older bundles: by size
     atomic_write_json(meta_path, meta)
     atomic_write_csv(csv, frame)
     table = LatencyTable.load(csv)

@@ -253,6 +253,8 @@ def _run(config: SearchConfig, out: Path) -> dict:
     summary = write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
     if config.time_front:
         summary = _time_front(config, problem, summary)
+    elif config.force:  # an earlier run's timings would describe another front
+        (Path(out) / "timed.csv").unlink(missing_ok=True)
     return summary
 
 

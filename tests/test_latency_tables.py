@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -246,6 +247,8 @@ def test_recalibrate_keeps_the_blocks_and_fits_the_calibration_again(built, tmp_
     assert table.calibration["measured_ms"] != meta["calibration"]["measured_ms"]  # timed again
     with pytest.raises(NASError, match="choose one"):
         build_table(config, copy, recalibrate=True, force=True)
+    with pytest.raises(NASError, match="calibration_archs is 0"):
+        build_table(replace(config, calibration_archs=0), copy, recalibrate=True)
     with pytest.raises(NASError, match="no table there"):
         build_table(config, tmp_path / "none.csv", recalibrate=True)
     assert not (tmp_path / "none.csv").exists()

@@ -67,6 +67,7 @@ def test_a_device_with_only_onnxruntime_profiles_a_bundle(bare_python, tmp_path)
     ratio = table.predict(archs) / direct.predict(archs)
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio  # the same machine: the same scale
     assert table.calibration["num_archs"] == direct.calibration["num_archs"]
+    assert table.calibration["groups"] == direct.calibration["groups"] == "random"  # timed as a build times
 
     capsys_out = tmp_path / "cli.csv"
     assert main(["latency", "import", str(results), "--bundle", str(bundle), "--out", str(capsys_out)]) == 0
