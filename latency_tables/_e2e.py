@@ -204,4 +204,3 @@ def table_reference_precisions(table: LatencyTable) -> list[str]:
     Tables from before int8 references were scaled by fp32 ones."""
     recorded = (table.calibration or {}).get("reference_precisions") or table.meta.get("reference_precisions")
     return list(recorded or ["fp32"])
-

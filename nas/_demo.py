@@ -170,14 +170,13 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
     saved = json.loads(choice.read_text()) if choice.is_file() else {}
     if saved.get("budget_ms") == budget:  # finished earlier (an older layout is redone)
         return [ArchConfig.from_dict(c["arch"]) for c in saved["candidates"]]
-    evaluated = pd.read_csv(folder / "evaluated.csv")
-    rows = time_front(table, evaluated, top=config.search.verify_top, budget=budget,
-                      rounds=config.latency.rounds)
+    front = accuracy_latency_front(pd.read_csv(folder / "evaluated.csv"))
+    rows = time_front(table, front[:config.search.verify_top], budget=budget, rounds=config.latency.rounds)
     if rows and rows[0]["measured_ms"] > budget:
         log.warning("none of the %d front subnets under %g ms (predicted) measured under it "
                     "(fastest %.3f ms); raise search.margin for tight budgets", len(rows), budget,
                     rows[0]["measured_ms"])
-    points = [{"latency": lat, "accuracy": acc} for _, acc, lat in accuracy_latency_front(evaluated)]
+    points = [{"latency": lat, "accuracy": acc} for _, acc, lat in front]
     atomic_write_json(choice, {"budget_ms": budget, "front": points, "candidates": [
         {"arch": r["arch"], "arch_str": r["arch_str"], "measured_ms": r["measured_ms"]} for r in rows]})
     return [ArchConfig.from_dict(r["arch"]) for r in rows]

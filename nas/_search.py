@@ -263,13 +263,13 @@ def _time_front(config: SearchConfig, problem, summary: dict) -> dict:
     whole (`time_front`) into timed.csv; the summary gains what they measured."""
     import pandas as pd
 
-    from nas._timed import time_front
+    from nas._timed import accuracy_latency_front, time_front
     from supernet._io import atomic_write_json, atomic_write_text
 
     out = Path(config.out)
     table = next(s.predictor for s in (*problem.objectives, *problem.constraints) if s.name == "latency")
-    rows = time_front(table, pd.read_csv(out / "evaluated.csv"), top=config.time_front,
-                      budget=config.latency_max)
+    front = accuracy_latency_front(pd.read_csv(out / "evaluated.csv"))
+    rows = time_front(table, front[:config.time_front], budget=config.latency_max)
     columns = ["arch", "accuracy", "predicted_ms", "measured_ms"]
     frame = pd.DataFrame([{**r, "arch": r["arch_str"]} for r in rows], columns=columns)
     frame["error_pct"] = (frame["predicted_ms"] / frame["measured_ms"] - 1) * 100

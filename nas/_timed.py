@@ -28,16 +28,15 @@ def accuracy_latency_front(evaluated: pd.DataFrame) -> list[tuple[Any, float, fl
     return front
 
 
-def time_front(table, evaluated: pd.DataFrame, *, top: int, budget: float | None = None,
+def time_front(table, front: list[tuple[Any, float, float]], *, budget: float | None = None,
                rounds: int | None = None) -> list[dict[str, Any]]:
-    """The ``top`` most accurate subnets of `accuracy_latency_front` of ``evaluated``, each
+    """The subnets of ``front`` (`accuracy_latency_front` entries, most accurate first), each
     timed end to end (`latency_tables.measure_archs`, ``rounds`` overriding the table's).
     Returned in export order: those measured within ``budget`` (all when None), most
     accurate first, then the others, fastest first; each with arch, arch_str, accuracy,
     predicted_ms, measured_ms."""
     from latency_tables import measure_archs
 
-    front = accuracy_latency_front(evaluated)[:top]
     if not front:
         return []
     measured = measure_archs(table, [a for a, _, _ in front], rounds=rounds).ms[0]

@@ -102,6 +102,7 @@ def _checkpoint(text: str) -> tuple[dict, Summary]:
 
 def _latency_table(path: Path) -> tuple[dict, Summary]:
     from latency_tables import LatencyTable
+    from latency_tables._e2e import table_reference_precisions
 
     table = LatencyTable.load(path, require_complete=False)
     m, cal = table.meta, table.calibration or {}
@@ -117,7 +118,7 @@ def _latency_table(path: Path) -> tuple[dict, Summary]:
     report.fact("protocol", ", ".join(f"{k} {v}" for k, v in m["protocol"].items()))
     if cal:
         groups = "random groups" if cal.get("groups") == "random" else "groups by size (old: --recalibrate)"
-        refs = "/".join(cal.get("reference_precisions") or ["fp32"])
+        refs = "/".join(table_reference_precisions(table))
         report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %, "
                                    f"{groups}, {refs} references")
     report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"
