@@ -92,7 +92,7 @@ def interleaved(runners: dict, steps: int, warmup: int) -> dict[str, float]:
 
 def throughput(args) -> dict:
     """Images/s of training steps: eager fp32 contiguous vs the default path, interleaved."""
-    from supernet._conv import fast_depthwise
+    from supernet._native import fast_kernels
     from supernet._schedule import step_archs
     from supernet._trainer import train_step
 
@@ -120,7 +120,7 @@ def throughput(args) -> dict:
             state["i"] += 1
             x, y = batch[archs[0].resolution]
             optimizer.zero_grad(set_to_none=True)
-            with fast_depthwise(default):
+            with fast_kernels(default):
                 train_step(model, None, archs, x.contiguous(memory_format=fmt), y,
                            opt if default else eager_opt, inplace=opt.distill == "inplace")
             optimizer.step()
@@ -132,9 +132,10 @@ def throughput(args) -> dict:
               "recipe_step": f"phase {phase.name!r}: {len(steps[0])} subnets per step"
                              f"{' (sandwich)' if phase.sandwich else ''}, distill {opt.distill}, "
                              "resolution sampled per step",
-              "eager_fp32": "contiguous NCHW tensors, oneDNN's depthwise backward, fp32",
+              "eager_fp32": "contiguous NCHW tensors, oneDNN's depthwise backward, PyTorch's batch "
+                            "norm and activations, fp32",
               "default": "channels-last tensors, the faster depthwise backward (supernet/_conv.py), "
-                         f"amp {opt.amp}"}
+                         f"batch norm fused with its activation (supernet/_fused.py), amp {opt.amp}"}
     for name, arch in (("largest", space.largest(args.resolution)),
                        ("smallest", space.smallest(args.resolution)), ("recipe_step", None)):
         med = interleaved({"eager_fp32": runner(arch, False), "default": runner(arch, True)},

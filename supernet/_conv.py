@@ -12,31 +12,16 @@ values equal the native ones up to float rounding; only the time differs."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from supernet._dw_native import dw_weight_grad
+from supernet._native import dw_weight_grad, fast_kernels_enabled
 
-__all__ = ["Conv2d", "conv2d", "fast_depthwise", "memory_format"]
+__all__ = ["Conv2d", "conv2d", "memory_format"]
 
 FAST_MIN_KERNEL = 5  # at 3x3 the native backward is the faster one
-_fast = {"enabled": True}
-
-
-@contextlib.contextmanager
-def fast_depthwise(enabled: bool) -> Iterator[None]:
-    """Turn the faster depthwise backward on or off inside the block (benchmarks compare
-    the two; results agree up to float rounding)."""
-    before, _fast["enabled"] = _fast["enabled"], enabled
-    try:
-        yield
-    finally:
-        _fast["enabled"] = before
 
 
 def memory_format(device: torch.device | str) -> torch.memory_format:
@@ -84,7 +69,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
     """``F.conv2d`` with padding ``k // 2``; a depthwise conv of a large kernel that needs
     gradients on the CPU takes the faster backward of `DepthwiseConv`."""
     k = weight.shape[-1]
-    if (_fast["enabled"] and groups > 1 and groups == x.shape[1] == weight.shape[0] and bias is None
+    if (fast_kernels_enabled() and groups > 1 and groups == x.shape[1] == weight.shape[0] and bias is None
             and k >= FAST_MIN_KERNEL and x.device.type == "cpu" and torch.is_grad_enabled()
             and (x.requires_grad or weight.requires_grad)):
         return DepthwiseConv.apply(x, weight, stride)

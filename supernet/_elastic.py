@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernet._conv import Conv2d, conv2d
+from supernet._fused import batch_norm_act
 from supernet._layout import BlockSpec
 from supernet._space import SearchSpace
 from supernet._static import ConvBNAct, MBConv, SqueezeExcite, assemble, make_act
@@ -99,7 +100,7 @@ class ElasticConvBNAct(nn.Module):
         self.act_name = act
 
     def forward(self, x: torch.Tensor, cout: int | None = None, kernel: int | None = None):
-        return self.act(self.bn(self.conv(x, cout, kernel)))
+        return batch_norm_act(self.bn, self.conv(x, cout, kernel), self.act)
 
     def materialize(self, cout: int, cin: int, kernel: int | None = None) -> ConvBNAct:
         return assemble(ConvBNAct, conv=self.conv.materialize(cout, cin, kernel),

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from supernet._conv import Conv2d
+from supernet._fused import batch_norm_act
 from supernet._layout import BlockSpec
 
 __all__ = ["ConvBNAct", "SqueezeExcite", "MBConv", "Head", "Subnet", "build_block", "make_act",
@@ -56,7 +57,7 @@ class ConvBNAct(nn.Module):
         self.act = make_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+        return batch_norm_act(self.bn, self.conv(x), self.act)
 
 
 class SqueezeExcite(nn.Module):

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supernet import _dw_native
-from supernet._conv import DepthwiseConv, conv2d, fast_depthwise
+from supernet import _native
+from supernet._conv import DepthwiseConv, conv2d
+from supernet._native import fast_kernels
 
 
 def _grads(fn, x, w, g):
@@ -25,7 +26,7 @@ def _grads(fn, x, w, g):
 ])
 def test_depthwise_backward_equals_native(kernel_path, n, c, size, k, stride, layout, monkeypatch):
     if kernel_path == "torch":
-        monkeypatch.setattr(_dw_native, "dw_weight_grad", lambda *a, **kw: None)
+        monkeypatch.setattr(_native, "dw_weight_grad", lambda *a, **kw: None)
         monkeypatch.setattr("supernet._conv.dw_weight_grad", lambda *a, **kw: None)
     gen = torch.Generator().manual_seed(n * 100 + c)
     x = torch.randn(n, c, size, size, generator=gen)
@@ -48,21 +49,21 @@ def test_dispatch_only_when_it_pays():
     assert conv2d(x, small, None, 1, 8).grad_fn.name() != "DepthwiseConvBackward"  # 3x3: native
     with torch.no_grad():
         assert conv2d(x, big, None, 1, 8).grad_fn is None
-    with fast_depthwise(False):
+    with fast_kernels(False):
         assert conv2d(x, big, None, 1, 8).grad_fn.name() != "DepthwiseConvBackward"
     assert conv2d(x, big, None, 1, 8).grad_fn.name() == "DepthwiseConvBackward"
 
 
 def test_compiled_kernel_is_cached_and_used(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(_dw_native, "_lib", {})
+    monkeypatch.setattr(_native, "_lib", {})
     x = torch.randn(2, 18, 5, 5).contiguous(memory_format=torch.channels_last)
     g = torch.randn(2, 18, 5, 5)
-    got = _dw_native.dw_weight_grad(x, g, 5, 1)
+    got = _native.dw_weight_grad(x, g, 5, 1)
     if got is None:
         pytest.skip("no C compiler on this machine: the torch path serves (tested above)")
-    assert list((tmp_path / "ofa-nas").glob("dw_grad_*.so"))
+    assert list((tmp_path / "ofa-nas").glob("kernels_*.so"))
     w = torch.zeros(18, 1, 5, 5, requires_grad=True)
     F.conv2d(x, w, None, 1, 2, 1, 18).backward(g)
     torch.testing.assert_close(got, w.grad, rtol=1e-4, atol=1e-4)
-    assert _dw_native.dw_weight_grad(x.double(), g.double(), 5, 1) is None  # float32 only
+    assert _native.dw_weight_grad(x.double(), g.double(), 5, 1) is None  # float32 only

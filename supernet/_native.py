@@ -1,0 +1,189 @@
+"""The C kernels (`_dw_grad.c`: depthwise weight gradients; `_fused.c`: batch norm fused
+with its activation), compiled for this machine on first use into one library, and cached.
+
+Compiled with the system's C compiler (``cc``, or ``$CC``) into
+``$XDG_CACHE_HOME/ofa-nas`` (default ``~/.cache/ofa-nas``), keyed by the source, the
+compiler and the CPU's instruction-set flags, so a cache shared between machines never
+runs code built for another CPU. Without a compiler every caller falls back to a pure
+torch path (slower, same values up to float rounding)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+__all__ = ["dw_weight_grad", "bn_act_forward", "bn_act_backward", "ACTIVATIONS", "MAX_KERNEL",
+           "fast_kernels", "fast_kernels_enabled", "kernels_available"]
+
+log = logging.getLogger(__name__)
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("_dw_grad.c", "_fused.c"))
+MAX_KERNEL = 15
+_lib: dict[str, object] = {}
+_fast = {"enabled": True}
+
+
+@contextlib.contextmanager
+def fast_kernels(enabled: bool) -> Iterator[None]:
+    """Turn the faster training paths (the depthwise backward of `supernet._conv`, batch norm
+    fused with its activation of `supernet._fused`) on or off inside the block:
+    benchmarks compare the two; results agree up to float rounding."""
+    before, _fast["enabled"] = _fast["enabled"], enabled
+    try:
+        yield
+    finally:
+        _fast["enabled"] = before
+
+
+def fast_kernels_enabled() -> bool:
+    return _fast["enabled"]
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+def _build() -> ctypes.CDLL | None:
+    found = shutil.which("cc") or shutil.which("gcc")
+    cc = shlex.split(os.environ.get("CC", "")) or ([found] if found else [])
+    if not cc:
+        log.warning("no C compiler found: depthwise weight gradients and batch norm use slower torch paths")
+        return None
+    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        flags.insert(2, "-mprefer-vector-width=512")
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        version = ""
+    sources = [src.read_text() for src in SOURCES]
+    key = hashlib.sha256("\n".join([*sources, *cc, version, *flags, _cpu_flags()]).encode())
+    try:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory known
+        home = Path(tempfile.gettempdir())
+    cache = home / "ofa-nas"
+    lib = cache / f"kernels_{key.hexdigest()[:16]}.so"
+    if not lib.is_file():
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".kernels.", suffix=".so", dir=cache)
+            os.close(fd)
+            try:
+                subprocess.run([*cc, *flags, *map(str, SOURCES), "-o", tmp, "-lm"], check=True,
+                               capture_output=True, text=True, timeout=120)
+                os.replace(tmp, lib)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except (OSError, subprocess.SubprocessError) as err:
+            detail = getattr(err, "stderr", "") or err
+            log.warning("could not compile %s (%s): the slower torch paths serve",
+                        ", ".join(src.name for src in SOURCES), str(detail).strip()[:300])
+            return None
+    try:
+        dll = ctypes.CDLL(str(lib))
+    except OSError as err:
+        log.warning("could not load %s (%s): using the slower torch path", lib, err)
+        return None
+    dll.dw_weight_grad.restype = None
+    dll.dw_weight_grad.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 10
+    dll.bn_act_forward.restype = dll.bn_act_backward.restype = ctypes.c_int
+    dll.bn_act_forward.argtypes = ([ctypes.c_void_p] * 7 + [ctypes.c_long, ctypes.c_int, ctypes.c_float]
+                                   + [ctypes.c_int] * 2)
+    dll.bn_act_backward.argtypes = [ctypes.c_void_p] * 9 + [ctypes.c_long] + [ctypes.c_int] * 3
+    return dll
+
+
+def _kernel():
+    if "dll" not in _lib:
+        _lib["dll"] = _build()
+    return _lib["dll"]
+
+
+def kernels_available() -> bool:
+    """Whether the compiled kernels load on this machine (compiling them on first call)."""
+    return _kernel() is not None
+
+
+def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> torch.Tensor | None:
+    """The ``(c, 1, k, k)`` weight gradient of a depthwise conv (padding ``k // 2``) with
+    input ``x`` and output gradient ``grad`` (float32, CPU); None where the kernel cannot
+    serve (no compiler, another dtype or a kernel over `MAX_KERNEL`)."""
+    if x.dtype != torch.float32 or grad.dtype != torch.float32 or k > MAX_KERNEL:
+        return None
+    dll = _kernel()
+    if dll is None:
+        return None
+    n, c, h, w = x.shape
+    ho, wo = grad.shape[-2:]
+    xl = x.permute(0, 2, 3, 1).contiguous()   # no copy when x is channels-last already
+    gl = grad.permute(0, 2, 3, 1).contiguous()
+    if not (xl.is_contiguous() and gl.is_contiguous() and xl.device.type == gl.device.type == "cpu"):
+        return None
+    out = torch.empty(k, k, c, dtype=torch.float32)
+    dll.dw_weight_grad(xl.data_ptr(), gl.data_ptr(), out.data_ptr(), n, h, w, c, ho, wo, k, stride,
+                       k // 2, torch.get_num_threads())
+    return out.permute(2, 0, 1).unsqueeze(1).contiguous()
+
+
+ACTIVATIONS = {None: 0, "relu": 1, "hswish": 2}  # the activations `_fused.c` fuses
+
+
+def _rows(t: torch.Tensor) -> bool:
+    """A float32 CPU tensor whose memory is an (n*h*w, c) matrix: channels-last 4-D."""
+    return (t.dtype == torch.float32 and t.device.type == "cpu" and t.dim() == 4
+            and t.is_contiguous(memory_format=torch.channels_last))
+
+
+def bn_act_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float,
+                   act: str | None):
+    """``act(batch_norm(x))`` with the batch's statistics, for a channels-last float32 ``x``:
+    ``(y, mean, invstd, biased_var)``, or None where the kernel cannot serve."""
+    dll = _kernel() if _rows(x) and act in ACTIVATIONS else None
+    if dll is None:
+        return None
+    n, c, h, w = x.shape
+    gamma, beta = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
+    y = torch.empty_like(x, memory_format=torch.channels_last)
+    mean, invstd, var = (torch.empty(c) for _ in range(3))
+    if dll.bn_act_forward(x.data_ptr(), y.data_ptr(), gamma.data_ptr(), beta.data_ptr(), mean.data_ptr(),
+                          invstd.data_ptr(), var.data_ptr(), n * h * w, c, eps, ACTIVATIONS[act],
+                          torch.get_num_threads()):
+        raise MemoryError("bn_act_forward: out of memory")
+    return y, mean, invstd, var
+
+
+def bn_act_backward(x: torch.Tensor, grad: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
+                    mean: torch.Tensor, invstd: torch.Tensor, act: str | None):
+    """The gradients ``(x, gamma, beta)`` of `bn_act_forward`'s output, given its output
+    gradient ``grad`` (any layout: copied to channels-last when it is not)."""
+    dll = _kernel()
+    grad = grad.float().contiguous(memory_format=torch.channels_last)
+    n, c, h, w = x.shape
+    gamma, beta = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
+    grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+    grad_gamma, grad_beta = torch.empty(c), torch.empty(c)
+    if dll.bn_act_backward(x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), gamma.data_ptr(),
+                           beta.data_ptr(), mean.data_ptr(), invstd.data_ptr(), grad_gamma.data_ptr(),
+                           grad_beta.data_ptr(), n * h * w, c, ACTIVATIONS[act], torch.get_num_threads()):
+        raise MemoryError("bn_act_backward: out of memory")
+    return grad_x, grad_gamma, grad_beta
+
