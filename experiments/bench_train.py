@@ -90,6 +90,36 @@ def interleaved(runners: dict, steps: int, warmup: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _profile(run, steps: int) -> dict:
+    """Share (%) of self CPU time of the ops that take most of ``steps`` calls of ``run``."""
+    from torch.profiler import profile
+
+    run()
+    with profile() as prof:
+        for _ in range(steps):
+            run()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
+    return {e.key: round(100.0 * e.self_cpu_time_total / total, 1) for e in top}
+
+
+def _bandwidth() -> dict:
+    """GB/s of ``torch.mul`` into a buffer (read + write), median of 30, at two sizes: what
+    the cores stream from their caches (10 MB) and from memory (200 MB)."""
+    out = {}
+    for mb in (10, 200):
+        x = torch.randn(mb * 2**20 // 4)
+        y = torch.empty_like(x)
+        times = []
+        for _ in range(30):
+            tic = time.perf_counter()
+            torch.mul(x, 2.0, out=y)
+            times.append(time.perf_counter() - tic)
+        out[f"{mb}_mb"] = round(2 * mb / 1024 / statistics.median(times), 1)
+    return out
+
+
 def throughput(args) -> dict:
     """Images/s of training steps: eager fp32 contiguous vs the default path, interleaved."""
     from supernet._native import fast_kernels
@@ -109,10 +139,10 @@ def throughput(args) -> dict:
                  torch.randint(0, space.num_classes, (args.batch_size,))) for r in space.resolutions}
     eager_opt = dataclasses.replace(opt, amp="off")
 
-    def runner(fixed_arch, default: bool):
+    def runner(fixed_arch, default: bool, fused_bn: bool = True):
         state = {"i": 0}
         fmt = torch.channels_last if default else torch.contiguous_format
-        model = models[default]
+        model = models[default] if fused_bn else copy.deepcopy(models[default])
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
 
         def run():
@@ -120,7 +150,7 @@ def throughput(args) -> dict:
             state["i"] += 1
             x, y = batch[archs[0].resolution]
             optimizer.zero_grad(set_to_none=True)
-            with fast_kernels(default):
+            with fast_kernels(default, batch_norm=default and fused_bn):
                 train_step(model, None, archs, x.contiguous(memory_format=fmt), y,
                            opt if default else eager_opt, inplace=opt.distill == "inplace")
             optimizer.step()
@@ -138,14 +168,19 @@ def throughput(args) -> dict:
                          f"batch norm fused with its activation (supernet/_fused.py), amp {opt.amp}"}
     for name, arch in (("largest", space.largest(args.resolution)),
                        ("smallest", space.smallest(args.resolution)), ("recipe_step", None)):
-        med = interleaved({"eager_fp32": runner(arch, False), "default": runner(arch, True)},
-                          args.steps, args.warmup)
+        runners = {"eager_fp32": runner(arch, False), "default": runner(arch, True)}
+        if arch is None:  # the ablation: the default path with PyTorch's batch norm and activations
+            runners["default_unfused_bn"] = runner(arch, True, fused_bn=False)
+        med = interleaved(runners, args.steps, args.warmup)
         result[name] = {k: {"step_s": round(v, 4), "images_per_s": round(args.batch_size / v, 1)}
                         for k, v in med.items()}
         result[name]["speedup"] = round(med["eager_fp32"] / med["default"], 3)
         log.info("%s: eager fp32 %.3f s, default %.3f s per step (%.2fx)", name, med["eager_fp32"],
                  med["default"], result[name]["speedup"])
+    result["recipe_step"]["fused_bn_speedup"] = round(med["default_unfused_bn"] / med["default"], 3)
     result["speedup_default_vs_eager_fp32"] = result["recipe_step"]["speedup"]
+    result["profile_default_recipe_step"] = _profile(runner(None, True), steps=5)
+    result["memory_bandwidth_gb_s"] = _bandwidth()
     result["load_average_after"] = load_average()
     result["note"] = _load_note(result["load_average_before"][0])
     return result

@@ -69,8 +69,8 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
     """``F.conv2d`` with padding ``k // 2``; a depthwise conv of a large kernel that needs
     gradients on the CPU takes the faster backward of `DepthwiseConv`."""
     k = weight.shape[-1]
-    if (fast_kernels_enabled() and groups > 1 and groups == x.shape[1] == weight.shape[0] and bias is None
-            and k >= FAST_MIN_KERNEL and x.device.type == "cpu" and torch.is_grad_enabled()
+    if (fast_kernels_enabled("depthwise") and groups > 1 and groups == x.shape[1] == weight.shape[0]
+            and bias is None and k >= FAST_MIN_KERNEL and x.device.type == "cpu" and torch.is_grad_enabled()
             and (x.requires_grad or weight.requires_grad)):
         return DepthwiseConv.apply(x, weight, stride)
     return F.conv2d(x, weight, bias, stride, k // 2, 1, groups)

@@ -4,7 +4,7 @@
  *
  * Threads take disjoint blocks of 16 channels, so no two write the same output; each
  * block's k*k*16 accumulators stay in the L1 cache while x and g stream past.
- * Built by supernet/_dw_native.py with the machine's C compiler (-O3 -march=native -fopenmp). */
+ * Built by supernet/_native.py with the machine's C compiler (-O3 -march=native -fopenmp). */
 #include <string.h>
 
 #define BLOCK 16

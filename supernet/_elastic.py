@@ -73,12 +73,15 @@ class ElasticConv2d(nn.Conv2d):
 class ElasticBatchNorm2d(nn.BatchNorm2d):
     """Batch norm over the first ``c`` channels (``c`` read from the input)."""
 
+    sliceable = True  # `batch_norm_act` may run it on a leading slice of its channels
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         if c == self.num_features:
             return super().forward(x)
+        momentum = 0.1 if self.momentum is None else self.momentum
         return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c],
-                            self.bias[:c], self.training, self.momentum or 0.1, self.eps)
+                            self.bias[:c], self.training, momentum, self.eps)
 
     def materialize(self, c: int) -> nn.BatchNorm2d:
         bn = nn.BatchNorm2d(c, self.eps, self.momentum)

@@ -8,6 +8,7 @@
  *             ever stored:
  *             gz = g * act'(z),  sg = sum(gz),  sgx = sum(gz * (x - mean))
  *             grad_x = scale * gz - scale * sg / m - (x - mean) * scale * invstd^2 * sgx / m
+ *             (with the forward's own scale and shift, so both see the same z)
  *             grad_gamma = sgx * invstd,  grad_beta = sg
  *
  * Sums run in float over chunks of CHUNK rows (vectorised) and are added up in double;
@@ -26,7 +27,7 @@
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_HSWISH = 2 };
 
 INLINE float act_value(float z, int act) {
-    if (act == ACT_RELU) return z > 0.0f ? z : 0.0f;
+    if (act == ACT_RELU) return z <= 0.0f ? 0.0f : z;  /* NaN passes, as in torch.relu */
     if (act == ACT_HSWISH) {
         float t = z + 3.0f;
         t = t < 0.0f ? 0.0f : (t > 6.0f ? 6.0f : t);
@@ -36,7 +37,7 @@ INLINE float act_value(float z, int act) {
 }
 
 INLINE float act_slope(float z, int act) {
-    if (act == ACT_RELU) return z > 0.0f ? 1.0f : 0.0f;
+    if (act == ACT_RELU) return z <= 0.0f ? 0.0f : 1.0f;
     if (act == ACT_HSWISH) return z < -3.0f ? 0.0f : (z <= 3.0f ? z * (1.0f / 3.0f) + 0.5f : 1.0f);
     return 1.0f;
 }
@@ -119,28 +120,32 @@ INLINE void forward_rows(const float *x, float *y, long m, int c, const float *s
 }
 
 INLINE void backward_rows(const float *x, const float *g, float *gx, long m, int c, const float *scale,
-                          const float *shift, const float *k_x, const float *k_0, int act, int threads) {
+                          const float *shift, const float *mean, const float *k_x, const float *k_0,
+                          int act, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (long r = 0; r < m; r++) {
         const float *xr = x + r * c, *gr = g + r * c;
         float *out = gx + r * c;
         #pragma omp simd
         for (int q = 0; q < c; q++)
-            out[q] = scale[q] * gr[q] * act_slope(xr[q] * scale[q] + shift[q], act) - xr[q] * k_x[q] - k_0[q];
+            out[q] = scale[q] * gr[q] * act_slope(xr[q] * scale[q] + shift[q], act)
+                     - (xr[q] - mean[q]) * k_x[q] - k_0[q];
     }
 }
 
-/* Returns 0, or -1 when out of memory. mean, invstd: the batch's; var: its biased variance. */
+/* Returns 0, -1 when out of memory, -2 for fewer than 2 rows or no channel. Outputs per
+ * channel: mean, invstd, var (biased) of the batch, and the scale and shift that the
+ * backward must use to recompute exactly the pre-activations of this forward. */
 int bn_act_forward(const float *x, float *y, const float *gamma, const float *beta, float *mean,
-                   float *invstd, float *var, long m, int c, float eps, int act, int threads) {
+                   float *invstd, float *var, float *scale, float *shift, long m, int c, float eps,
+                   int act, int threads) {
+    if (m < 2 || c < 1) return -2;
     double *s = malloc(sizeof(double) * 2 * c);
-    float *k = malloc(sizeof(float) * 2 * c);
     /* the first row is the pivot */
-    if (!s || !k || channel_sums(x, NULL, m, c, x, NULL, NULL, ACT_NONE, s, s + c, threads)) {
-        free(s); free(k);
+    if (!s || channel_sums(x, NULL, m, c, x, NULL, NULL, ACT_NONE, s, s + c, threads)) {
+        free(s);
         return -1;
     }
-    float *scale = k, *shift = k + c;
     for (int q = 0; q < c; q++) {
         double d = s[q] / m, v = s[c + q] / m - d * d;
         double mu = x[q] + d, is = 1.0 / sqrt((v > 0.0 ? v : 0.0) + eps);
@@ -156,22 +161,19 @@ int bn_act_forward(const float *x, float *y, const float *gamma, const float *be
     default: forward_rows(x, y, m, c, scale, shift, ACT_NONE, threads);
     }
     free(s);
-    free(k);
     return 0;
 }
 
-/* Returns 0, or -1 when out of memory. gx may alias neither x nor g. */
-int bn_act_backward(const float *x, const float *g, float *gx, const float *gamma, const float *beta,
+/* Returns 0, -1 when out of memory, -2 for fewer than 2 rows or no channel. scale, shift,
+ * mean, invstd: as the forward returned them. gx may alias neither x nor g. */
+int bn_act_backward(const float *x, const float *g, float *gx, const float *scale, const float *shift,
                     const float *mean, const float *invstd, float *grad_gamma, float *grad_beta,
                     long m, int c, int act, int threads) {
+    if (m < 2 || c < 1) return -2;
     double *s = malloc(sizeof(double) * 2 * c);
-    float *k = malloc(sizeof(float) * 4 * c);
+    float *k = malloc(sizeof(float) * 2 * c);
     if (!s || !k) { free(s); free(k); return -1; }
-    float *scale = k, *shift = k + c, *k_x = k + 2 * c, *k_0 = k + 3 * c;
-    for (int q = 0; q < c; q++) {
-        scale[q] = gamma[q] * invstd[q];
-        shift[q] = beta[q] - mean[q] * scale[q];
-    }
+    float *k_x = k, *k_0 = k + c;
     if (channel_sums(x, g, m, c, mean, scale, shift, act, s, s + c, threads)) {
         free(s); free(k);
         return -1;
@@ -180,13 +182,13 @@ int bn_act_backward(const float *x, const float *g, float *gx, const float *gamm
         double is = invstd[q], sg = s[q], sgx = s[c + q];
         grad_gamma[q] = (float)(sgx * is);
         grad_beta[q] = (float)sg;
-        k_x[q] = (float)(scale[q] * is * is * sgx / m);                   /* times x */
-        k_0[q] = (float)(scale[q] * sg / m - mean[q] * (double)k_x[q]);  /* the constant */
+        k_x[q] = (float)(scale[q] * is * is * sgx / m);  /* times (x - mean) */
+        k_0[q] = (float)(scale[q] * sg / m);             /* the constant */
     }
     switch (act) {
-    case ACT_RELU: backward_rows(x, g, gx, m, c, scale, shift, k_x, k_0, ACT_RELU, threads); break;
-    case ACT_HSWISH: backward_rows(x, g, gx, m, c, scale, shift, k_x, k_0, ACT_HSWISH, threads); break;
-    default: backward_rows(x, g, gx, m, c, scale, shift, k_x, k_0, ACT_NONE, threads);
+    case ACT_RELU: backward_rows(x, g, gx, m, c, scale, shift, mean, k_x, k_0, ACT_RELU, threads); break;
+    case ACT_HSWISH: backward_rows(x, g, gx, m, c, scale, shift, mean, k_x, k_0, ACT_HSWISH, threads); break;
+    default: backward_rows(x, g, gx, m, c, scale, shift, mean, k_x, k_0, ACT_NONE, threads);
     }
     free(s);
     free(k);

@@ -31,23 +31,25 @@ log = logging.getLogger(__name__)
 SOURCES = tuple(Path(__file__).with_name(name) for name in ("_dw_grad.c", "_fused.c"))
 MAX_KERNEL = 15
 _lib: dict[str, object] = {}
-_fast = {"enabled": True}
+_fast = {"depthwise": True, "batch_norm": True}
 
 
 @contextlib.contextmanager
-def fast_kernels(enabled: bool) -> Iterator[None]:
-    """Turn the faster training paths (the depthwise backward of `supernet._conv`, batch norm
-    fused with its activation of `supernet._fused`) on or off inside the block:
-    benchmarks compare the two; results agree up to float rounding."""
-    before, _fast["enabled"] = _fast["enabled"], enabled
+def fast_kernels(enabled: bool, *, batch_norm: bool | None = None) -> Iterator[None]:
+    """Turn the faster training paths (the depthwise backward of `supernet._conv`; batch norm
+    fused with its activation, `supernet._fused`, unless ``batch_norm`` says otherwise) on or
+    off inside the block: benchmarks compare them; results agree up to float rounding."""
+    before = dict(_fast)
+    _fast.update(depthwise=enabled, batch_norm=enabled if batch_norm is None else batch_norm)
     try:
         yield
     finally:
-        _fast["enabled"] = before
+        _fast.update(before)
 
 
-def fast_kernels_enabled() -> bool:
-    return _fast["enabled"]
+def fast_kernels_enabled(which: str) -> bool:
+    """Whether the faster path ``which`` (``depthwise`` or ``batch_norm``) is on."""
+    return _fast[which]
 
 
 def _cpu_flags() -> str:
@@ -106,7 +108,7 @@ def _build() -> ctypes.CDLL | None:
     dll.dw_weight_grad.restype = None
     dll.dw_weight_grad.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 10
     dll.bn_act_forward.restype = dll.bn_act_backward.restype = ctypes.c_int
-    dll.bn_act_forward.argtypes = ([ctypes.c_void_p] * 7 + [ctypes.c_long, ctypes.c_int, ctypes.c_float]
+    dll.bn_act_forward.argtypes = ([ctypes.c_void_p] * 9 + [ctypes.c_long, ctypes.c_int, ctypes.c_float]
                                    + [ctypes.c_int] * 2)
     dll.bn_act_backward.argtypes = [ctypes.c_void_p] * 9 + [ctypes.c_long] + [ctypes.c_int] * 3
     return dll
@@ -153,37 +155,42 @@ def _rows(t: torch.Tensor) -> bool:
             and t.is_contiguous(memory_format=torch.channels_last))
 
 
+def _call(fn, *args) -> None:
+    code = fn(*args)
+    if code == -1:
+        raise MemoryError(f"{fn.__name__}: out of memory")
+    if code:
+        raise ValueError(f"{fn.__name__}: expected at least 2 values per channel and 1 channel")
+
+
 def bn_act_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float,
                    act: str | None):
     """``act(batch_norm(x))`` with the batch's statistics, for a channels-last float32 ``x``:
-    ``(y, mean, invstd, biased_var)``, or None where the kernel cannot serve."""
+    ``(y, stats)``, ``stats`` being ``(mean, invstd, biased_var, scale, shift)`` per channel
+    (`bn_act_backward` takes them back); None where the kernel cannot serve."""
     dll = _kernel() if _rows(x) and act in ACTIVATIONS else None
     if dll is None:
         return None
     n, c, h, w = x.shape
     gamma, beta = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
     y = torch.empty_like(x, memory_format=torch.channels_last)
-    mean, invstd, var = (torch.empty(c) for _ in range(3))
-    if dll.bn_act_forward(x.data_ptr(), y.data_ptr(), gamma.data_ptr(), beta.data_ptr(), mean.data_ptr(),
-                          invstd.data_ptr(), var.data_ptr(), n * h * w, c, eps, ACTIVATIONS[act],
-                          torch.get_num_threads()):
-        raise MemoryError("bn_act_forward: out of memory")
-    return y, mean, invstd, var
+    stats = tuple(torch.empty(c, dtype=torch.float32) for _ in range(5))
+    _call(dll.bn_act_forward, x.data_ptr(), y.data_ptr(), gamma.data_ptr(), beta.data_ptr(),
+          *(t.data_ptr() for t in stats), n * h * w, c, eps, ACTIVATIONS[act], torch.get_num_threads())
+    return y, stats
 
 
-def bn_act_backward(x: torch.Tensor, grad: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
-                    mean: torch.Tensor, invstd: torch.Tensor, act: str | None):
+def bn_act_backward(x: torch.Tensor, grad: torch.Tensor, stats: tuple[torch.Tensor, ...], act: str | None):
     """The gradients ``(x, gamma, beta)`` of `bn_act_forward`'s output, given its output
-    gradient ``grad`` (any layout: copied to channels-last when it is not)."""
+    gradient ``grad`` (any layout: copied to channels-last when it is not) and the
+    forward's ``stats``."""
     dll = _kernel()
     grad = grad.float().contiguous(memory_format=torch.channels_last)
     n, c, h, w = x.shape
-    gamma, beta = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
+    mean, invstd, _, scale, shift = stats
     grad_x = torch.empty_like(x, memory_format=torch.channels_last)
-    grad_gamma, grad_beta = torch.empty(c), torch.empty(c)
-    if dll.bn_act_backward(x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), gamma.data_ptr(),
-                           beta.data_ptr(), mean.data_ptr(), invstd.data_ptr(), grad_gamma.data_ptr(),
-                           grad_beta.data_ptr(), n * h * w, c, ACTIVATIONS[act], torch.get_num_threads()):
-        raise MemoryError("bn_act_backward: out of memory")
+    grad_gamma, grad_beta = torch.empty(c, dtype=torch.float32), torch.empty(c, dtype=torch.float32)
+    _call(dll.bn_act_backward, x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), scale.data_ptr(),
+          shift.data_ptr(), mean.data_ptr(), invstd.data_ptr(), grad_gamma.data_ptr(), grad_beta.data_ptr(),
+          n * h * w, c, ACTIVATIONS[act], torch.get_num_threads())
     return grad_x, grad_gamma, grad_beta
-

@@ -62,6 +62,10 @@ def test_serves_only_channels_last_float_training_with_gradients():
     assert batch_norm_act(bn, x, nn.GELU()).grad_fn.name() != "BatchNormActBackward"  # not fused
     with fast_kernels(False):
         assert batch_norm_act(bn, x, act).grad_fn.name() != "BatchNormActBackward"
+    with fast_kernels(True, batch_norm=False):  # the benchmarks' ablation
+        assert batch_norm_act(bn, x, act).grad_fn.name() != "BatchNormActBackward"
+    with pytest.raises(RuntimeError):  # a plain batch norm of 8 channels refuses 6, as PyTorch does
+        batch_norm_act(nn.BatchNorm2d(8), x, act)
     with torch.no_grad():
         assert batch_norm_act(bn, x, act).grad_fn is None
     cumulative = nn.BatchNorm2d(6, momentum=None)  # a cumulative average: PyTorch's path
@@ -72,6 +76,21 @@ def test_serves_only_channels_last_float_training_with_gradients():
     assert torch.equal(bn.running_mean, before)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         batch_norm_act(bn.train(), x[:1, :, :1, :1], act)  # as PyTorch refuses it
+
+
+@needs_kernels
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_nan_propagates_as_in_pytorch(act):
+    """A NaN in one channel makes that channel NaN (a diverging run stays visible)."""
+    x = torch.randn(4, 3, 5, 5)
+    x[1, 2, 3, 3] = float("nan")
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    outs = []
+    for fast in (False, True):
+        with fast_kernels(fast):
+            outs.append(batch_norm_act(nn.BatchNorm2d(3), x, ACTS[act]()).detach())
+    assert torch.equal(torch.isnan(outs[1]), torch.isnan(outs[0]))
+    assert bool(torch.isnan(outs[1][:, 2]).all()) and not bool(torch.isnan(outs[1][:, :2]).any())
 
 
 def test_without_a_compiler_pytorch_serves(monkeypatch):
