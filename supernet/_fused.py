@@ -63,12 +63,16 @@ def _fusable(x: torch.Tensor) -> bool:
 
 
 def batch_norm_act(bn: nn.BatchNorm2d, x: torch.Tensor, act: nn.Module) -> torch.Tensor:
-    """``act(bn(x))``, fused where `BatchNormAct` serves. An elastic batch norm (one with a
-    true ``sliceable`` attribute) runs on ``x``'s first ``c`` channels."""
+    """``act(bn(x))``, fused where `BatchNormAct` serves (``bn`` may be any module: one that
+    is not a batch norm, such as the ``Identity`` left where it was folded into the conv,
+    runs as it is). An elastic batch norm (one with a true ``sliceable`` attribute) runs
+    on ``x``'s first ``c`` channels."""
     kind = _KINDS.get(type(act), "other")
+    if kind == "other" or not isinstance(bn, nn.BatchNorm2d):  # e.g. folded into the conv: Identity
+        return act(bn(x))
     c = x.shape[1] if x.dim() == 4 else 0
     sliced = 0 < c < bn.num_features and getattr(bn, "sliceable", False)
-    if not (kind != "other" and bn.training and bn.track_running_stats and bn.affine
+    if not (bn.training and bn.track_running_stats and bn.affine
             and bn.momentum is not None and (c == bn.num_features or sliced) and x.numel() // c > 1
             and bn.weight.dtype == torch.float32 and bn.weight.device.type == "cpu"
             and (x.requires_grad or bn.weight.requires_grad) and _fusable(x)):

@@ -66,6 +66,8 @@ def test_serves_only_channels_last_float_training_with_gradients():
         assert batch_norm_act(bn, x, act).grad_fn.name() != "BatchNormActBackward"
     with pytest.raises(RuntimeError):  # a plain batch norm of 8 channels refuses 6, as PyTorch does
         batch_norm_act(nn.BatchNorm2d(8), x, act)
+    folded = batch_norm_act(nn.Identity(), x, act)  # a batch norm folded into its conv
+    torch.testing.assert_close(folded, act(x))
     with torch.no_grad():
         assert batch_norm_act(bn, x, act).grad_fn is None
     cumulative = nn.BatchNorm2d(6, momentum=None)  # a cumulative average: PyTorch's path
