@@ -105,7 +105,7 @@ def _build() -> ctypes.CDLL | None:
     except OSError as err:
         log.warning("could not load %s (%s): using the slower torch path", lib, err)
         return None
-    dll.dw_weight_grad.restype = None
+    dll.dw_weight_grad.restype = ctypes.c_int
     dll.dw_weight_grad.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 10
     dll.bn_act_forward.restype = dll.bn_act_backward.restype = ctypes.c_int
     dll.bn_act_forward.argtypes = ([ctypes.c_void_p] * 9 + [ctypes.c_long, ctypes.c_int, ctypes.c_float]
@@ -141,8 +141,9 @@ def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> 
     if not (xl.is_contiguous() and gl.is_contiguous() and xl.device.type == gl.device.type == "cpu"):
         return None
     out = torch.empty(k, k, c, dtype=torch.float32)
-    dll.dw_weight_grad(xl.data_ptr(), gl.data_ptr(), out.data_ptr(), n, h, w, c, ho, wo, k, stride,
-                       k // 2, torch.get_num_threads())
+    if dll.dw_weight_grad(xl.data_ptr(), gl.data_ptr(), out.data_ptr(), n, h, w, c, ho, wo, k, stride,
+                          k // 2, torch.get_num_threads()):
+        return None  # out of memory in the kernel: the torch path serves
     return out.permute(2, 0, 1).unsqueeze(1).contiguous()
 
 

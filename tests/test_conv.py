@@ -23,6 +23,8 @@ def _grads(fn, x, w, g):
 @pytest.mark.parametrize(("n", "c", "size", "k", "stride", "layout"), [
     (3, 20, 7, 7, 1, "cl"), (2, 35, 8, 5, 2, "cl"), (4, 16, 9, 7, 2, "nchw"), (2, 40, 4, 7, 1, "cl"),
     (1, 24, 5, 5, 2, "nchw"), (2, 17, 6, 3, 1, "cl"),
+    (3, 10, 6, 5, 1, "cl"),  # fewer channels than the kernel's block of 16
+    (2, 20, 9, 9, 2, "cl"),  # a kernel size the C kernel does not unroll
 ])
 def test_depthwise_backward_equals_native(kernel_path, n, c, size, k, stride, layout, monkeypatch):
     if kernel_path == "torch":
