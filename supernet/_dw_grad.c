@@ -29,7 +29,7 @@ INLINE vec load(const float *p, int cw) {  /* lanes past cw read as zero */
 INLINE void tile_sums(const float *x, const float *g, vec *acc, int n0, int n1, int h, int w, int c,
                       int ho, int wo, int k, int stride, int pad, int c0, int cw) {
     for (int i = 0; i < k; i++) {
-        vec a[MAX_K];
+        vec a[MAX_K] = {0};
         #pragma GCC unroll 15
         for (int j = 0; j < k; j++) a[j] = (vec){0};
         for (int in = n0; in < n1; in++)
@@ -53,14 +53,19 @@ INLINE void tile_sums(const float *x, const float *g, vec *acc, int n0, int n1, 
     }
 }
 
-/* Returns 0, or -1 when out of memory (out is then left as it was). */
+/* Returns 0, -1 when out of memory, -2 for arguments out of range (out is then left as it was). */
 int dw_weight_grad(const float *x, const float *g, float *out, int n, int h, int w, int c,
                    int ho, int wo, int k, int stride, int pad, int threads) {
+    if (k < 1 || k > MAX_K || stride < 1 || threads < 1 || c < 0) return -2;
+    if (n <= 0 || c == 0 || h <= 0 || w <= 0 || ho <= 0 || wo <= 0) {  /* nothing to sum */
+        memset(out, 0, sizeof(float) * k * k * c);
+        return 0;
+    }
     int blocks = (c + BLOCK - 1) / BLOCK;
     /* images split this many ways, so that there are some 4 items per thread */
     int runs = threads * 4 > blocks ? (threads * 4 + blocks - 1) / blocks : 1;
     if (runs > n) runs = n;
-    long per_image = (long)(h * w + ho * wo) * BLOCK * sizeof(float);
+    long per_image = ((long)h * w + (long)ho * wo) * BLOCK * sizeof(float);
     int tile = (int)(TILE_BYTES / per_image);
     if (tile < 1) tile = 1;
     vec *parts = aligned_alloc(64, sizeof(vec) * (size_t)blocks * runs * k * k);

@@ -55,7 +55,7 @@ def fast_kernels_enabled(which: str) -> bool:
 def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
+            if line.startswith(("flags", "Features")):  # x86, ARM
                 return line
     except OSError:
         pass
