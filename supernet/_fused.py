@@ -19,6 +19,7 @@ from torch.autograd.function import once_differentiable
 from supernet._native import (
     bn_act_backward,
     bn_act_forward,
+    channels_last_float,
     fast_kernels_enabled,
     kernels_available,
 )
@@ -56,8 +57,7 @@ class BatchNormAct(torch.autograd.Function):
 
 def _fusable(x: torch.Tensor) -> bool:
     """A channels-last float32 CPU map in a step that computes gradients, kernels at hand."""
-    return (x.dim() == 4 and x.dtype == torch.float32 and x.device.type == "cpu"
-            and torch.is_grad_enabled() and x.is_contiguous(memory_format=torch.channels_last)
+    return (channels_last_float(x) and torch.is_grad_enabled()
             and not torch.onnx.is_in_onnx_export() and not torch.compiler.is_compiling()
             and fast_kernels_enabled("batch_norm") and kernels_available())
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["dw_weight_grad", "bn_act_forward", "bn_act_backward", "ACTIVATIONS", "MAX_KERNEL",
-           "fast_kernels", "fast_kernels_enabled", "kernels_available"]
+           "channels_last_float", "fast_kernels", "fast_kernels_enabled", "kernels_available"]
 
 log = logging.getLogger(__name__)
 SOURCES = tuple(Path(__file__).with_name(name) for name in ("_dw_grad.c", "_fused.c"))
@@ -129,7 +129,8 @@ def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> 
     """The ``(c, 1, k, k)`` weight gradient of a depthwise conv (padding ``k // 2``) with
     input ``x`` and output gradient ``grad`` (float32, CPU); None where the kernel cannot
     serve (no compiler, another dtype or a kernel over `MAX_KERNEL`)."""
-    if x.dtype != torch.float32 or grad.dtype != torch.float32 or k > MAX_KERNEL:
+    if (x.dtype != torch.float32 or grad.dtype != torch.float32 or k > MAX_KERNEL
+            or x.device.type != "cpu" or grad.device.type != "cpu"):
         return None
     dll = _kernel()
     if dll is None:
@@ -138,8 +139,6 @@ def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> 
     ho, wo = grad.shape[-2:]
     xl = x.permute(0, 2, 3, 1).contiguous()   # no copy when x is channels-last already
     gl = grad.permute(0, 2, 3, 1).contiguous()
-    if not (xl.is_contiguous() and gl.is_contiguous() and xl.device.type == gl.device.type == "cpu"):
-        return None
     out = torch.empty(k, k, c, dtype=torch.float32)
     if dll.dw_weight_grad(xl.data_ptr(), gl.data_ptr(), out.data_ptr(), n, h, w, c, ho, wo, k, stride,
                           k // 2, torch.get_num_threads()):
@@ -150,8 +149,9 @@ def dw_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int) -> 
 ACTIVATIONS = {None: 0, "relu": 1, "hswish": 2}  # the activations `_fused.c` fuses
 
 
-def _rows(t: torch.Tensor) -> bool:
-    """A float32 CPU tensor whose memory is an (n*h*w, c) matrix: channels-last 4-D."""
+def channels_last_float(t: torch.Tensor) -> bool:
+    """A float32 CPU tensor whose memory is an (n*h*w, c) matrix (channels-last 4-D): what
+    `bn_act_forward` takes."""
     return (t.dtype == torch.float32 and t.device.type == "cpu" and t.dim() == 4
             and t.is_contiguous(memory_format=torch.channels_last))
 
@@ -168,10 +168,12 @@ def bn_act_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps
                    act: str | None):
     """``act(batch_norm(x))`` with the batch's statistics, for a channels-last float32 ``x``:
     ``(y, stats)``, ``stats`` being ``(mean, invstd, biased_var, scale, shift)`` per channel
-    (`bn_act_backward` takes them back); None where the kernel cannot serve."""
-    dll = _kernel() if _rows(x) and act in ACTIVATIONS else None
-    if dll is None:
-        return None
+    (`bn_act_backward` takes them back). The caller checks that the kernels are available
+    (`kernels_available`)."""
+    if not (channels_last_float(x) and act in ACTIVATIONS):
+        raise ValueError(f"bn_act_forward: expected a channels-last float32 CPU map and an activation "
+                         f"of {list(ACTIVATIONS)}; got {x.dtype} {tuple(x.shape)} on {x.device}, {act!r}")
+    dll = _kernel()
     n, c, h, w = x.shape
     gamma, beta = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
     y = torch.empty_like(x, memory_format=torch.channels_last)
