@@ -62,8 +62,12 @@ def quantize_onnx(fp32: Path, out: Path, calib: np.ndarray, *, arch: ArchConfig 
     with tempfile.TemporaryDirectory(prefix="nas-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        nodes = onnx.load(str(prepared)).graph.node
-        excluded = [n.name for n, child in zip(nodes, _node_children(nodes)) if child in keep]
+        model = onnx.load(str(prepared))
+        nodes = model.graph.node
+        children = _node_children(nodes)
+        if keep and _name_nodes(nodes):  # the quantiser excludes nodes by name: each needs its own
+            onnx.save(model, str(prepared))
+        excluded = [n.name for n, child in zip(nodes, children) if child in keep]
         with _quiet_logs():
             quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -84,6 +88,21 @@ def _quiet_logs():
         yield
     finally:
         root.setLevel(level)
+
+
+def _name_nodes(nodes) -> bool:
+    """Give every nameless node (a hard-swish the pre-processing inlined into HardSigmoid
+    and Mul) a unique name; returns whether any was renamed. Left nameless, excluding one
+    such node by its name ``""`` would exclude all of them, in the int8 parts too."""
+    taken = {n.name for n in nodes}
+    renamed = False
+    for i, node in enumerate(nodes):
+        if not node.name:
+            node.name = next(name for k in range(len(nodes) + 1)
+                             if (name := f"_nas_{node.op_type}_{i}" + (f"_{k}" if k else "")) not in taken)
+            taken.add(node.name)
+            renamed = True
+    return renamed
 
 
 def _node_children(nodes) -> list[int | None]:

@@ -106,6 +106,13 @@ def test_the_policy_keeps_every_node_of_an_fp32_part_float(tmp_path):
     stem = [n for n in graph.node if n.name.startswith("/0/") and n.op_type == "Conv"][0]
     assert stem.input[1] not in produced_by  # float weights: no DequantizeLinear in front
     assert info["nodes_left_fp32"] >= 3 and info["quantize_nodes"] > 0
+    # and the int8 parts' own hard-swish nodes are quantised: excluding the fp32 part's
+    # nameless nodes by the name "" once left every nameless node of the model float
+    int8_children = {i for i, p in enumerate(arch.block_precisions()) if p == "int8"}
+    int8_muls = sum(n.op_type == "Mul" and c in int8_children for n, c in zip(nodes, _node_children(nodes)))
+    quantized_muls = [n for n in graph.node if n.op_type == "Mul" and all(
+        i in produced_by and produced_by[i].op_type == "DequantizeLinear" for i in n.input)]
+    assert int8_muls > 0 and len(quantized_muls) == int8_muls
 
 
 @pytest.fixture(scope="module")
