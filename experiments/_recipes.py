@@ -19,6 +19,7 @@ import math
 import os
 import statistics
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -323,6 +324,7 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
             "minus_alone": {k: round(acc[k] - alone[k]["acc"], 3) for k in archs},
             "epochs": cfg.total_epochs, "subnet_epochs": round(subnet_passes(cfg, 1), 2),
             "wall_minutes": round(sum(r["seconds"] for r in rows) / 60, 1),
+            "trained_on": trained_on(rows),
             "checkpoint": str(Path(job.out) / "supernet.pt"), "device": device}
     chosen = default if default in table else max(table, key=lambda n: table[n]["val_acc_mean"])
     best = table[chosen]
@@ -348,6 +350,11 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
         },
         "minus_alone_mean": round(statistics.fmean(gaps), 3), "minus_alone_worst": round(min(gaps), 3),
     }
+
+
+def trained_on(rows: list[dict]) -> dict[str, int]:
+    """Epochs of a run per machine that trained them (its metrics lines' ``device``)."""
+    return dict(Counter(row.get("device", "not recorded") for row in rows))
 
 
 def plot_recipes(result: dict, out: Path) -> Path:

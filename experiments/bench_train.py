@@ -52,7 +52,7 @@ log = logging.getLogger("bench_train")
 
 
 def machine() -> str:
-    from latency_tables._measure import cpu_model
+    from supernet._distributed import cpu_model
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
     return f"{cpu_model()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from supernet import ArchConfig, NASError, export_onnx, ort_session
+from supernet._distributed import cpu_model
 from supernet._onnx import CPU_PROVIDER
 
 __all__ = ["RUNTIMES", "Protocol", "cpu_model", "default_device_name", "make_runner", "pinned",
@@ -74,17 +75,6 @@ class Protocol:
     def summary(self, calls: np.ndarray) -> float:
         """One runner's result from its timed calls (ms): their ``quantile``."""
         return float(np.quantile(np.asarray(calls, dtype=np.float64), self.quantile))
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    import platform
-
-    return platform.processor() or "unknown-cpu"
 
 
 def default_device_name() -> str:

@@ -4,16 +4,19 @@ with the sampled subnets, which DDP's reducer does not expect."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "same_on_all_ranks", "shutdown_distributed"]
+           "same_on_all_ranks", "shutdown_distributed", "cpu_model", "device_label"]
 
 # Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
 # a barrier: allow that far longer than the collectives' default timeout.
@@ -91,3 +94,20 @@ def barrier(env: DistEnv) -> None:
 def shutdown_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown-cpu"
+
+
+def device_label(device: torch.device) -> str:
+    """Where a process computes, in words, for the records: the GPU's name, or the CPU
+    model and its cores."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores"

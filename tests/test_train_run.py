@@ -9,6 +9,7 @@ import torch
 from _train_helpers import PS_PHASES, write_config
 
 from supernet import NASError, load_supernet, load_train_config, train
+from supernet._distributed import device_label
 from supernet._schedule import step_archs
 
 
@@ -19,6 +20,7 @@ def test_training_lowers_loss_and_learns(tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2, 3]
+    assert {m["device"] for m in lines} == {device_label(torch.device("cpu"))}  # where each epoch ran
     assert lines[-1]["loss"] < lines[0]["loss"]
     assert lines[-1]["acc_largest"] > 60.0  # 4 classes: chance is 25 %
     assert summary["final"]["global_epoch"] == 3
