@@ -149,7 +149,8 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
                            "global_epoch": sum(q.epochs for q in config.phases[:p]) + epoch + 1,
                            "step": state["step"], "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                            **_evaluate_epoch(model, space, data, config.seed, env),
-                           "seconds": round(time.time() - tic, 2), "device": device_label(env.device)}
+                           "seconds": round(time.time() - tic, 2), "device": device_label(env.device)
+                           + (f", {env.world} processes" if env.world > 1 else "")}
                 with open(out / METRICS_NAME, "a") as fh:  # a resume drops lines past its checkpoint
                     fh.write(json.dumps(metrics) + "\n")
                     fh.flush()
