@@ -355,10 +355,12 @@ def compare(recipes: dict[str, TrainConfig], *, runs: Path, alone_epochs: int, d
 def trained_on(rows: list[dict]) -> dict[str, dict]:
     """A run's epochs and their minutes per machine that trained them (its metrics lines'
     ``device``): a resumed run may have moved, say from a GPU to a CPU."""
-    epochs = Counter(row.get("device", "not recorded") for row in rows)
-    return {device: {"epochs": n, "minutes": round(sum(r["seconds"] for r in rows
-                                                      if r.get("device", "not recorded") == device) / 60, 1)}
-            for device, n in epochs.items()}
+    epochs, seconds = Counter(), Counter()
+    for row in rows:
+        where = row.get("device", "not recorded")
+        epochs[where] += 1
+        seconds[where] += row["seconds"]
+    return {where: {"epochs": n, "minutes": round(seconds[where] / 60, 1)} for where, n in epochs.items()}
 
 
 def plot_recipes(result: dict, out: Path) -> Path:

@@ -52,10 +52,10 @@ log = logging.getLogger("bench_train")
 
 
 def machine() -> str:
-    from supernet._distributed import cpu_model
+    from supernet._distributed import device_label
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"{cpu_model()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
+    return f"{device_label(torch.device('cpu'))}{gpu}, torch {torch.__version__}"
 
 
 def load_average() -> list[float]:

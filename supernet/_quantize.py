@@ -98,9 +98,11 @@ def _name_nodes(nodes) -> bool:
     renamed = False
     for i, node in enumerate(nodes):
         if not node.name:
-            node.name = next(name for k in range(len(nodes) + 1)
-                             if (name := f"_nas_{node.op_type}_{i}" + (f"_{k}" if k else "")) not in taken)
-            taken.add(node.name)
+            name = f"_nas_{node.op_type}_{i}"
+            while name in taken:  # a model that already uses the name: make it longer
+                name += "_"
+            node.name = name
+            taken.add(name)
             renamed = True
     return renamed
 

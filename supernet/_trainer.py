@@ -119,6 +119,7 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
               out: Path, env: DistEnv, progress: bool, sinks: list) -> None:
     """Every remaining phase and epoch: train, evaluate, save (metrics line, checkpoint)."""
     space, opt, ckpt_path = model.space, config.train, out / CHECKPOINT_NAME
+    where = device_label(env.device) + (f", {env.world} processes" if env.world > 1 else "")  # metrics
 
     # -------------------------------------------------------------------- the schedule
     for p in range(state["phase"], len(config.phases)):
@@ -149,8 +150,7 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
                            "global_epoch": sum(q.epochs for q in config.phases[:p]) + epoch + 1,
                            "step": state["step"], "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                            **_evaluate_epoch(model, space, data, config.seed, env),
-                           "seconds": round(time.time() - tic, 2), "device": device_label(env.device)
-                           + (f", {env.world} processes" if env.world > 1 else "")}
+                           "seconds": round(time.time() - tic, 2), "device": where}
                 with open(out / METRICS_NAME, "a") as fh:  # a resume drops lines past its checkpoint
                     fh.write(json.dumps(metrics) + "\n")
                     fh.flush()
