@@ -15,7 +15,8 @@ Figures (-> experiments/results/quantization.json and .png):
   int8 table; ``accuracy_drop_pp_stem_fp32``: the same for mixed policies whose stem is fp32;
 - ``transfer.{from_fp32,scratch}.{tau,rmse}.{50,100,250,500}``: held-out Kendall tau / RMSE
   of a predictor fitted on that many quantised samples, transferred from the shipped fp32
-  predictor or fitted from scratch (best of ridge, gbt, mlp at each size);
+  predictor or fitted from scratch (best of ridge, gbt, mlp at each size), on one held-out
+  split; ``transfer.splits``: the taus on ``--splits`` random splits, their mean and sd;
 - ``tables.<name>``: per latency table, the median int8/fp32 ratio of the table's own
   predictions, the hypervolume of the joint (arch + policy) front over the fp32-only front
   (accuracy from the transfer predictor, latency from that table, one reference point),
@@ -57,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ratio-archs", type=int, default=16, help="subnets per latency-ratio setting")
     p.add_argument("--ofa-resolution", type=int, default=160)
     p.add_argument("--search-budget", type=int, default=3000)
+    p.add_argument("--splits", type=int, default=5,
+                   help="held-out splits the transfer curve is also measured on (its spread; "
+                        "the headline is split 0)")
     p.add_argument("--out", default="experiments/results/quantization.json")
     return p.parse_args()
 
@@ -90,11 +94,32 @@ def accuracy_drops(path: str) -> tuple[dict, np.ndarray]:
             "num_subnets": len(drop)}, drop
 
 
-def transfer_curve(path: str, base) -> tuple[dict, dict]:
-    """Held-out tau and RMSE against the number of quantised samples fitted on."""
+def transfer_curve(path: str, base, splits: int = 1) -> tuple[dict, dict]:
+    """Held-out tau and RMSE against the number of quantised samples fitted on, on the
+    held-out split of seed 0; with ``splits`` > 1 the same on that many random splits,
+    whose per-split taus and mean go in ``splits`` (how much the split alone moves them)."""
+    result, models = _transfer_split(path, base, 0)
+    if splits > 1:
+        taus = {key: {n: [] for n in result[key]["tau"]} for key in ("from_fp32", "scratch")}
+        for seed in range(splits):
+            one = result if seed == 0 else _transfer_split(path, base, seed, quiet=True)[0]
+            for key in taus:
+                for n in taus[key]:
+                    taus[key][n].append(one[key]["tau"][n])
+        result["splits"] = {"seeds": list(range(splits)),
+                            **{key: {"tau": t, "tau_mean": {n: float(np.mean(v)) for n, v in t.items()},
+                                     "tau_sd": {n: float(np.std(v)) for n, v in t.items()}}
+                               for key, t in taus.items()}}
+        mean = {key: result["splits"][key]["tau_mean"] for key in taus}
+        print(f"over {splits} splits: transfer n=100 tau {mean['from_fp32'].get('100', np.nan):.3f} "
+              f"vs scratch n=500 {mean['scratch'].get('500', np.nan):.3f}", flush=True)
+    return result, models
+
+
+def _transfer_split(path: str, base, seed: int, quiet: bool = False) -> tuple[dict, dict]:
     space, archs, table, meta = load_training_data(path)
     y = table["accuracy"].to_numpy(dtype=np.float64)
-    order = np.random.default_rng(0).permutation(len(archs))
+    order = np.random.default_rng(seed).permutation(len(archs))
     test, pool = order[:HELD_OUT], order[HELD_OUT:]
     test_archs = [archs[i] for i in test]
     result = {"from_fp32": {"tau": {}, "rmse": {}}, "scratch": {"tau": {}, "rmse": {}, "model": {}},
@@ -122,8 +147,9 @@ def transfer_curve(path: str, base) -> tuple[dict, dict]:
                 best = (name, tau, rmse)
         result["scratch"]["model"][key], result["scratch"]["tau"][key], result["scratch"]["rmse"][key] = best
         models[n] = transfer
-        print(f"transfer n={n}: tau {result['from_fp32']['tau'][key]:.3f} vs scratch {best[1]:.3f} "
-              f"({best[0]})", flush=True)
+        if not quiet:
+            print(f"transfer n={n}: tau {result['from_fp32']['tau'][key]:.3f} vs scratch {best[1]:.3f} "
+                  f"({best[0]})", flush=True)
     return result, models
 
 
@@ -186,7 +212,12 @@ def plot(result: dict, drops: dict, path: Path) -> None:
     for key, label in (("from_fp32", "transferred from the fp32 predictor"),
                        ("scratch", "from scratch (best model)")):
         sizes = sorted(int(k) for k in t[key]["tau"])
-        ax.plot(sizes, [t[key]["tau"][str(s)] for s in sizes], "o-", label=label)
+        line, = ax.plot(sizes, [t[key]["tau"][str(s)] for s in sizes], "o-", label=f"{label}, split 0")
+        if "splits" in t:  # mean and sd over the random splits
+            m, sd = (t["splits"][key][f] for f in ("tau_mean", "tau_sd"))
+            ax.errorbar(sizes, [m[str(s)] for s in sizes], [sd[str(s)] for s in sizes],
+                        color=line.get_color(), ls=":", capsize=3,
+                        label=f"mean ± sd over {len(t['splits']['seeds'])} splits")
     ax.set(xscale="log", xlabel="quantised samples fitted on", ylabel="held-out Kendall tau",
            title="quantisation-aware accuracy predictor")
     ax.legend(fontsize=8)
@@ -232,7 +263,7 @@ def main() -> None:
     drop = (table["accuracy_fp32"] - table["accuracy"]).to_numpy()[stem_fp32]
     result["accuracy_drop_pp_stem_fp32"] = {"mean": float(drop.mean()), "worst": float(drop.max()),
                                             "num_subnets": int(stem_fp32.sum())}
-    result["transfer"], models = transfer_curve(args.quant_accuracy, base)
+    result["transfer"], models = transfer_curve(args.quant_accuracy, base, args.splits)
     predictor = models[max(models)]
     result["tables"] = {}
     for path in args.mixed_table:
