@@ -114,7 +114,7 @@ def _unshare_initializers(model) -> bool:
     untrained model, say) into one initializer; quantising it for an int8 node then feeds
     the fp32 nodes that share it through a DequantizeLinear, and ONNX Runtime runs an fp32
     convolution whose weight or bias is not a constant without its fast (NCHWc) kernels:
-    measured, a mixed subnet ran 1.8x slower than the sum of its blocks."""
+    measured, a mixed subnet ran 2.2x slower whole than with its own copies."""
     inits = {t.name: t for t in model.graph.initializer}
     taken = set(inits) | {o for n in model.graph.node for o in n.output}
     seen: set[str] = set()
