@@ -108,7 +108,7 @@ def transfer_curve(path: str, base, splits: int = 1) -> tuple[dict, dict]:
                     taus[key][n].append(one[key]["tau"][n])
         result["splits"] = {"seeds": list(range(splits)),
                             **{key: {"tau": t, "tau_mean": {n: float(np.mean(v)) for n, v in t.items()},
-                                     "tau_sd": {n: float(np.std(v)) for n, v in t.items()}}
+                                     "tau_sd": {n: float(np.std(v, ddof=1)) for n, v in t.items()}}
                                for key, t in taus.items()}}
         mean = {key: result["splits"][key]["tau_mean"] for key in taus}
         print(f"over {splits} splits: transfer n=100 tau {mean['from_fp32'].get('100', np.nan):.3f} "
@@ -217,7 +217,7 @@ def plot(result: dict, drops: dict, path: Path) -> None:
             m, sd = (t["splits"][key][f] for f in ("tau_mean", "tau_sd"))
             ax.errorbar(sizes, [m[str(s)] for s in sizes], [sd[str(s)] for s in sizes],
                         color=line.get_color(), ls=":", capsize=3,
-                        label=f"mean ± sd over {len(t['splits']['seeds'])} splits")
+                        label=f"{label.split(' (')[0]}: mean ± sd over {len(t['splits']['seeds'])} splits")
     ax.set(xscale="log", xlabel="quantised samples fitted on", ylabel="held-out Kendall tau",
            title="quantisation-aware accuracy predictor")
     ax.legend(fontsize=8)

@@ -116,7 +116,6 @@ def test_the_policy_keeps_every_node_of_an_fp32_part_float(tmp_path):
     assert int8_muls > 0 and len(quantized_muls) == int8_muls
 
 
-
 def test_fp32_parts_keep_constant_weights_when_the_export_shares_them(tmp_path):
     """The exporter merges equal constants (an untrained model's zero biases) into one
     initializer; quantised for an int8 node, it must not reach an fp32 node dequantized:
@@ -142,6 +141,7 @@ def test_fp32_parts_keep_constant_weights_when_the_export_shares_them(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
     y = session.run(None, {"input": calib[:1]})[0]
     assert y.shape == (1, TINY["num_classes"]) and np.isfinite(y).all()
+
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
