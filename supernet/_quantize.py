@@ -99,11 +99,7 @@ def _name_nodes(nodes) -> bool:
     renamed = False
     for i, node in enumerate(nodes):
         if not node.name:
-            name = f"_nas_{node.op_type}_{i}"
-            while name in taken:  # a model that already uses the name: make it longer
-                name += "_"
-            node.name = name
-            taken.add(name)
+            node.name = _unique(f"_nas_{node.op_type}_{i}", taken)
             renamed = True
     return renamed
 
@@ -116,26 +112,30 @@ def _unshare_initializers(model) -> bool:
     convolution whose weight or bias is not a constant without its fast (NCHWc) kernels:
     measured, a mixed subnet ran 2.2x slower whole than with its own copies."""
     inits = {t.name: t for t in model.graph.initializer}
-    taken = set(inits) | {o for n in model.graph.node for o in n.output}
+    graph = model.graph
+    taken = set(inits) | {i.name for i in graph.input} | {o for n in graph.node for o in n.output}
     seen: set[str] = set()
     copied = False
-    for node in model.graph.node:
+    for node in graph.node:
         for k, name in enumerate(node.input):
             if name not in inits:
                 continue
             if name not in seen:
                 seen.add(name)
                 continue
-            copy = f"{name}_nas{len(taken)}"
-            while copy in taken:
-                copy += "_"
-            taken.add(copy)
-            tensor = model.graph.initializer.add()
+            tensor = graph.initializer.add()
             tensor.CopyFrom(inits[name])
-            tensor.name = copy
-            node.input[k] = copy
+            tensor.name = node.input[k] = _unique(f"{name}_nas{len(taken)}", taken)
             copied = True
     return copied
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, made longer while the model already uses it; added to ``taken``."""
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 def _node_children(nodes) -> list[int | None]:
