@@ -42,13 +42,12 @@ from supernet import (
     read_metrics,
     recalibrate_bn,
     resize,
+    save_checkpoint,
     train,
 )
-from supernet._checkpoint import save_checkpoint
-from supernet._conv import memory_format
-from supernet._io import atomic_write_json
-from supernet._schedule import make_optimizer, step_archs
-from supernet._trainer import to_device, train_step
+from supernet.core import atomic_write_json
+from supernet.nn import memory_format
+from supernet.train import make_optimizer, step_archs, to_device, train_step
 
 log = logging.getLogger("bench_train")
 ARCH_KEYS = ("smallest", "mac_q25", "mac_q50", "mac_q75", "largest")
@@ -371,7 +370,7 @@ def plot_recipes(result: dict, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from supernet._io import atomic_path
+    from supernet.core import atomic_path
 
     macs = [result["archs"][k]["macs"] / 1e6 for k in ARCH_KEYS]
     fig, ax = plt.subplots(figsize=(7, 4.8), dpi=110)

@@ -32,11 +32,11 @@ STEP_WORKER = """
 import json, os, statistics, sys, time, numpy as np, torch
 import torch.nn.functional as F
 from supernet import Supernet, get_space, init_distributed
-from supernet._conv import memory_format
-from supernet._distributed import average_gradients, shutdown_distributed
-from supernet._schedule import step_archs
-from supernet._train_config import PhaseConfig, TrainConfig
-from supernet._trainer import to_device, train_step
+from supernet.nn import memory_format
+from supernet.train import average_gradients, shutdown_distributed
+from supernet.train import step_archs
+from supernet.train import PhaseConfig, TrainConfig
+from supernet.train import to_device, train_step
 
 torch.set_num_threads(1)
 env = init_distributed()
@@ -71,9 +71,8 @@ def collection(archs: int, calib_images: int, cpus: int) -> dict:
     import ray
 
     from predictors._collect import _ray_measure
-    from predictors._evaluate import load_eval_data
     from predictors._sampling import plan_archs
-    from supernet import SearchSpace, load_checkpoint
+    from supernet import SearchSpace, load_checkpoint, load_eval_data
 
     payload = load_checkpoint("pretrained:fmnist_small")
     space = SearchSpace.from_dict(payload["space"])

@@ -37,7 +37,7 @@ def write_folder(folder: Path, n_train: int, n_val: int, size: int) -> float:
     from PIL import Image
     from tqdm import tqdm
 
-    from supernet._data import load_fashion_mnist
+    from supernet.data import load_fashion_mnist
 
     t0 = time.monotonic()
     tx, ty, vx, vy = load_fashion_mnist()
@@ -115,7 +115,7 @@ def main() -> int:
 
     import yaml
 
-    from supernet._io import atomic_write_json
+    from supernet.core import atomic_write_json
 
     args.folder.mkdir(parents=True, exist_ok=True)
     written = write_folder(args.folder, args.images, args.val_images, args.size)

@@ -44,7 +44,7 @@ from supernet import (
     get_space,
     load_train_config,
 )
-from supernet._io import atomic_write_json
+from supernet.core import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -52,7 +52,7 @@ log = logging.getLogger("bench_train")
 
 
 def machine() -> str:
-    from supernet._distributed import device_label
+    from supernet.train import device_label
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
     return f"{device_label(torch.device('cpu'))}{gpu}, torch {torch.__version__}"
@@ -117,9 +117,8 @@ def _bandwidth() -> dict:
 
 def throughput(args) -> dict:
     """Images/s of training steps: eager fp32 contiguous vs the default path, interleaved."""
-    from supernet._native import fast_kernels
-    from supernet._schedule import step_archs
-    from supernet._trainer import train_step
+    from supernet.nn import fast_kernels
+    from supernet.train import step_archs, train_step
 
     torch.set_num_threads(args.threads)
     cfg = load_train_config(args.config)
@@ -184,8 +183,8 @@ def throughput(args) -> dict:
 def gpu(args) -> dict:
     """Images/s of ``ofa_mbv3`` training steps on CUDA at 224 px: eager fp32 (NCHW, no
     autocast) vs the default GPU path (bf16 autocast; NCHW, see `memory_format`)."""
-    from supernet._conv import memory_format
-    from supernet._trainer import train_step
+    from supernet.nn import memory_format
+    from supernet.train import train_step
 
     if not torch.cuda.is_available():
         raise SystemExit("bench_train.py gpu: no CUDA device here; nothing measured, nothing written")

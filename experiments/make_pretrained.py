@@ -24,9 +24,8 @@ import json
 import shutil
 from pathlib import Path
 
-from supernet import file_hash, load_checkpoint, save_checkpoint
-from supernet._io import atomic_write_json
-from supernet._pretrained import PRETRAINED_DIR
+from supernet import PRETRAINED_DIR, file_hash, load_checkpoint, save_checkpoint
+from supernet.core import atomic_write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTOR_DIR = ROOT / "predictors" / "pretrained"

@@ -61,8 +61,7 @@ def parity(space, num_archs: int, seed: int, workdir: Path) -> dict:
     for i in tqdm(range(num_archs), desc=f"parity {space.name}", leave=False):
         arch = space.sample(rng)
         if space.name == "ofa_mbv3":  # keep the ImageNet space quick: its smallest resolutions
-            arch = type(arch)(space.resolutions[i % 3], arch.depths, arch.kernel_sizes,
-                              arch.expand_ratios)
+            arch = arch.with_resolution(space.resolutions[i % 3])
         x = torch.randn(2, space.in_channels, arch.resolution, arch.resolution)
         ref = net(x, arch)
         sub = net.extract(arch).eval()

@@ -8,15 +8,18 @@ all behind one ``predict(archs)`` interface (`CostModel`).
     measure_archs(table, archs).ms                                  # timed as the table was built
 """
 
-from latency_tables._base import CostModel, EfficiencyTable, create_cost_model, list_metrics
+from latency_tables._base import CostModel, EfficiencyTable
 from latency_tables._build import BuildConfig, build_table
 from latency_tables._bundle import import_results, write_bundle
-from latency_tables._e2e import Measured, measure_archs, measure_subnets
-from latency_tables._measure import Protocol, default_device_name
+from latency_tables._e2e import Measured, measure_archs, measure_subnets, table_reference_precisions
+from latency_tables._measure import Protocol, default_device_name, time_interleaved
+from latency_tables._registry import create_cost_model, list_metrics
+from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, distinct_blocks, list_tables
 from latency_tables._validate import ValidateConfig, validate_table
 
 __all__ = [
+    "TABLE_FORMAT", "table_reference_precisions", "time_interleaved",
     "BuildConfig", "CostModel", "EfficiencyTable", "LatencyTable", "Measured", "Protocol", "ValidateConfig",
     "build_table", "create_cost_model", "default_device_name", "distinct_blocks", "import_results",
     "write_bundle",

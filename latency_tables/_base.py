@@ -1,6 +1,6 @@
 """`CostModel`: one ``predict(archs)`` interface for every per-arch cost a search can
 target (measured latency from a table, MACs, params, peak activation memory), and a small
-registry in front of the implementations."""
+registry in front of the implementations (`latency_tables._registry`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from predictors._base import Predictor
-from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, get_space
+from supernet import ArchConfig, ArtifactMismatchError, NASError, Predictor, SearchSpace, arch_cost, get_space
 
-__all__ = ["CostModel", "EfficiencyTable", "as_arch_list", "create_cost_model", "list_metrics"]
+__all__ = ["CostModel", "EfficiencyTable", "as_arch_list"]
 
 
 def as_arch_list(archs: ArchConfig | Sequence[ArchConfig]) -> list[ArchConfig]:
@@ -86,24 +85,3 @@ class EfficiencyTable(CostModel):
     def predict(self, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
         return np.array([getattr(arch_cost(self.space, a, self.bytes_per_element), self.metric)
                          for a in as_arch_list(archs)], dtype=np.float64)
-
-
-def list_metrics() -> list[str]:
-    """Names `create_cost_model` accepts."""
-    return ["latency", *EfficiencyTable.UNITS]
-
-
-def create_cost_model(metric: str, *, space: SearchSpace | str,
-                      table: str | None = None) -> CostModel:
-    """``latency`` (needs ``table``: a table file or a shipped table's name, checked against
-    ``space``) or one of the efficiency metrics."""
-    if metric == "latency":
-        if table is None:
-            raise NASError("create_cost_model('latency') needs table=<table file or shipped name>; "
-                           "build one with `nas latency build`")
-        from latency_tables._table import LatencyTable
-
-        return LatencyTable.load(table, space=space)
-    if metric in EfficiencyTable.UNITS:
-        return EfficiencyTable(space, metric)
-    raise NASError(f"unknown cost metric {metric!r}; expected one of {list_metrics()}")

@@ -45,8 +45,8 @@ from latency_tables._table import (
     with_precision_column,
 )
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
-from supernet._io import check_writable
-from supernet._onnx import CPU_PROVIDER, check_provider
+from supernet.core import check_writable
+from supernet.deploy import CPU_PROVIDER, check_provider
 
 __all__ = ["BuildConfig", "build_table"]
 
@@ -179,7 +179,7 @@ def _measure_chunk(specs: list[tuple[BlockSpec, str]], config: BuildConfig, spac
         for i, arch in enumerate(reference_archs(space, references)):
             runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
                                             (space.in_channels, arch.resolution, arch.resolution), f"ref{i}",
-                                            arch if arch.quantized else False)
+                                            tuple(space.block_precisions(arch)) if arch.quantized else False)
         for i, (spec, precision) in enumerate(specs):
             shape = (spec.in_channels, spec.resolution, spec.resolution)
             runners[spec, precision] = make(build_block(spec), shape, f"b{i}", precision == "int8")
@@ -240,7 +240,7 @@ def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, f
     blocks were measured and the table is not finished yet (resume it later).
     ``recalibrate``: resume ``out`` and fit its calibration again on whole subnets timed
     now, keeping its blocks."""
-    from supernet._progress import progress as show_progress
+    from supernet.core import progress as show_progress
 
     whole = get_space(config.space)
     space = config.covered(whole)  # what is timed: the table's resolutions only

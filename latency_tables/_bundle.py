@@ -40,8 +40,7 @@ from supernet import (
     build_block,
     get_space,
 )
-from supernet._io import atomic_path, check_outputs
-from supernet._validate import short
+from supernet.core import atomic_path, check_outputs, short
 
 __all__ = ["write_bundle", "import_results", "RUNNER"]
 
@@ -53,7 +52,7 @@ FORMAT = "ofa-nas-probe/2"  # probe_runner.FORMAT
 def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -> Path:
     """``out`` (a .zip): ``manifest.json``, ``models/*.onnx`` and ``probe_runner.py``; the
     runner is also written beside it. Only the ONNX runtime can time a bundle."""
-    from supernet._progress import progress
+    from supernet.core import progress
 
     if config.runtime != "ort":
         raise NASError(f"a probe bundle is timed with ONNX Runtime: runtime {config.runtime!r} has none")

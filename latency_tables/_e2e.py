@@ -13,7 +13,7 @@ import numpy as np
 
 from latency_tables._measure import Protocol, make_runner, pinned, time_interleaved
 from supernet import ArchConfig, NASError, SearchSpace, Subnet, arch_cost
-from supernet._onnx import CPU_PROVIDER
+from supernet.deploy import CPU_PROVIDER
 
 if TYPE_CHECKING:
     from latency_tables._table import LatencyTable
@@ -32,7 +32,7 @@ def spread_archs(space: SearchSpace, n: int, seed: int, *, exclude: Collection[A
         raise NASError(f"number of archs: got {n!r}, expected an integer >= 2")
     rng = np.random.default_rng(seed)
     only = None if resolution is None else [resolution]
-    pool = {space.sample(rng, resolutions=only) for _ in range(20 * n)}
+    pool = {space.sample(rng, restrict={"resolutions": only}) for _ in range(20 * n)}
     if resolution is None:
         pool |= {space.smallest(), space.largest()}
     pool = sorted(pool - set(exclude), key=lambda a: (arch_cost(space, a).macs, a.to_json()))
@@ -57,11 +57,9 @@ def reference_archs(space: SearchSpace, precisions: Sequence[str] | None = None)
     range; the geometric mean of their times is the reference time, steadier than one), in
     each of ``precisions`` (default: those the space draws). An int8 table is scaled by
     int8 subnets: the machine's int8 and fp32 kernels do not slow down alike under load."""
-    n, m, lo_r, hi_r = space.num_stages, space.max_depth, min(space.resolutions), max(space.resolutions)
-    small = ([min(space.depth_choices)] * n, min(space.kernel_choices), min(space.expand_choices))
-    big = ([m] * n, max(space.kernel_choices), max(space.expand_choices))
-    archs = [space.make_arch(r, depths, [[k] * m] * n, [[e] * m] * n)
-             for r in (lo_r, hi_r) for depths, k, e in (small, big)]
+    lo_r, hi_r = min(space.resolutions), max(space.resolutions)
+    archs = [space.make_arch(r, a.depths, {k: a.choice(k) for k in a.keys})
+             for r in (lo_r, hi_r) for a in (space.smallest(r), space.largest(r))]
     return list(dict.fromkeys(a.with_precision(p) for p in (precisions or space.precisions) for a in archs))
 
 
@@ -87,7 +85,7 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
     caches warmer than large ones). Within a group the passes run one after the other, each
     with its own sessions: independent measurements.
     """
-    from supernet._progress import progress as show_progress
+    from supernet.core import progress as show_progress
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(archs))
@@ -104,7 +102,7 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
                 made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
                                    workdir=Path(tmp), name=f"a{start + i}", sessions=passes,
                                    cache_key=(space.hash, arch.to_json(), shape), provider=provider,
-                                   quantize=arch if arch.quantized else None)
+                                   quantize=tuple(space.block_precisions(arch)) if arch.quantized else None)
                 sessions.append(made if passes > 1 else [made])
             timed = len(group) - len(references)
             for p in range(passes):

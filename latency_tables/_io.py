@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from supernet._io import atomic_write_json, atomic_write_text
+from supernet.core import atomic_write_json, atomic_write_text
 
 __all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv"]
 

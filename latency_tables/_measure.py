@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet import ArchConfig, NASError, export_onnx, ort_session
-from supernet._distributed import cpu_model
-from supernet._onnx import CPU_PROVIDER
+from supernet import NASError, export_onnx, ort_session
+from supernet.deploy import CPU_PROVIDER
+from supernet.train import cpu_model
 
 __all__ = ["RUNTIMES", "Protocol", "cpu_model", "default_device_name", "make_runner", "pinned",
            "runtime_version", "time_interleaved"]
@@ -122,12 +122,12 @@ _EXPORTED_BYTES = 256 * 2**20
 
 
 def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key: Hashable | None,
-               quantize: ArchConfig | bool | None = None) -> Path:
+               quantize: Sequence[str] | bool | None = None) -> Path:
     """``module`` exported to ``path``; with a ``key`` (what defines the graph: space hash,
     arch, input shape), a file already exported in this process under that key is reused:
     the reference and filler subnets come back in every end-to-end timing. With
-    ``quantize`` the file is the int8 model (`quantize_onnx`; True: every node, an arch:
-    its precision policy), its activation ranges calibrated on random inputs (the ranges
+    ``quantize`` the file is the int8 model (`quantize_onnx`; True: every node, a precision
+    per block: the blocks at fp32 left out), its activation ranges calibrated on random inputs (the ranges
     change the values, not the work)."""
     if key is not None and key in _EXPORTED:
         _EXPORTED.move_to_end(key)
@@ -142,19 +142,19 @@ def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key:
 
 
 def export_model(module: nn.Module, path: Path, input_shape: tuple[int, ...],
-                 quantize: ArchConfig | bool | None = None) -> Path:
+                 quantize: Sequence[str] | bool | None = None) -> Path:
     """``module`` as a fixed-shape ONNX model at ``path``, int8 with ``quantize`` (see
     `_onnx_file`): what every timing of this package runs."""
     export_onnx(module, path, input_shape, dynamic_batch=False, check=False)
     if quantize:
-        from supernet._quantize import quantize_onnx
+        from supernet.deploy import quantize_onnx
 
         fp32 = path.with_name(f"{path.stem}.fp32.onnx")
         os.replace(path, fp32)
         b = input_shape[0]  # the graph's fixed batch: whole batches of at least 8 inputs
         calib = np.random.default_rng(0).standard_normal((b * -(-8 // b), *input_shape[1:]))
         calib = calib.astype(np.float32)
-        quantize_onnx(fp32, path, calib, arch=quantize if isinstance(quantize, ArchConfig) else None,
+        quantize_onnx(fp32, path, calib, block_precisions=None if quantize is True else quantize,
                       batch=input_shape[0])
         fp32.unlink()
     return path
@@ -163,7 +163,7 @@ def export_model(module: nn.Module, path: Path, input_shape: tuple[int, ...],
 def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *, threads: int,
                 workdir: Path, name: str, sessions: int = 1, cache_key: Hashable | None = None,
                 provider: str = CPU_PROVIDER,
-                quantize: ArchConfig | bool | None = None) -> Callable[[], object] | list:
+                quantize: Sequence[str] | bool | None = None) -> Callable[[], object] | list:
     """A zero-argument callable running ``module`` once on a fixed random input: in ONNX
     Runtime (exported once to ``workdir/name.onnx``, fixed batch, int8 with ``quantize``;
     see `_onnx_file` for ``cache_key``) or in torch eager. With ``sessions`` > 1, a list

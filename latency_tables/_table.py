@@ -20,7 +20,7 @@ from latency_tables._base import CostModel, as_arch_list
 from latency_tables._e2e import apply_calibration
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
-from supernet._validate import check_columns, short
+from supernet.core import check_columns, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
            "table_paths"]
@@ -32,19 +32,9 @@ TABLES_DIR = Path(__file__).parent / "tables"
 
 
 def distinct_blocks(space: SearchSpace) -> list[BlockSpec]:
-    """Every distinct block any arch of ``space`` can contain, at every resolution.
-
-    A block depends on its stage, on whether it is its stage's first block, on its kernel
-    and expand ratio and on the arch's resolution, never on the depths; so the layouts of
-    the uniform deepest archs for each (kernel, expand, resolution) hold them all.
-    """
-    n, m, seen = space.num_stages, space.max_depth, {}
-    for r in space.resolutions:
-        for k in space.kernel_choices:
-            for e in space.expand_choices:
-                arch = space.make_arch(r, [m] * n, [[k] * m] * n, [[e] * m] * n)
-                seen.update(dict.fromkeys(space.layout(arch)))
-    return list(seen)
+    """Every distinct block any arch of ``space`` can contain, at every resolution (the
+    family's `SearchSpace.distinct_blocks`)."""
+    return space.distinct_blocks()
 
 
 def block_key(fields: dict) -> tuple[BlockSpec, str]:
@@ -238,7 +228,7 @@ class LatencyTable(CostModel):
     def _rows(self, arch: ArchConfig) -> np.ndarray:
         rows = self._arch_rows.get(arch)
         if rows is None:
-            keys = list(zip(self.space.layout(arch), arch.block_precisions()))
+            keys = list(zip(self.space.layout(arch), self.space.block_precisions(arch)))
             rows = self._arch_rows[arch] = self._rows_of_specs(keys, arch)
         return rows
 

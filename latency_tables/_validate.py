@@ -17,7 +17,7 @@ from latency_tables._measure import Protocol
 from latency_tables._table import LatencyTable
 from predictors import kendall_tau
 from supernet import ArchConfig, NASError, arch_cost
-from supernet._io import atomic_path
+from supernet.core import atomic_path
 
 __all__ = ["ValidateConfig", "validate_table"]
 

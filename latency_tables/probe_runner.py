@@ -72,7 +72,7 @@ def write_rows(path, rows):
 
 
 def session(ort, data, threads, provider):
-    """The session options of a local build (supernet._onnx.ort_session: this file must not
+    """The session options of a local build (supernet.deploy.ort_session: this file must not
     import the project)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -60,8 +60,8 @@ def _train(config: ExperimentConfig, folder: Path, progress: bool = True) -> str
 
 
 def _latency(config: ExperimentConfig, space, folder: Path, progress: bool = True):
+    from latency_tables import TABLE_FORMAT as FORMAT
     from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
-    from latency_tables._table import FORMAT
     from supernet import ArtifactMismatchError
 
     stage = config.latency

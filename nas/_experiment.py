@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet import ConfigError, TrainConfig, load_train_config
-from supernet._train_config import read_yaml
-from supernet._validate import short
+from supernet.core import read_yaml, short
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]

@@ -29,10 +29,9 @@ from supernet import (
     onnx_parity,
     resize,
 )
-from supernet._io import check_outputs
-from supernet._onnx import CPU_PROVIDER, check_provider
-from supernet._quantize import onnx_predictions, parse_precision, quantize_onnx
-from supernet._stream import normalise
+from supernet.core import check_outputs
+from supernet.data import normalise
+from supernet.deploy import CPU_PROVIDER, check_provider, onnx_predictions, parse_precision, quantize_onnx
 
 __all__ = ["ExportConfig", "export_subnet", "arch_from_front"]
 
@@ -70,6 +69,9 @@ class ExportConfig:
             raise NASError(f"arch: expected an ArchConfig, got {type(self.arch).__name__}")
         if self.tolerance <= 0:
             raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
+        rounds = self.timing_rounds
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise NASError(f"timing_rounds (--timing-rounds): got {rounds!r}, expected a positive int")
         if self.table is None:
             check_provider(self.provider)
         if not isinstance(self.quant_calib_images, int) or self.quant_calib_images < 1:
@@ -170,19 +172,18 @@ def _inputs(loader, resolution: int, limit: int | None = None) -> tuple[np.ndarr
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
 
 
-def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, policy: dict, data,
-              table) -> dict:
+def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, block_precisions: list[str],
+              policy: dict, data, table) -> dict:
     """The int8 model at ``out`` and what quantisation changed: accuracy on the validation
     and test splits against the fp32 twin (both in ONNX Runtime), top-1 agreement, file
     sizes, and latency timed beside the twin. A validation drop over the allowed one
     raises `NASError` (the model is kept as .failed.onnx) unless it is allowed."""
-    from latency_tables import Protocol
-    from latency_tables._measure import time_interleaved
+    from latency_tables import Protocol, time_interleaved
     from supernet import ort_session
 
     calib, _ = _inputs(data.calib, arch.resolution, config.quant_calib_images)
     log.info("quantising to int8 (%s) with %d calibration images", policy, len(calib))
-    info = quantize_onnx(fp32, out, calib, arch=arch)
+    info = quantize_onnx(fp32, out, calib, block_precisions=block_precisions)
     threads = table.meta["threads"] if table is not None else config.threads
     sessions = {"fp32": ort_session(fp32, threads), "int8": ort_session(out, threads)}
     acc = {}
@@ -270,7 +271,8 @@ def export_subnet(config: ExportConfig) -> dict:
             predicted = onnx_predictions(ort_session(fp32_out, 1), images.numpy())
             onnx_test_acc = 100.0 * float((predicted == labels.numpy()).mean())
         timed = _time(table, space, arch, config)
-        quant = None if policy is None else _quantize(config, fp32_out, out, arch, policy, data, table)
+        quant = None if policy is None else _quantize(
+            config, fp32_out, out, arch, space.block_precisions(arch), policy, data, table)
     except BaseException:  # no half-made export blocks the corrected rerun
         for path in {out, fp32_out}:
             path.unlink(missing_ok=True)
@@ -293,7 +295,7 @@ def export_subnet(config: ExportConfig) -> dict:
         "predicted_latency_ms": None, "predicted_acc": None,
         "provenance": {
             "supernet": str(config.supernet), "supernet_hash": file_hash(config.supernet),
-            "space": space.name, "space_hash": space.hash, "table": config.table,
+            "space": space.name, "family": space.family, "space_hash": space.hash, "table": config.table,
             "predictor": config.predictor, "torch": torch.__version__,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },

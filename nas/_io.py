@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from supernet import NASError
-from supernet._io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from supernet.core import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "check_output_dir"]
 

@@ -18,8 +18,7 @@ from nas._random import RandomSearch
 from nas._registry import create_strategy
 from nas._result import SearchResult
 from nas._strategy import check_arg
-from predictors._base import Predictor
-from supernet import ArchConfig, NASError, SearchSpace, as_rng
+from supernet import ArchConfig, NASError, Predictor, SearchSpace, as_rng
 
 __all__ = ["RidgeSurrogate", "is_expensive", "predictor_in_the_loop"]
 

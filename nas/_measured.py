@@ -46,8 +46,7 @@ class SupernetAccuracy:
         if self._state is None:
             import torch
 
-            from predictors._evaluate import load_eval_data
-            from supernet import load_supernet
+            from supernet import load_eval_data, load_supernet
 
             if self.threads:
                 torch.set_num_threads(self.threads)
@@ -58,7 +57,7 @@ class SupernetAccuracy:
 
     def __call__(self, arch: ArchConfig) -> float:
         """Validation accuracy (%) of ``arch`` as deployed: quantised where its policy says int8."""
-        from predictors._evaluate import evaluate_deployed
+        from supernet import evaluate_deployed
 
         net, data = self._load()
         return 100.0 * float(evaluate_deployed(net, arch, data)[0].float().mean())

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from predictors._base import Predictor
-from supernet import ArchConfig, NASError, SearchSpace
+from supernet import ArchConfig, NASError, Predictor, SearchSpace
 
 __all__ = ["Measurement", "Objective", "Constraint", "SearchProblem"]
 

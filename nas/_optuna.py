@@ -13,7 +13,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas._strategy import SearchStrategy, check_arg
 from supernet import ArchConfig, ArtifactMismatchError, precision_parts
-from supernet._validate import differences
+from supernet.core import differences
+from supernet.space import choice_token
 
 __all__ = ["OptunaSearch", "OptunaNSGA2", "OptunaTPE", "suggest_arch"]
 
@@ -22,21 +23,25 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def suggest_arch(trial: Any, space) -> ArchConfig:
-    """One categorical parameter per choice: resolution, depth per stage, kernel and expand
-    per block slot (slots past a stage's depth are sampled and cut by `make_arch`), and a
-    precision per part (``p_stem``, ``p_stage1``, ...) when the space draws more than one."""
+    """One categorical parameter per choice: resolution, depth per stage (``d0``, ...), each
+    block choice per slot (named by its token: ``k0_1`` is the kernel of slot 1 of stage 0;
+    slots past a stage's depth are sampled and cut by `make_arch`), each network-level
+    choice per position (``w_2``), and a precision per part (``p_stem``, ``p_stage1``, ...)
+    when the space draws more than one."""
     n, m = space.num_stages, space.max_depth
     res = trial.suggest_categorical("resolution", list(space.resolutions))
-    depths = [trial.suggest_categorical(f"d{s}", list(space.depth_choices)) for s in range(n)]
-    kernels = [[trial.suggest_categorical(f"k{s}_{j}", list(space.kernel_choices)) for j in range(m)]
-               for s in range(n)]
-    expands = [[trial.suggest_categorical(f"e{s}_{j}", list(space.expand_choices)) for j in range(m)]
-               for s in range(n)]
+    depths = [trial.suggest_categorical(f"d{s}", list(space.stage_depths(s))) for s in range(n)]
+    slots = {key: [[trial.suggest_categorical(f"{choice_token(key)}{s}_{j}", list(values)) for j in range(m)]
+                   for s in range(n)]
+             for key, values in space.block_choices.items()}
+    net = {key: [trial.suggest_categorical(f"{choice_token(key)}_{i}", list(allowed))
+                 for i, allowed in enumerate(positions)]
+           for key, positions in space.net_choices.items()}
     policy = space.precisions * (n + 2)
     if len(space.precisions) > 1:
         policy = [trial.suggest_categorical(f"p_{part}", list(space.precisions))
                   for part in precision_parts(n)]
-    return space.make_arch(res, depths, kernels, expands).with_precision(tuple(policy))
+    return space.make_arch(res, depths, slots, net=net).with_precision(tuple(policy))
 
 
 #: Optuna >= 5 takes constraints per trial (``Trial.set_constraint``) and deprecates the

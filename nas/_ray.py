@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from nas._strategy import check_arg
 from supernet import ArchConfig
-from supernet._io import Reaper, start_ray
+from supernet.core import Reaper, start_ray
 
 __all__ = ["RayBackend"]
 

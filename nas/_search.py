@@ -186,7 +186,7 @@ def run_search(config: SearchConfig) -> dict:
 
     from nas._io import check_output_dir
     from nas._output import OUTPUT_FILES
-    from supernet._io import check_writable
+    from supernet.core import check_writable
 
     out = check_output_dir(config.out, OUTPUT_FILES, force=config.force)
     check_writable(out)
@@ -223,7 +223,7 @@ def _run(config: SearchConfig, out: Path) -> dict:
     measured = [o for o in problem.objectives if is_expensive(o.predictor)]
     if config.backend == "ray":
         _attach_ray(measured, config.ray_address)
-    from supernet._progress import progress
+    from supernet.core import progress
 
     seen = [0]  # evaluations the display has been told of
 
@@ -264,7 +264,7 @@ def _time_front(config: SearchConfig, problem, summary: dict) -> dict:
     import pandas as pd
 
     from nas._timed import accuracy_latency_front, time_front
-    from supernet._io import atomic_write_json, atomic_write_text
+    from supernet.core import atomic_write_json, atomic_write_text
 
     out = Path(config.out)
     table = next(s.predictor for s in (*problem.objectives, *problem.constraints) if s.name == "latency")
@@ -292,7 +292,7 @@ def check_storage(url: str) -> None:
     `NASError` before any work is done."""
     from sqlalchemy.engine import make_url
 
-    from supernet._io import check_writable
+    from supernet.core import check_writable
 
     try:
         parsed = make_url(url)

@@ -7,7 +7,6 @@ an MLP (OFA's) or a scikit-learn baseline, evaluate on held-out archs, save and 
     p.predict(archs)  # accuracy in %, one per arch
 """
 
-from predictors._base import Predictor
 from predictors._collect import CollectConfig, collect, read_table
 from predictors._encoded import EncodedPredictor
 from predictors._fit import FitConfig, fit_predictors, split_table
@@ -18,6 +17,7 @@ from predictors._mlp import MLPPredictor
 from predictors._registry import create_predictor, list_predictors, load_predictor, register_predictor
 from predictors._sampling import plan_archs
 from predictors._transfer import TransferPredictor
+from supernet import Predictor
 
 __all__ = [
     "CollectConfig", "EncodedPredictor", "FitConfig", "GBTPredictor", "MLPPredictor", "Predictor",

@@ -22,8 +22,7 @@ import pandas as pd
 
 from predictors._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, file_hash
-from supernet._io import atomic_write_bytes, check_writable, die_with_parent
-from supernet._validate import check_columns, short
+from supernet.core import atomic_write_bytes, check_columns, check_writable, die_with_parent, short
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 
@@ -75,9 +74,9 @@ class CollectConfig:
 
 
 def _meta(cfg: CollectConfig, payload: dict[str, Any], space) -> dict[str, Any]:
-    from predictors._evaluate import data_config
+    from supernet import checkpoint_data_config
 
-    data_cfg, seed = data_config(payload, cfg.calib_images, cfg.data_dir)
+    data_cfg, seed = checkpoint_data_config(payload, cfg.calib_images, cfg.data_dir)
     return {"supernet": str(cfg.supernet), "supernet_hash": file_hash(cfg.supernet),
             "space": space.to_dict(), "space_hash": space.hash, "calib_images": cfg.calib_images,
             "dataset": data_cfg.dataset, "val_size": data_cfg.val_size, "train_seed": seed,
@@ -127,8 +126,7 @@ def _init_worker(cfg: CollectConfig, threads: int = 1, parent: int | None = None
 
     if parent is not None:  # a worker process: it must not outlive the collection
         die_with_parent(parent)
-    from predictors._evaluate import load_eval_data
-    from supernet import load_supernet
+    from supernet import load_eval_data, load_supernet
 
     torch.set_num_threads(threads)
     net, payload = load_supernet(cfg.supernet)
@@ -145,7 +143,7 @@ def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]],
     import ray
     import torch
 
-    from supernet._checkpoint import supernet_from_payload
+    from supernet import supernet_from_payload
 
     key = shared[0].hex()
     if _WORKER.get("key") != key:
@@ -157,7 +155,7 @@ def _ray_measure(shared: list, device: str, jobs: list[tuple[int, str, str]],
 
 
 def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
-    from predictors._evaluate import evaluate_deployed
+    from supernet import evaluate_deployed
 
     net, data = _WORKER["net"], _WORKER["data"]
     space = net.space.with_precision(_WORKER.get("precision", "fp32"))
@@ -183,7 +181,7 @@ def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
     """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
     from supernet import load_checkpoint
-    from supernet._progress import progress as show_progress
+    from supernet.core import progress as show_progress
 
     payload = load_checkpoint(cfg.supernet)
     space = SearchSpace.from_dict(payload["space"]).with_precision(cfg.precision)
@@ -261,8 +259,8 @@ def _collect_on_ray(cfg: CollectConfig, payload: dict[str, Any], chunks: list, s
     lost with its node is run again elsewhere (Ray's retries)."""
     import ray
 
-    from predictors._evaluate import load_eval_data
-    from supernet._io import Reaper, start_ray
+    from supernet import load_eval_data
+    from supernet.core import Reaper, start_ray
 
     reaper = Reaper()
     started = start_ray(cfg.ray_address, cfg.workers, reaper)

@@ -13,17 +13,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from predictors._base import Predictor
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
     NASError,
+    Predictor,
     SearchSpace,
     file_hash,
     get_space,
     resolve_checkpoint,
 )
-from supernet._io import atomic_write_bytes
+from supernet.core import atomic_write_bytes
 
 __all__ = ["EncodedPredictor", "FORMAT", "MANIFEST", "sha256_of"]
 

@@ -18,8 +18,7 @@ from predictors._encoded import EncodedPredictor
 from predictors._metrics import kendall_tau, regression_metrics
 from predictors._registry import create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
-from supernet._io import atomic_write_bytes, check_outputs
-from supernet._validate import short
+from supernet.core import atomic_write_bytes, check_outputs, short
 
 __all__ = ["FitConfig", "fit_predictors", "split_table", "load_training_data", "plot_predictions"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from predictors._encoded import EncodedPredictor
+from predictors._registry import register_predictor
 from supernet import NASError
 
 __all__ = ["GBTPredictor"]
@@ -54,6 +55,7 @@ def _lookup_tables(trees: dict[str, np.ndarray], n_features: int, depth: int):
     return powers, np.concatenate(luts).astype(np.float32), np.asarray(offsets, dtype=index)
 
 
+@register_predictor
 class GBTPredictor(EncodedPredictor):
     """``HistGradientBoostingRegressor`` with a fixed number of boosting rounds (no early
     stopping, so a fit is reproducible for a seed), squared error."""

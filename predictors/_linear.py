@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 
 from predictors._encoded import EncodedPredictor
+from predictors._registry import register_predictor
 from supernet import NASError
 
 __all__ = ["RidgePredictor"]
 
 
+@register_predictor
 class RidgePredictor(EncodedPredictor):
     """scikit-learn ``RidgeCV``: the L2 strength is chosen among ``alphas`` by efficient
     leave-one-out cross-validation on the training archs."""

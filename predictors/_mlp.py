@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from predictors._encoded import EncodedPredictor
+from predictors._registry import register_predictor
 from supernet import NASError
 
 __all__ = ["MLPPredictor"]
@@ -36,6 +37,7 @@ def build_mlp(in_features: int, hidden: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*parts)
 
 
+@register_predictor
 class MLPPredictor(EncodedPredictor):
     """Trained with AdamW on the mean squared error in percentage points for a fixed number
     of gradient ``steps`` (so small training sets are not under-trained), cosine schedule."""

@@ -1,4 +1,5 @@
-"""A registry of predictor classes by name, and loading a saved predictor."""
+"""A registry of predictor classes by name (each model registers itself where it is
+defined, ``@register_predictor``), and loading a saved predictor."""
 
 from __future__ import annotations
 
@@ -6,10 +7,6 @@ import json
 from pathlib import Path
 
 from predictors._encoded import FORMAT, MANIFEST, EncodedPredictor
-from predictors._gbt import GBTPredictor
-from predictors._linear import RidgePredictor
-from predictors._mlp import MLPPredictor
-from predictors._transfer import TransferPredictor
 from supernet import ArtifactMismatchError, NASError, SearchSpace
 
 __all__ = ["create_predictor", "list_predictors", "load_predictor", "register_predictor",
@@ -17,9 +14,7 @@ __all__ = ["create_predictor", "list_predictors", "load_predictor", "register_pr
 
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
 
-_REGISTRY: dict[str, type[EncodedPredictor]] = {
-    cls.name: cls for cls in (MLPPredictor, RidgePredictor, GBTPredictor, TransferPredictor)
-}
+_REGISTRY: dict[str, type[EncodedPredictor]] = {}
 
 
 def register_predictor(cls: type[EncodedPredictor]) -> type[EncodedPredictor]:

@@ -22,9 +22,12 @@ def size_tilted_sample(space: SearchSpace, rng: np.random.Generator) -> ArchConf
         return [choices[i] for i in np.ravel(idx)]
 
     n, m = space.num_stages, space.max_depth
-    kernels = np.array(pick(space.kernel_choices, n * m)).reshape(n, m).tolist()
-    expands = np.array(pick(space.expand_choices, n * m), dtype=object).reshape(n, m).tolist()
-    arch = space.make_arch(pick(space.resolutions)[0], pick(space.depth_choices, n), kernels, expands)
+    slots = {key: np.array(pick(values, n * m), dtype=object).reshape(n, m).tolist()
+             for key, values in space.block_choices.items()}
+    resolution = pick(space.resolutions)[0]
+    depths = [space.fit_depth(s, d) for s, d in enumerate(pick(space.all_depths, n))]
+    net = {key: [pick(allowed)[0] for allowed in positions] for key, positions in space.net_choices.items()}
+    arch = space.make_arch(resolution, depths, slots, net=net)
     return arch.with_precision(space.draw_policy(rng))  # no draw at all in an fp32 space
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from predictors._encoded import EncodedPredictor
+from predictors._registry import load_predictor, predictor_class, register_predictor
 from supernet import ArtifactMismatchError, NASError
 
 __all__ = ["TransferPredictor"]
@@ -18,6 +19,7 @@ __all__ = ["TransferPredictor"]
 _PREFIX = "base__"  # the base predictor's files, stored in this predictor's folder
 
 
+@register_predictor
 class TransferPredictor(EncodedPredictor):
     """Accuracy of an arch as deployed (`ArchConfig.precision`) = the fp32 ``base``
     predictor's accuracy of its float twin + a ridge regression of the difference on the
@@ -45,8 +47,6 @@ class TransferPredictor(EncodedPredictor):
         self.base = None
         if base is not None:
             if not isinstance(base, EncodedPredictor):
-                from predictors._registry import load_predictor
-
                 base = load_predictor(base)
             self._set_base(base)
 
@@ -102,8 +102,6 @@ class TransferPredictor(EncodedPredictor):
         return {"drop": drop, "base": self.base.manifest(base_state, files)}, blobs
 
     def _load_state(self, state: dict[str, Any], files: dict[str, Path]) -> None:
-        from predictors._registry import predictor_class
-
         manifest = state["base"]
         folder = next(iter(files.values())).parent if files else Path(".")
         self._set_base(predictor_class(manifest.get("kind"), "the base of a transfer predictor")

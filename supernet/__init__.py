@@ -1,44 +1,96 @@
-"""Search space, elastic supernet, static subnet extraction, cost model, BN recalibration,
-checkpoints, datasets and ONNX export."""
+"""The family contract and the block families, elastic supernets, static subnet
+extraction, costs, BN recalibration, checkpoints, datasets, training and ONNX export.
 
-from supernet._arch import PRECISIONS, ArchConfig, precision_parts
-from supernet._bn import recalibrate_bn
-from supernet._checkpoint import file_hash, load_checkpoint, load_pretrained, load_supernet, save_checkpoint
+Subpackages by concern, each with its own face: `supernet.core` (errors, checks, atomic
+I/O), `supernet.space` (the family contract), `supernet.spaces` (one subpackage per
+family), `supernet.nn` (modules), `supernet.data`, `supernet.train`, `supernet.deploy`.
+The names most users need are re-exported here."""
+
+from supernet import spaces  # noqa: F401 - registers the families and their presets
+from supernet._checkpoint import (
+    file_hash,
+    load_checkpoint,
+    load_pretrained,
+    load_supernet,
+    save_checkpoint,
+    supernet_from_payload,
+)
 from supernet._cost import Cost, arch_cost, block_cost
-from supernet._curves import plot_curves, read_metrics
-from supernet._data import DEFAULT_DATA_DIR, load_fashion_mnist, train_val_split
-from supernet._datasets import ImageData, load_cifar10, load_dataset, load_image_folder, load_npz
-from supernet._distributed import DistEnv, init_distributed
-from supernet._errors import ArtifactMismatchError, DataError, NASError, SpaceError
-from supernet._evaluate import accuracy, calibrated_subnet, evaluate_arch
+from supernet._evaluate import (
+    EvalData,
+    accuracy,
+    calibrated_subnet,
+    checkpoint_data_config,
+    evaluate_accuracy,
+    evaluate_arch,
+    evaluate_deployed,
+    load_eval_data,
+    prepare_subnet,
+)
 from supernet._import_ofa import import_ofa
-from supernet._layout import BlockSpec
-from supernet._loader import DataSplits, TensorLoader, build_data, resize
-from supernet._model import Supernet
-from supernet._onnx import export_onnx, onnx_parity, ort_session
-from supernet._presets import get_space, list_spaces, load_space
-from supernet._pretrained import list_pretrained, pretrained_card, resolve_checkpoint
-from supernet._space import SearchSpace, as_rng
-from supernet._static import Subnet, build_block
-from supernet._train_config import (
-    ConfigError,
+from supernet._pretrained import PRETRAINED_DIR, list_pretrained, pretrained_card, resolve_checkpoint
+from supernet.core import ArtifactMismatchError, ConfigError, DataError, NASError, SpaceError
+from supernet.data import (
+    DEFAULT_DATA_DIR,
     DataConfig,
+    DataSplits,
+    ImageData,
+    TensorLoader,
+    build_data,
+    load_cifar10,
+    load_dataset,
+    load_fashion_mnist,
+    load_image_folder,
+    load_npz,
+    resize,
+    train_val_split,
+)
+from supernet.deploy import export_onnx, onnx_parity, ort_session
+from supernet.nn import Subnet, Supernet, build_block, recalibrate_bn
+from supernet.space import (
+    PRECISIONS,
+    ArchConfig,
+    BlockSpec,
+    Predictor,
+    SearchSpace,
+    as_rng,
+    family_class,
+    get_space,
+    list_families,
+    list_spaces,
+    load_space,
+    precision_parts,
+    register_block,
+    register_choice,
+    register_family,
+    register_space,
+)
+from supernet.train import (
+    DistEnv,
     OptimConfig,
     PhaseConfig,
     TrainConfig,
+    init_distributed,
     load_train_config,
+    plot_curves,
+    read_metrics,
+    train,
 )
-from supernet._trainer import train
 
 __all__ = [
     "DEFAULT_DATA_DIR", "PRECISIONS", "ArchConfig", "ArtifactMismatchError", "BlockSpec", "Cost", "DataError",
-    "NASError", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
-    "block_cost", "build_block", "export_onnx", "file_hash", "get_space", "import_ofa", "list_spaces",
-    "list_pretrained", "load_checkpoint", "load_fashion_mnist", "load_pretrained", "load_space",
-    "load_supernet", "onnx_parity", "precision_parts", "pretrained_card", "resolve_checkpoint",
-    "ort_session", "recalibrate_bn", "save_checkpoint", "train_val_split",
+    "NASError", "Predictor", "SearchSpace", "SpaceError", "Subnet", "Supernet", "arch_cost", "as_rng",
+    "block_cost", "build_block", "export_onnx", "family_class", "file_hash", "get_space", "import_ofa",
+    "list_families", "list_spaces", "list_pretrained", "load_checkpoint", "load_fashion_mnist",
+    "load_pretrained",
+    "load_space", "load_supernet", "onnx_parity", "precision_parts", "pretrained_card", "register_block",
+    "register_choice", "register_family", "register_space", "resolve_checkpoint",
+    "ort_session", "recalibrate_bn", "save_checkpoint", "supernet_from_payload", "train_val_split",
+    "PRETRAINED_DIR",
     # training and data
-    "ConfigError", "DataConfig", "DataSplits", "DistEnv", "ImageData", "OptimConfig", "PhaseConfig",
+    "ConfigError", "DataConfig", "DataSplits", "DistEnv", "EvalData", "checkpoint_data_config",
+    "evaluate_accuracy",
+    "evaluate_deployed", "load_eval_data", "prepare_subnet", "ImageData", "OptimConfig", "PhaseConfig",
     "TensorLoader", "TrainConfig", "accuracy", "build_data", "calibrated_subnet", "evaluate_arch",
     "init_distributed", "load_cifar10", "load_dataset", "load_image_folder", "load_npz",
     "load_train_config", "plot_curves", "read_metrics", "resize", "train",

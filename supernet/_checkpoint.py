@@ -8,12 +8,10 @@ from typing import Any
 
 import torch
 
-from supernet._errors import ArtifactMismatchError
-from supernet._io import atomic_path
-from supernet._model import Supernet
 from supernet._pretrained import resolve_checkpoint
-from supernet._space import SearchSpace
-from supernet._validate import short
+from supernet.core import ArtifactMismatchError, atomic_path, short
+from supernet.nn import Supernet
+from supernet.space import SearchSpace
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained", "file_hash"]
 

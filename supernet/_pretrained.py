@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from supernet._errors import ArtifactMismatchError
+from supernet.core import ArtifactMismatchError
 
 __all__ = ["PRETRAINED_DIR", "PREFIX", "list_pretrained", "pretrained_card", "resolve_checkpoint"]
 

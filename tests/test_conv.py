@@ -6,9 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supernet import _native
-from supernet._conv import DepthwiseConv, conv2d
-from supernet._native import fast_kernels
+from supernet.nn import _native, conv2d, fast_kernels
+from supernet.nn._conv import DepthwiseConv
 
 
 def _grads(fn, x, w, g):
@@ -29,7 +28,7 @@ def _grads(fn, x, w, g):
 def test_depthwise_backward_equals_native(kernel_path, n, c, size, k, stride, layout, monkeypatch):
     if kernel_path == "torch":
         monkeypatch.setattr(_native, "dw_weight_grad", lambda *a, **kw: None)
-        monkeypatch.setattr("supernet._conv.dw_weight_grad", lambda *a, **kw: None)
+        monkeypatch.setattr("supernet.nn._conv.dw_weight_grad", lambda *a, **kw: None)
     gen = torch.Generator().manual_seed(n * 100 + c)
     x = torch.randn(n, c, size, size, generator=gen)
     if layout == "cl":

@@ -11,7 +11,7 @@ import pytest
 
 from nas.cli import main
 from supernet import ConfigError, get_space
-from supernet._quantize import parse_precision
+from supernet.deploy import parse_precision
 
 
 def _export(tmp_path, name: str, *extra: str) -> tuple[int, dict | None]:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from supernet._io import _writer_tag, atomic_write_text, remove_stale_temps
+from supernet.core import atomic_write_text
+from supernet.core._io import _writer_tag, remove_stale_temps
 from tests._train_helpers import PS_PHASES, write_config
 from tests.test_predictors_collect import make_checkpoint
 
@@ -262,7 +263,7 @@ def test_a_killed_search_takes_its_local_ray_with_it(tmp_path):
 
 
 def test_the_reaper_kills_what_was_started_after_it_and_spares_the_rest():
-    from supernet._io import Reaper
+    from supernet.core import Reaper
 
     older = subprocess.Popen(["sleep", "60"])  # the owner's process from before: spared
     reaper = Reaper()

@@ -9,11 +9,8 @@ import torch
 from torch import nn
 
 from supernet import Supernet, get_space
-from supernet._elastic import ElasticBatchNorm2d
-from supernet._fused import batch_norm_act
-from supernet._native import fast_kernels, kernels_available
-from supernet._train_config import OptimConfig
-from supernet._trainer import train_step
+from supernet.nn import ElasticBatchNorm2d, batch_norm_act, fast_kernels, kernels_available
+from supernet.train import OptimConfig, train_step
 
 needs_kernels = pytest.mark.skipif(not kernels_available(), reason="no C compiler: the torch path serves")
 ACTS = {"relu": nn.ReLU, "hswish": nn.Hardswish, "none": nn.Identity}
@@ -96,7 +93,7 @@ def test_nan_propagates_as_in_pytorch(act):
 
 
 def test_without_a_compiler_pytorch_serves(monkeypatch):
-    monkeypatch.setattr("supernet._fused.kernels_available", lambda: False)
+    monkeypatch.setattr("supernet.nn._fused.kernels_available", lambda: False)
     bn, act = nn.BatchNorm2d(6), nn.ReLU()
     x = torch.randn(4, 6, 5, 5).contiguous(memory_format=torch.channels_last).requires_grad_()
     out = batch_norm_act(bn, x, act)

@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from nas.cli import main
-from supernet import ArtifactMismatchError, get_space, load_supernet
-from supernet._import_ofa import import_ofa
+from supernet import ArtifactMismatchError, get_space, import_ofa, load_supernet
 
 
 class _Stub(types.ModuleType):
@@ -133,7 +132,7 @@ def test_the_whole_pipeline_on_an_imported_supernet(ofa_networks, tmp_path, caps
     import pandas as pd
     from PIL import Image
 
-    from supernet._data import load_fashion_mnist
+    from supernet.data import load_fashion_mnist
 
     mit = _randomised(ofa_networks(dropout_rate=0, width_mult=1.0, ks_list=[3, 5, 7],
                                    expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), seed=5)

@@ -46,8 +46,8 @@ def all_archs(space: SearchSpace):
     for r in space.resolutions:
         for depths in itertools.product(space.depth_choices, repeat=space.num_stages):
             for picks in itertools.product(*[itertools.product(choices, repeat=d) for d in depths]):
-                yield space.make_arch(r, depths, [[k for k, _ in p] for p in picks],
-                                      [[e for _, e in p] for p in picks])
+                yield space.make_arch(r, depths, {"kernel_sizes": [[k for k, _ in p] for p in picks],
+                                                  "expand_ratios": [[e for _, e in p] for p in picks]})
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import torch
 import supernet
 from nas.cli import main as nas_main
 from predictors import CollectConfig, collect, load_predictor, read_table
-from predictors._evaluate import load_eval_data, prepare_subnet
-from supernet import ArtifactMismatchError, SearchSpace, Supernet
+from supernet import ArtifactMismatchError, SearchSpace, Supernet, load_eval_data, prepare_subnet
 
 TINY = dict(name="tiny_fmnist", in_channels=1, num_classes=10, stem_channels=8, stem_stride=2,
             first_block_channels=8, stage_widths=(8, 16), stage_strides=(1, 2),

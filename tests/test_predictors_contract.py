@@ -136,7 +136,8 @@ def test_fast_encoding_matches_its_definition():
             space.max_depth
         ref = np.zeros((len(archs), space.encoding_size), dtype=np.float32)
         for row, arch in enumerate(archs):
-            for s, i, k, e in arch.blocks():
+            for s, i, c in arch.blocks():
+                k, e = c["kernel_sizes"], c["expand_ratios"]
                 ref[row, (s * m + i) * width + space.kernel_choices.index(k)] = 1
                 ref[row, (s * m + i) * width + nk + space.expand_choices.index(e)] = 1
             ref[row, space.num_stages * m * width + space.resolutions.index(arch.resolution)] = 1

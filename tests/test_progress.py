@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from supernet._progress import progress
+from supernet.core import progress
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,7 +27,8 @@ from supernet import (
     export_onnx,
     get_space,
 )
-from supernet._quantize import _child_index, _node_children, quantize_onnx
+from supernet.deploy import quantize_onnx
+from supernet.deploy._quantize import _child_index, _node_children
 from tests.test_predictors_collect import TINY, make_checkpoint
 
 FAST = Protocol(rounds=3, calls=1, warmup=1)
@@ -42,7 +43,7 @@ def test_a_policy_is_part_of_the_arch():
     assert q.precision == ("fp32", "fp32", "int8", "fp32", "int8") and str(q).endswith("@ffifi")
     assert str(arch.with_precision("int8")).endswith("@int8")
     assert ArchConfig.from_json(q.to_json()) == q and ArchConfig.from_dict(arch.to_dict()) == arch
-    blocks = q.block_precisions()
+    blocks = space.block_precisions(q)
     assert len(blocks) == len(space.layout(q)) and blocks[-1] == "int8" and blocks[0] == "fp32"
     with pytest.raises(SpaceError, match="expected one of"):
         arch.with_precision(("int8",) * 4)  # one per part: stem, 3 stages, head
@@ -101,7 +102,7 @@ def test_the_policy_keeps_every_node_of_an_fp32_part_float(tmp_path):
     assert {"HardSigmoid", "Mul"} <= {t for t, _ in unnamed}  # the hard-swish, split up
     assert all(c is not None for _, c in unnamed)  # every node is given its part
     calib = np.random.default_rng(0).standard_normal((8, 1, 12, 12)).astype(np.float32)
-    info = quantize_onnx(fp32, tmp_path / "q.onnx", calib, arch=arch)
+    info = quantize_onnx(fp32, tmp_path / "q.onnx", calib, block_precisions=space.block_precisions(arch))
     graph = onnx.load(str(tmp_path / "q.onnx")).graph
     produced_by = {o: n for n in graph.node for o in n.output}
     stem = [n for n in graph.node if n.name.startswith("/0/") and n.op_type == "Conv"][0]
@@ -109,7 +110,7 @@ def test_the_policy_keeps_every_node_of_an_fp32_part_float(tmp_path):
     assert info["nodes_left_fp32"] >= 3 and info["quantize_nodes"] > 0
     # and the int8 parts' own hard-swish nodes are quantised: excluding the fp32 part's
     # nameless nodes by the name "" once left every nameless node of the model float
-    int8_children = {i for i, p in enumerate(arch.block_precisions()) if p == "int8"}
+    int8_children = {i for i, p in enumerate(space.block_precisions(arch)) if p == "int8"}
     int8_muls = sum(n.op_type == "Mul" and c in int8_children for n, c in zip(nodes, _node_children(nodes)))
     quantized_muls = [n for n in graph.node if n.op_type == "Mul" and all(
         i in produced_by and produced_by[i].op_type == "DequantizeLinear" for i in n.input)]
@@ -130,10 +131,10 @@ def test_fp32_parts_keep_constant_weights_when_the_export_shares_them(tmp_path):
     consumers = [i for n in model.graph.node for i in n.input if i in inits]
     assert len(consumers) > len(set(consumers))  # the export shares some: the case under test
     calib = np.random.default_rng(0).standard_normal((8, 1, 12, 12)).astype(np.float32)
-    quantize_onnx(fp32, tmp_path / "q.onnx", calib, arch=arch)
+    quantize_onnx(fp32, tmp_path / "q.onnx", calib, block_precisions=space.block_precisions(arch))
     graph = onnx.load(str(tmp_path / "q.onnx")).graph
     produced_by = {o: n for n in graph.node for o in n.output}
-    fp32_children = {i for i, p in enumerate(arch.block_precisions()) if p == "fp32"}
+    fp32_children = {i for i, p in enumerate(space.block_precisions(arch)) if p == "fp32"}
     float_convs = [n for n in graph.node if n.op_type == "Conv" and _child_index(n.name) in fp32_children]
     assert float_convs and all(i not in produced_by for n in float_convs for i in n.input[1:])
     int8_convs = [n for n in graph.node if n.op_type == "Conv" and _child_index(n.name) not in fp32_children]

@@ -15,8 +15,7 @@ from nas import (
     create_strategy,
     list_strategies,
 )
-from predictors._base import Predictor
-from supernet import NASError, arch_cost, get_space
+from supernet import NASError, Predictor, arch_cost, get_space
 
 
 class RidgeAccuracyProxy(Predictor):

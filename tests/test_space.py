@@ -149,5 +149,5 @@ def test_user_space_from_yaml_and_json(tmp_path):
     ],
 )
 def test_invalid_space_fields(override, fragment):
-    with pytest.raises(SpaceError, match=f"SearchSpace.{fragment}: got"):
+    with pytest.raises(SpaceError, match=f"Space.{fragment}: got"):
         tiny_space(**override)

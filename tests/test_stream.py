@@ -16,7 +16,7 @@ import yaml
 
 from nas.cli import main as nas_main
 from supernet import DataConfig, build_data
-from supernet._data import load_fashion_mnist
+from supernet.data import load_fashion_mnist
 from tests._train_helpers import TINY_SPACE
 
 CLASSES = ["tshirt", "trouser", "pullover", "dress"]  # Fashion-MNIST 0..3: the tiny space has 4 classes

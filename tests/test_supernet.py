@@ -1,3 +1,8 @@
+"""The family contract, for every registered preset of every family (the whole suite
+registers the toy family of test_family_toy.py too): the extracted static subnet computes
+what the supernet computes, the cost model counts what the static modules hold and run,
+and ONNX Runtime computes what PyTorch computes. Then mbconv's own elastic details."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +20,7 @@ def small_res_arch(space, rng):
     """Random arch at one of the two smallest resolutions (keeps ofa_mbv3 fast)."""
     arch = space.sample(rng)
     res = space.resolutions[int(rng.integers(2))]
-    return space.validate(type(arch)(res, arch.depths, arch.kernel_sizes, arch.expand_ratios))
+    return space.validate(arch.with_resolution(res))
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = """
 import sys, torch
 from supernet import NASError, Supernet, get_space, init_distributed, load_train_config, train
-from supernet._distributed import shutdown_distributed
+from supernet.train import shutdown_distributed
 
 config, out = load_train_config(sys.argv[1]), sys.argv[2]
 env = init_distributed()
@@ -84,7 +84,7 @@ ELASTIC_WORKER = """
 import json, os, signal, sys, threading, time, torch
 from pathlib import Path
 from supernet import Supernet, get_space, init_distributed, load_train_config, train
-from supernet._distributed import shutdown_distributed
+from supernet.train import shutdown_distributed
 
 config, out = load_train_config(sys.argv[1]), Path(sys.argv[2])
 env = init_distributed()

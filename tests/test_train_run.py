@@ -9,8 +9,7 @@ import torch
 from _train_helpers import PS_PHASES, write_config
 
 from supernet import NASError, load_supernet, load_train_config, train
-from supernet._distributed import device_label
-from supernet._schedule import step_archs
+from supernet.train import device_label, step_archs
 
 
 def test_training_lowers_loss_and_learns(tmp_path):

@@ -43,7 +43,7 @@ def test_metrics_reach_tensorboard_and_mlflow(tmp_path, capsys):
 
 def test_an_unknown_or_missing_viewer_is_a_clear_error(tmp_path):
     from supernet import ConfigError
-    from supernet._sinks import open_sinks
+    from supernet.train import open_sinks
 
     with pytest.raises(ConfigError, match="expected any of"):
         open_sinks(["wandb"], tmp_path, {})

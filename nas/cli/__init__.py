@@ -12,7 +12,7 @@ import logging
 import sys
 
 from supernet import NASError
-from supernet._validate import short
+from supernet.core import short
 
 COMMANDS = [
     "nas.cli._demo",

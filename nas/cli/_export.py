@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
+    p.add_argument("--timing-rounds", type=int, default=300,
+                   help="timed runs of the model (each beside the reference subnets with --table); fewer "
+                        "for large models on slow machines (default 300)")
     p.add_argument("--precision",
                    help="the arch's own policy by default (a searched arch carries one; fp32 without), or "
                         "fp32, int8, or a policy per part: a default then PART:PRECISION items, "
@@ -76,7 +79,7 @@ def run(args) -> int:
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
         force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
         max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop,
-        bare=args.bare))
+        bare=args.bare, timing_rounds=args.timing_rounds))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     summary = {k: card[k] for k in keys}

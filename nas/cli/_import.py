@@ -1,4 +1,5 @@
-"""`nas import-ofa`: MIT's released OFA-MobileNetV3 supernets as checkpoints of this project."""
+"""`nas import-ofa`: MIT's released once-for-all supernets (MobileNetV3, ProxylessNAS,
+ResNet50) as checkpoints of this project."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from nas.cli._summary import Summary, add_json_flag, number, show
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("import-ofa", help="convert MIT's released OFA-MobileNetV3 checkpoint",
-                       description="Convert MIT's once-for-all MobileNetV3 checkpoint "
-                       "(ofa_mbv3_d234_e346_k357_w1.0 or _w1.2) into a supernet checkpoint of the "
-                       "ofa_mbv3 (or ofa_mbv3_w12) space, usable wherever a checkpoint is taken.")
+    p = sub.add_parser("import-ofa", help="convert one of MIT's released once-for-all checkpoints",
+                       description="Convert one of MIT's once-for-all checkpoints "
+                       "(ofa_mbv3_d234_e346_k357_w1.0 or _w1.2, ofa_proxyless_d234_e346_k357_w1.3, "
+                       "ofa_resnet50_d=0+1+2_e=0.2+0.25+0.35_w=0.65+0.8+1.0) into a supernet checkpoint "
+                       "of the ofa_mbv3 (ofa_mbv3_w12), ofa_proxyless or ofa_resnet50 space, usable "
+                       "wherever a checkpoint is taken.")
     p.add_argument("--checkpoint", required=True, help="MIT's checkpoint file")
     p.add_argument("--out", required=True, help="supernet checkpoint to write (.pt)")
-    p.add_argument("--space", choices=("ofa_mbv3", "ofa_mbv3_w12"),
-                   help="default: from the checkpoint's widths")
+    p.add_argument("--space", help="the preset it is a supernet of (default: found from its tensors: "
+                   "ofa_mbv3, ofa_mbv3_w12, ofa_proxyless or ofa_resnet50)")
     p.add_argument("--data-dir", help="ImageNet-layout folder (train/CLASS/*, val/CLASS/*) the checkpoint's "
                    "data config streams from (BN recalibration, collect, export); --data-dir of those "
                    "commands can point elsewhere later")
@@ -24,9 +27,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from supernet import file_hash, save_checkpoint
-    from supernet._import_ofa import import_ofa
-    from supernet._io import check_outputs
+    from supernet import file_hash, import_ofa, save_checkpoint
+    from supernet.core import check_outputs
 
     check_outputs([args.out], force=args.force, what="checkpoint")
     config = _imagenet_config(args.data_dir, args.image_size) if args.data_dir else None
@@ -53,7 +55,7 @@ def _imagenet_config(folder: str, image_size: int) -> dict:
     from pathlib import Path
 
     from supernet import DataConfig, NASError
-    from supernet._stream import IMAGENET_MEAN, IMAGENET_STD, scan_folder
+    from supernet.data import IMAGENET_MEAN, IMAGENET_STD, scan_folder
 
     found = scan_folder(folder)  # the layout checked, as every later use will read it
     if found.mode != "RGB":

@@ -156,7 +156,7 @@ def run_import(args) -> int:
 
 def run_validate(args) -> int:
     from latency_tables import LatencyTable, ValidateConfig, validate_table
-    from supernet._io import check_outputs
+    from supernet.core import check_outputs
 
     plot = args.plot or str(Path(args.report).with_suffix(".png"))
     check_outputs([args.report, plot], force=args.force, what="validation report")

@@ -67,8 +67,7 @@ def describe(text: str) -> tuple[dict, Summary]:
 
 
 def _checkpoint(text: str) -> tuple[dict, Summary]:
-    from supernet import SearchSpace, file_hash
-    from supernet._checkpoint import load_checkpoint, resolve_checkpoint
+    from supernet import SearchSpace, file_hash, load_checkpoint, resolve_checkpoint
 
     payload = load_checkpoint(text)
     space = SearchSpace.from_dict(payload["space"])
@@ -101,8 +100,7 @@ def _checkpoint(text: str) -> tuple[dict, Summary]:
 
 
 def _latency_table(path: Path) -> tuple[dict, Summary]:
-    from latency_tables import LatencyTable
-    from latency_tables._e2e import table_reference_precisions
+    from latency_tables import LatencyTable, table_reference_precisions
 
     table = LatencyTable.load(path, require_complete=False)
     m, cal = table.meta, table.calibration or {}

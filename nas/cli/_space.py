@@ -17,10 +17,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from supernet import arch_cost, get_space, list_spaces
+    from supernet import arch_cost, get_space, list_families, list_spaces
 
     if args.list:
-        print("\n".join(list_spaces()))
+        for family in list_families():
+            print(f"{family}: {', '.join(list_spaces(family)) or '(no presets)'}")
         return 0
     space = get_space(args.space)
     info = {"fields": space.to_dict(), "hash": space.hash, "num_subnets": space.num_subnets,
@@ -29,23 +30,18 @@ def run(args) -> int:
         cost = arch_cost(space, arch)
         info[name] = {"arch": arch.to_dict(), "params": cost.params, "macs": cost.macs,
                       "peak_memory_bytes": cost.peak_memory_bytes}
-    report = Summary(f"space {space.name} (hash {space.hash}): {number(space.num_subnets)} subnets")
+    report = Summary(f"space {space.name} ({space.family}, hash {space.hash}): "
+                     f"{number(space.num_subnets)} subnets")
     report.fact("resolutions", ", ".join(f"{r} px" for r in space.resolutions))
-    kernels, expands = _choices(space.kernel_choices), _choices(space.expand_choices)
-    report.fact("per block", f"kernel {kernels}, expand {expands}")
-    report.fact("depth per stage", _choices(space.depth_choices))
-    report.fact("stem", f"{space.stem_channels} channels, stride {space.stem_stride}")
-    stages = [[str(i + 1), str(w), str(st), act, "yes" if se else "no"]
-              for i, (w, st, act, se) in enumerate(zip(space.stage_widths, space.stage_strides,
-                                                       space.stage_acts, space.stage_se))]
-    report.table(["stage", "width", "stride", "activation", "SE"], stages)
+    for label, text in space.describe().items():
+        if label not in ("resolutions", "family"):
+            report.fact(label, text)
+    header, rows = space.stage_table()
+    if rows:
+        report.table(header, rows)
     report.table(["subnet", "arch", "MACs", "params", "peak memory (B)"],
                  [[name, str(a), number(info[name]["macs"]), number(info[name]["params"]),
                    number(info[name]["peak_memory_bytes"])]
                   for name, a in (("smallest", space.smallest()), ("largest", space.largest()))])
     show(args, info, report)
     return 0
-
-
-def _choices(values) -> str:
-    return "{" + ", ".join(f"{v:g}" for v in values) + "}"

@@ -33,8 +33,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from supernet import load_train_config, train
-    from supernet._distributed import shutdown_distributed
-    from supernet._sinks import tracking_uri
+    from supernet.train import shutdown_distributed, tracking_uri
 
     overrides = {}
     if args.data_dir is not None:

@@ -1,0 +1,25 @@
+"""The project-wide toolbox: errors, the one check helper, bounded YAML, validation of what
+is read from outside, atomic I/O, child processes (reaper, Ray) and progress bars."""
+
+from supernet.core._config import ConfigError, build_config, check, is_int, is_num, known_keys, read_yaml
+from supernet.core._errors import ArtifactMismatchError, DataError, NASError, SpaceError
+from supernet.core._io import (
+    Reaper,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_outputs,
+    check_writable,
+    die_with_parent,
+    start_ray,
+)
+from supernet.core._progress import progress
+from supernet.core._validate import check_columns, differences, short
+
+__all__ = [
+    "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
+    "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
+    "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "known_keys",
+    "progress", "read_yaml", "short", "start_ray",
+]

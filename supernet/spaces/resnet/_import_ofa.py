@@ -1,0 +1,75 @@
+"""MIT's released OFA-ResNet50 supernet (``ofa_resnet50_d=0+1+2_e=0.2+0.25+0.35_w=0.65+0.8+1.0``)
+as a supernet of the ``ofa_resnet50`` space: every tensor maps to one of ours, renamed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+
+from supernet.core import ArtifactMismatchError
+from supernet.nn import Supernet
+from supernet.space import register_importer
+
+__all__ = ["convert_ofa_resnet_state", "detect_ofa_resnet"]
+
+_STEM = {"input_stem.0.": "stem.conv0.", "input_stem.1.conv.": "stem.conv1.", "input_stem.2.": "stem.conv2."}
+
+
+def _plain(key: str) -> str:
+    """MIT's live module names (``conv.conv.weight``, ``bn.bn.``, ``linear.linear.``) as its
+    released files spell them (one level less)."""
+    key = key.replace(".bn.bn.", ".bn.").replace(".linear.linear.", ".linear.")
+    return key[: -len(".conv.conv.weight")] + ".conv.weight" if key.endswith(".conv.conv.weight") else key
+
+
+def _rename(key: str, blocks: list[tuple[int, int]]) -> str | None:
+    key = _plain(key)
+    for mit, ours in _STEM.items():
+        if key.startswith(mit):
+            return ours + key[len(mit):]
+    if key.startswith("classifier.linear."):
+        return "head.classifier." + key[len("classifier.linear."):]
+    match = re.fullmatch(r"blocks\.(\d+)\.(conv[123]|downsample)\.(.+)", key)
+    if match is None or int(match.group(1)) >= len(blocks):
+        return None
+    stage, index = blocks[int(match.group(1))]
+    layer, rest = match.group(2), match.group(3)
+    if layer == "downsample":  # MIT's pool, conv and bn in one sequence; ours: the pool and a conv-bn
+        layer = "downsample.conv"
+    return f"stages.{stage}.{index}.{layer}.{rest}"
+
+
+def convert_ofa_resnet_state(state: dict[str, Any], space) -> dict[str, torch.Tensor]:
+    """MIT's ``OFAResNets`` state dict as the state dict of our supernet of ``space``; a key
+    that is missing, unexpected or of the wrong shape is an error naming it."""
+    want = Supernet(space).state_dict()
+    blocks = [(s, i) for s in range(space.num_stages) for i in range(space.stage_depths(s)[-1])]
+    out, unknown = {}, []
+    for key, value in state.items():
+        ours = _rename(key, blocks)
+        if ours is None or ours not in want:
+            unknown.append(key)
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise ArtifactMismatchError(f"OFA checkpoint: {key} holds {type(value).__name__}, not a tensor")
+        out[ours] = value
+    missing = [k for k in want if k not in out]
+    wrong = [f"{k} {tuple(out[k].shape)} (expected {tuple(want[k].shape)})" for k in out
+             if tuple(out[k].shape) != tuple(want[k].shape)]
+    problems = [f"unexpected key(s) {unknown[:3]}" if unknown else "",
+                f"missing {missing[:3]}" if missing else "", f"wrong shape {wrong[:3]}" if wrong else ""]
+    if any(problems):
+        raise ArtifactMismatchError(
+            f"not an OFA-ResNet checkpoint of space {space.name!r}: {'; '.join(p for p in problems if p)} "
+            f"({len(unknown)} unexpected, {len(missing)} missing, {len(wrong)} of the wrong shape in all)")
+    return out
+
+
+def detect_ofa_resnet(state: dict[str, Any]) -> str | None:
+    """``ofa_resnet50`` for a state dict of MIT's ``OFAResNets``, else None."""
+    return "ofa_resnet50" if any(_plain(k) == "input_stem.0.conv.weight" for k in state) else None
+
+
+register_importer("resnet", detect=detect_ofa_resnet, convert=convert_ofa_resnet_state)
