@@ -58,8 +58,7 @@ def reference_archs(space: SearchSpace, precisions: Sequence[str] | None = None)
     each of ``precisions`` (default: those the space draws). An int8 table is scaled by
     int8 subnets: the machine's int8 and fp32 kernels do not slow down alike under load."""
     lo_r, hi_r = min(space.resolutions), max(space.resolutions)
-    archs = [space.make_arch(r, a.depths, {k: a.choice(k) for k in a.keys})
-             for r in (lo_r, hi_r) for a in (space.smallest(r), space.largest(r))]
+    archs = [a for r in (lo_r, hi_r) for a in (space.smallest(r), space.largest(r))]
     return list(dict.fromkeys(a.with_precision(p) for p in (precisions or space.precisions) for a in archs))
 
 

@@ -16,16 +16,17 @@ def size_tilted_sample(space: SearchSpace, rng: np.random.Generator) -> ArchConf
     ``u ~ U(0, 1)`` per arch, each choice index drawn around ``u`` times the last index."""
     u = rng.random()
 
-    def pick(choices, size=None):
-        jitter = rng.normal(0.0, 0.25, size=size)
-        idx = np.clip(np.floor((u + jitter) * len(choices)), 0, len(choices) - 1).astype(int)
-        return [choices[i] for i in np.ravel(idx)]
+    def pick(choices, size=None, per_position=None):
+        """``size`` values of ``choices`` (or one of each of the ``per_position`` lists)."""
+        jitter = np.ravel(rng.normal(0.0, 0.25, size=size))
+        lists = per_position or [choices] * len(jitter)
+        return [c[int(np.clip(np.floor((u + j) * len(c)), 0, len(c) - 1))] for c, j in zip(lists, jitter)]
 
     n, m = space.num_stages, space.max_depth
     slots = {key: np.array(pick(values, n * m), dtype=object).reshape(n, m).tolist()
              for key, values in space.block_choices.items()}
     resolution = pick(space.resolutions)[0]
-    depths = [space.fit_depth(s, d) for s, d in enumerate(pick(space.all_depths, n))]
+    depths = pick(None, n, per_position=space.offered_depths())
     net = {key: [pick(allowed)[0] for allowed in positions] for key, positions in space.net_choices.items()}
     arch = space.make_arch(resolution, depths, slots, net=net)
     return arch.with_precision(space.draw_policy(rng))  # no draw at all in an fp32 space

@@ -177,7 +177,7 @@ CASES = [
     ("latency build: output under a file", lambda w, t: ["latency", "build", "--space", str(w["space"]), "--out", str(w["acc"]) + "/t.csv"], "is a file, not a folder"),
     ("export: execution provider not in onnxruntime", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", json.dumps(w["arch"]), "--provider", "NoSuchExecutionProvider", "--out", str(t / "m.onnx")], "'NoSuchExecutionProvider' is not in this onnxruntime"),
     ("import-ofa: missing checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(t / "none.pth"), "--out", str(t / "s.pt")], "does not exist"),
-    ("import-ofa: our own checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(w["ckpt"]), "--out", str(t / "s.pt")], "not an OFA-MobileNetV3 state dict"),
+    ("import-ofa: our own checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(w["ckpt"]), "--out", str(t / "s.pt")], "not one of MIT's once-for-all supernets"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
 ]
 

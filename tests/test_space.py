@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from supernet import ArchConfig, SpaceError, get_space, list_spaces, load_space
 from tests.conftest import tiny_space
@@ -42,10 +43,14 @@ def test_sampling_json_and_extremes(name):
     for arch in archs:
         assert space.validate(arch) is arch
         assert ArchConfig.from_json(arch.to_json()) == arch
-    assert len(set(archs)) > 190
+    assert len(set(archs)) > min(190, space.num_subnets * len(space.resolutions) // 3)
     big, small = space.largest(), space.smallest()
-    assert big.depths == (space.max_depth,) * space.num_stages
-    assert all(k == max(space.kernel_choices) for s in big.kernel_sizes for k in s)
+    assert big.depths == tuple(space.stage_depths(s)[-1] for s in range(space.num_stages))
+    for key, allowed in space.block_choices.items():
+        assert all(v == max(allowed) for stage in big.choice(key) for v in stage)
+        assert all(v == min(allowed) for stage in small.choice(key) for v in stage)
+    for key, positions in space.net_choices.items():
+        assert list(big.choice(key)) == [max(p) for p in positions]
     assert small.resolution == min(space.resolutions)
     assert SpaceError.__mro__[1].__name__ == "NASError"
 
@@ -151,3 +156,38 @@ def test_user_space_from_yaml_and_json(tmp_path):
 def test_invalid_space_fields(override, fragment):
     with pytest.raises(SpaceError, match=f"Space.{fragment}: got"):
         tiny_space(**override)
+
+
+@pytest.mark.parametrize("name", ["ofa_resnet50", "ofa_proxyless", "fmnist_resnet"])
+def test_stages_with_their_own_depths_draw_each_depth_evenly(name):
+    space = get_space(name)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(3000)]
+    mutated = [space.mutate(a, rng, prob=1.0) for a in archs[:1500]]
+    for s in range(space.num_stages):
+        for batch in (archs, mutated):
+            counts = np.array([sum(a.depths[s] == d for a in batch) for d in space.stage_depths(s)])
+            assert counts.min() > 0.8 * counts.mean(), (s, space.stage_depths(s), counts)
+    low = min(space.all_depths)
+    narrow = space.largest(restrict={"depths": [low]})
+    assert narrow.depths == tuple(space.fit_depth(s, low) for s in range(space.num_stages))
+    assert {space.sample(rng, depths=[low]).depths for _ in range(20)} == {narrow.depths}
+
+
+def test_archs_and_supernets_copy_pickle_and_replace():
+    import copy
+    import dataclasses
+    import pickle
+
+    from supernet import Supernet
+
+    space = get_space("fmnist_resnet")
+    arch = space.sample(3).with_precision("int8")
+    for twin in (pickle.loads(pickle.dumps(arch)), copy.deepcopy(arch)):
+        assert twin == arch and hash(twin) == hash(arch) and str(twin) == str(arch)
+    moved = dataclasses.replace(arch, resolution=28)
+    assert moved == arch.with_resolution(28) and moved.width_mults == arch.width_mults
+    net = Supernet(space).eval()
+    x = torch.randn(1, 1, 28, 28)
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert type(twin) is type(net) and torch.equal(twin(x, moved), net(x, moved))

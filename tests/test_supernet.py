@@ -125,4 +125,6 @@ def test_onnx_export_matches_pytorch_with_dynamic_batch(tmp_path, name):
         path = export_onnx(sub, tmp_path / f"{i}.onnx", (1, space.in_channels, arch.resolution,
                                                           arch.resolution))
         x = torch.randn(3, space.in_channels, arch.resolution, arch.resolution)
-        assert onnx_parity(path, sub, x) <= 1e-4
+        with torch.no_grad():
+            scale = max(1.0, float(sub.eval()(x).abs().max()))
+        assert onnx_parity(path, sub, x) <= 1e-4 * scale  # float32: relative to the logits' size

@@ -8,12 +8,12 @@ from supernet.nn._elastic import ElasticBatchNorm2d, ElasticConv2d, ElasticConvB
 from supernet.nn._fused import batch_norm_act
 from supernet.nn._layers import ConvBNAct, SqueezeExcite, assemble, init_weights, make_act
 from supernet.nn._native import fast_kernels, fast_kernels_enabled, kernels_available
-from supernet.nn._supernet import Subnet, Supernet, build_block
+from supernet.nn._supernet import Subnet, Supernet, build_block, renamed_state
 
 __all__ = [
     "Conv2d", "ConvBNAct", "ElasticBatchNorm2d", "ElasticConv2d", "ElasticConvBNAct", "ElasticLinear",
     "ElasticSE",
     "SqueezeExcite", "Subnet", "Supernet", "assemble", "batch_norm_act", "build_block", "conv2d",
     "fast_kernels", "fast_kernels_enabled", "init_weights", "kernels_available", "make_act", "memory_format",
-    "recalibrate_bn",
+    "recalibrate_bn", "renamed_state",
 ]

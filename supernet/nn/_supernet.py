@@ -3,16 +3,16 @@ standalone static network an arch extracts to (or builds afresh from its layout)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from supernet.core import SpaceError
+from supernet.core import ArtifactMismatchError, SpaceError
 from supernet.nn._layers import init_weights
 from supernet.space import ArchConfig, BlockSpec, SearchSpace, block_kind
 
-__all__ = ["Subnet", "Supernet", "build_block"]
+__all__ = ["Subnet", "Supernet", "build_block", "renamed_state"]
 
 
 def build_block(spec: BlockSpec, dropout: float = 0.0) -> nn.Module:
@@ -41,8 +41,8 @@ class Supernet(nn.Module):
     `SearchSpace.supernet_class`). A family's subclass builds its modules in ``__init__``
     and implements `run` (the forward pass of one arch) and `extract`."""
 
-    def __new__(cls, space: SearchSpace, *args, **kwargs):
-        if cls is Supernet:
+    def __new__(cls, space: SearchSpace | None = None, *args, **kwargs):
+        if cls is Supernet and space is not None:  # (copy and pickle call __new__ bare)
             if not isinstance(space, SearchSpace):
                 raise SpaceError(f"Supernet: expected a SearchSpace, got {type(space).__name__}")
             cls = space.supernet_class()
@@ -75,3 +75,31 @@ class Supernet(nn.Module):
 
     def sort_channels(self) -> None:  # noqa: B027 - optional
         """Importance re-sorting of the elastic widths (before an elastic-width phase)."""
+
+
+def renamed_state(state: dict, model: nn.Module, rename: Callable[[str], str | None], what: str,
+                  adjust: Callable[[str, torch.Tensor], torch.Tensor] = lambda key, value: value) -> dict:
+    """``state`` (another code's state dict, e.g. MIT's) as a state dict of ``model``: each key
+    renamed by ``rename`` (None: not ours) and its tensor passed through ``adjust``. A key
+    that is unexpected, missing or of the wrong shape is an `ArtifactMismatchError` naming
+    it, saying that the file is not ``what``."""
+    want = model.state_dict()
+    out, unknown = {}, []
+    for key, value in state.items():
+        ours = rename(key)
+        if ours is None or ours not in want:
+            unknown.append(key)
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise ArtifactMismatchError(f"{what}: {key} holds {type(value).__name__}, not a tensor")
+        out[ours] = adjust(ours, value)
+    missing = [k for k in want if k not in out]
+    wrong = [f"{k} {tuple(out[k].shape)} (expected {tuple(want[k].shape)})" for k in out
+             if tuple(out[k].shape) != tuple(want[k].shape)]
+    problems = [f"unexpected key(s) {unknown[:3]}" if unknown else "",
+                f"missing {missing[:3]}" if missing else "", f"wrong shape {wrong[:3]}" if wrong else ""]
+    if any(problems):
+        raise ArtifactMismatchError(
+            f"not {what}: {'; '.join(p for p in problems if p)} ({len(unknown)} unexpected, {len(missing)} "
+            f"missing, {len(wrong)} of the wrong shape in all)")
+    return out

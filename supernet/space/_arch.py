@@ -21,11 +21,15 @@ _TOKENS: dict[str, str] = {}  # choice key -> its letter in `str(arch)`, in regi
 def register_choice(key: str, token: str) -> str:
     """Declare a per-block choice ``key`` (its JSON name, e.g. ``kernel_sizes``) and the
     ``token`` that stands for it in an arch's compact string form (``k`` in ``k3e6``). A
-    family calls this where it defines its choices; two families may share a key."""
-    if not key.isidentifier() or key in _RESERVED:
-        raise SpaceError(f"choice key: got {key!r}, expected an identifier other than {list(_RESERVED)}")
-    if _TOKENS.get(key, token) != token or (token in _TOKENS.values() and _TOKENS.get(key) != token):
-        raise SpaceError(f"choice {key!r}: token {token!r} clashes with the registered tokens {_TOKENS}")
+    family calls this where it defines its choices; two families may share a key (with one
+    token), and two keys of different families a token (an arch is read with its space)."""
+    if not key.isidentifier() or key in (*_RESERVED, "choices", "net"):
+        raise SpaceError(f"choice key: got {key!r}, expected an identifier other than "
+                         f"{[*_RESERVED, 'choices', 'net']}")
+    if not isinstance(token, str) or not token.isidentifier():
+        raise SpaceError(f"choice {key!r}: token {token!r} is not a short name (letters, e.g. 'k')")
+    if _TOKENS.get(key, token) != token:
+        raise SpaceError(f"choice {key!r} is registered already with token {_TOKENS[key]!r}, not {token!r}")
     _TOKENS[key] = token
     return key
 
@@ -104,6 +108,12 @@ class ArchConfig:
                                  "ArchConfig(24, depths, kernel_sizes=..., expand_ratios=...)")
             choices = dict(zip(("kernel_sizes", "expand_ratios"), legacy[:2]))
             precision = legacy[2] if len(legacy) == 3 else precision
+        for field in ("choices", "net"):  # the stored form, as `dataclasses.replace` passes it
+            stored_form = choices.pop(field, ())
+            if not (isinstance(stored_form, tuple) and all(
+                    isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in stored_form)):
+                raise SpaceError(f"ArchConfig: {field!r} is not a choice name")
+            choices.update(dict(stored_form))
         set_ = object.__setattr__
         set_(self, "resolution", _as_int("resolution", resolution))
         if not isinstance(depths, (list, tuple)):
@@ -116,7 +126,7 @@ class ArchConfig:
             raise SpaceError(f"ArchConfig.resolution: got {self.resolution}, expected a positive size")
         stored, net = [], []
         for key in sorted(choices):
-            if not key.isidentifier() or key == "net":
+            if not key.isidentifier():
                 raise SpaceError(f"ArchConfig: choice name {key!r} is not an identifier")
             flat = choices[key]
             if isinstance(flat, (list, tuple)) and not any(isinstance(v, (list, tuple)) for v in flat):
@@ -149,6 +159,10 @@ class ArchConfig:
                              f"per part {parts} (or one of them for every part)")
         return () if all(p == "fp32" for p in value) else tuple(value)
 
+    def __hash__(self) -> int:  # of the values alone: the same in every process (no str hashing)
+        return hash((self.resolution, self.depths, tuple(v for _, v in self.choices),
+                     tuple(v for _, v in self.net), tuple(p == "int8" for p in self.precision)))
+
     # --------------------------------------------------------------------- access
     @property
     def keys(self) -> tuple[str, ...]:
@@ -169,7 +183,7 @@ class ArchConfig:
         raise SpaceError(f"ArchConfig: no choice {key!r}; this arch has {list(self.keys + self.net_keys)}")
 
     def __getattr__(self, name: str):
-        if not name.startswith("_") and name not in ("choices", "net"):
+        if not name.startswith("_") and name not in ("choices", "net", "precision"):
             for key, value in (*self.__dict__.get("choices", ()), *self.__dict__.get("net", ())):
                 if key == name:
                     return value

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from supernet.core import SpaceError, short
-from supernet.space._arch import PRECISIONS, ArchConfig, precision_parts
+from supernet.space._arch import PRECISIONS, ArchConfig, choice_token, precision_parts
 from supernet.space._block import BlockSpec
 
 __all__ = ["PLUGINS_VARIABLE", "SearchSpace", "as_rng", "check_choices", "check_field", "family_class",
@@ -213,8 +213,7 @@ class SearchSpace(ABC):
         pick = max if largest else min
         values = {k: pick(restrict.get(k) or v) for k, v in self.block_choices.items()}
         r = resolution or pick(restrict.get("resolutions") or self.resolutions)
-        depths = [pick([d for d in self.stage_depths(s) if d in (restrict.get("depths") or (d,))]
-                       or self.stage_depths(s)) for s in range(self.num_stages)]
+        depths = [pick(o) for o in self.offered_depths(restrict.get("depths"))]
         slots = {k: [[values[k]] * d for d in depths] for k in self.block_choices}
         net = {k: [pick([v for v in allowed if v in (restrict.get(k) or allowed)] or allowed)
                    for allowed in positions] for k, positions in self.net_choices.items()}
@@ -294,14 +293,30 @@ class SearchSpace(ABC):
             idx[key] = [[values[i] for i in row] for row in rng.integers(len(values), size=(n, m))]
         rs = restrict.get("resolutions") or self.resolutions
         res = int(rs[rng.integers(len(rs))])
-        ds = restrict.get("depths") or self.all_depths
-        depths = [self.fit_depth(s, int(ds[i])) for s, i in enumerate(rng.integers(len(ds), size=n))]
+        offered = self.offered_depths(restrict.get("depths"))
+        lengths = {len(o) for o in offered}
+        picks = (rng.integers(lengths.pop(), size=n) if len(lengths) == 1  # one draw, as before families
+                 else [rng.integers(len(o)) for o in offered])
+        depths = [int(o[i]) for o, i in zip(offered, picks)]
         net = {}
         for key, positions in self.net_choices.items():
             offered = [[v for v in allowed if v in (restrict.get(key) or allowed)] or list(allowed)
                        for allowed in positions]
             net[key] = [values[rng.integers(len(values))] for values in offered]
         return self.make_arch(res, depths, idx, net=net).with_precision(self.draw_policy(rng))
+
+    def offered_depths(self, wanted: Sequence[int] | None = None) -> list[tuple[int, ...]]:
+        """Per stage, the depths it offers among ``wanted`` (all of its own when None); a
+        stage offering none of them takes the nearest ones it has (`fit_depth`)."""
+        out = []
+        for s in range(self.num_stages):
+            own = self.stage_depths(s)
+            if not wanted:
+                out.append(own)
+                continue
+            kept = tuple(d for d in own if d in wanted)
+            out.append(kept or tuple(sorted({self.fit_depth(s, d) for d in wanted})))
+        return out
 
     def fit_depth(self, stage: int, depth: int) -> int:
         """``depth`` if stage ``stage`` offers it, else the nearest depth it offers (for
@@ -328,7 +343,7 @@ class SearchSpace(ABC):
         res = arch.resolution
         if rng.random() < resolution_prob:
             res = int(self.resolutions[rng.integers(len(self.resolutions))])
-        depths = [self.fit_depth(s, int(self.all_depths[rng.integers(len(self.all_depths))]))
+        depths = [int(self.stage_depths(s)[rng.integers(len(self.stage_depths(s)))])
                   if rng.random() < prob else d for s, d in enumerate(arch.depths)]
         choices = self.block_choices
         for s in range(self.num_stages):
@@ -449,6 +464,10 @@ class SearchSpace(ABC):
                         name, value, "a positive integer")
         check_choices(self, "resolutions", self.resolutions,
                       lambda r: isinstance(r, int) and not isinstance(r, bool) and r >= 8, "ints >= 8")
+        keys = [*self.block_choices, *self.net_choices]
+        tokens = [choice_token(k) for k in keys]
+        check_field(self, len(set(tokens)) == len(tokens), "choices", keys,
+                    f"choices of distinct tokens (register_choice); got {tokens}")
         check_field(self, len(self.precisions) > 0 and len(set(self.precisions)) == len(self.precisions)
                     and all(p in PRECISIONS for p in self.precisions), "precisions", self.precisions,
                     f"distinct values among {list(PRECISIONS)}")

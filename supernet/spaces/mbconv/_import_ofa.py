@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from supernet.core import ArtifactMismatchError
-from supernet.nn import Supernet
+from supernet.nn import Supernet, renamed_state
 from supernet.space import register_importer
 
 __all__ = ["convert_ofa_state", "detect_ofa_mbv3", "detect_ofa_proxyless"]
@@ -67,30 +67,13 @@ def _rename(key: str, space) -> str | None:
 
 
 def convert_ofa_state(state: dict[str, Any], space) -> dict[str, torch.Tensor]:
-    """MIT's ``OFAMobileNetV3`` state dict as the state dict of our `Supernet` of
-    ``space``; a key that is missing, unexpected or of the wrong shape is an error naming it."""
-    want = Supernet(space).state_dict()
-    out, unknown = {}, []
-    for key, value in state.items():
-        ours = _rename(key, space)
-        if ours is None or ours not in want:
-            unknown.append(key)
-            continue
-        if not isinstance(value, torch.Tensor):
-            raise ArtifactMismatchError(f"OFA checkpoint: {key} holds {type(value).__name__}, not a tensor")
-        out[ours] = value.t().contiguous() if ".transforms." in ours else value
-    missing = [k for k in want if k not in out]
-    wrong = [f"{k} {tuple(out[k].shape)} (expected {tuple(want[k].shape)})" for k in out
-             if tuple(out[k].shape) != tuple(want[k].shape)]
-    problems = [f"unexpected key(s) {unknown[:3]}" if unknown else "",
-                f"missing {missing[:3]}" if missing else "", f"wrong shape {wrong[:3]}" if wrong else ""]
-    if any(problems):
-        raise ArtifactMismatchError(
-            f"not an OFA-{'MobileNetV3' if space.family == 'mbconv' else 'ProxylessNAS'} checkpoint of space "
-            f"{space.name!r}: "
-            f"{'; '.join(p for p in problems if p)} ({len(unknown)} unexpected, {len(missing)} missing, "
-            f"{len(wrong)} of the wrong shape in all)")
-    return out
+    """MIT's ``OFAMobileNetV3`` (or ``OFAProxylessNASNets``) state dict as the state dict of
+    our `Supernet` of ``space``; a key that is missing, unexpected or of the wrong shape is
+    an error naming it."""
+    net = "MobileNetV3" if space.family == "mbconv" else "ProxylessNAS"
+    return renamed_state(state, Supernet(space), lambda key: _rename(key, space),
+                         f"an OFA-{net} checkpoint of space {space.name!r}",
+                         lambda key, value: value.t().contiguous() if ".transforms." in key else value)
 
 
 def detect_ofa_mbv3(state: dict[str, Any]) -> str | None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from supernet.core import ArtifactMismatchError
-from supernet.nn import Supernet
+from supernet.nn import Supernet, renamed_state
 from supernet.space import register_importer
 
 __all__ = ["convert_ofa_resnet_state", "detect_ofa_resnet"]
@@ -44,27 +43,9 @@ def _rename(key: str, blocks: list[tuple[int, int]]) -> str | None:
 def convert_ofa_resnet_state(state: dict[str, Any], space) -> dict[str, torch.Tensor]:
     """MIT's ``OFAResNets`` state dict as the state dict of our supernet of ``space``; a key
     that is missing, unexpected or of the wrong shape is an error naming it."""
-    want = Supernet(space).state_dict()
     blocks = [(s, i) for s in range(space.num_stages) for i in range(space.stage_depths(s)[-1])]
-    out, unknown = {}, []
-    for key, value in state.items():
-        ours = _rename(key, blocks)
-        if ours is None or ours not in want:
-            unknown.append(key)
-            continue
-        if not isinstance(value, torch.Tensor):
-            raise ArtifactMismatchError(f"OFA checkpoint: {key} holds {type(value).__name__}, not a tensor")
-        out[ours] = value
-    missing = [k for k in want if k not in out]
-    wrong = [f"{k} {tuple(out[k].shape)} (expected {tuple(want[k].shape)})" for k in out
-             if tuple(out[k].shape) != tuple(want[k].shape)]
-    problems = [f"unexpected key(s) {unknown[:3]}" if unknown else "",
-                f"missing {missing[:3]}" if missing else "", f"wrong shape {wrong[:3]}" if wrong else ""]
-    if any(problems):
-        raise ArtifactMismatchError(
-            f"not an OFA-ResNet checkpoint of space {space.name!r}: {'; '.join(p for p in problems if p)} "
-            f"({len(unknown)} unexpected, {len(missing)} missing, {len(wrong)} of the wrong shape in all)")
-    return out
+    return renamed_state(state, Supernet(space), lambda key: _rename(key, blocks),
+                         f"an OFA-ResNet checkpoint of space {space.name!r}")
 
 
 def detect_ofa_resnet(state: dict[str, Any]) -> str | None:

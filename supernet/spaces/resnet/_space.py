@@ -134,13 +134,14 @@ class ResNetSpace(SearchSpace):
         return (*specs, BlockSpec("linear_head", res, cin, self.num_classes))
 
     def identity_shortcut(self, stage: int) -> bool:
-        """Whether the first block of ``stage`` has an identity shortcut: stride 1 and the
-        same widths in and out at every multiplier (as MIT decides); otherwise its shortcut
-        is an average pool and a 1x1 conv."""
+        """Whether the first block of ``stage`` has an identity shortcut: stride 1 and one and
+        the same width in and out whatever the multipliers (its input's multiplier is chosen
+        apart from its own); otherwise its shortcut is an average pool and a 1x1 conv. (MIT
+        decides by comparing the two widths at equal multipliers, which differs only where
+        an arch could then add tensors of different widths; no released space is such.)"""
         before = ([self.stem_width, *self.stage_widths])[stage]
-        width = self.stage_widths[stage]
-        return self.stage_strides[stage] == 1 and all(
-            self.channels(before, m) == self.channels(width, m) for m in self.width_choices)
+        widths = {self.channels(c, m) for c in (before, self.stage_widths[stage]) for m in self.width_choices}
+        return self.stage_strides[stage] == 1 and len(widths) == 1
 
     def distinct_blocks(self) -> list[BlockSpec]:
         """A block's input width is its predecessor's output width, chosen apart from its
