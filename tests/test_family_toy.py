@@ -182,9 +182,6 @@ class ToySpace(SearchSpace):
             res = spec.out_resolution
         return (*specs, BlockSpec("toy_head", res, self.stage_widths[-1], self.num_classes))
 
-    def layout_parts(self, arch: ArchConfig) -> list[str]:
-        return ["stem", *(f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)), "head"]
-
 
 @register_space("toy_fmnist")
 def _toy_fmnist() -> ToySpace:

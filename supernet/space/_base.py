@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from supernet.core import SpaceError, short
-from supernet.space._arch import PRECISIONS, ArchConfig, choice_token, precision_parts
+from supernet.space._arch import PRECISIONS, ArchConfig, choice_token
 from supernet.space._block import BlockSpec
 
 __all__ = ["PLUGINS_VARIABLE", "SearchSpace", "as_rng", "check_choices", "check_field", "family_class",
@@ -98,9 +98,10 @@ class SearchSpace(ABC):
     def layout(self, arch: ArchConfig) -> tuple[BlockSpec, ...]:
         """The static blocks that make up ``arch``, in execution order."""
 
-    @abstractmethod
     def layout_parts(self, arch: ArchConfig) -> list[str]:
-        """The precision part (`precision_parts`) of each block of ``layout(arch)``."""
+        """The precision part (`precision_parts`) of each block of ``layout(arch)``. By
+        default a layout is one stem block, each stage's active blocks, one head block."""
+        return ["stem", *(f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)), "head"]
 
     @classmethod
     @abstractmethod
@@ -253,11 +254,6 @@ class SearchSpace(ABC):
     def precision_mode(self) -> str:
         """``fp32``, ``int8`` or ``mixed``: what `precisions` lets a search draw."""
         return {v: k for k, v in self.PRECISION_MODES.items()}[tuple(sorted(self.precisions))]
-
-    @property
-    def parts(self) -> list[str]:
-        """The parts a precision policy names."""
-        return precision_parts(self.num_stages)
 
     def draw_policy(self, rng: np.random.Generator, current: Sequence[str] | None = None,
                     prob: float = 1.0) -> tuple[str, ...]:

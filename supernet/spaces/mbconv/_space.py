@@ -136,9 +136,8 @@ class MBConvSpace(SearchSpace):
         return MBConvSupernet
 
     def layout_parts(self, arch: ArchConfig) -> list[str]:
-        """Stem and the fixed first block are the stem part; each stage's blocks its stage."""
-        stages = [f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)]
-        return ["stem", "stem", *stages, "head"]
+        """The fixed first block belongs to the stem part too."""
+        return ["stem", *super().layout_parts(arch)]
 
     def describe(self) -> dict[str, str]:
         return {**super().describe(), "stem": f"{self.stem_channels} channels, stride {self.stem_stride}"}

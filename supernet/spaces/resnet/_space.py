@@ -89,9 +89,6 @@ class ResNetSpace(SearchSpace):
     def supernet_class(cls) -> type:
         return ResNetSupernet
 
-    def layout_parts(self, arch: ArchConfig) -> list[str]:
-        return ["stem", *(f"stage{s + 1}" for s, d in enumerate(arch.depths) for _ in range(d)), "head"]
-
     def describe(self) -> dict[str, str]:
         return {**super().describe(),
                 "stem": f"{self.stem_width} channels (x width), deep stem of 2 or 3 convs"}
