@@ -204,6 +204,11 @@ class SearchSpace(ABC):
         ``values[key]`` in every block, in the space's precision when it has one."""
         depths = [depth if depth in self.stage_depths(s) else self.stage_depths(s)[-1]
                   for s in range(self.num_stages)]
+        return self._filled(resolution, depths, values)
+
+    def _filled(self, resolution: int, depths: Sequence[int], values: Mapping[str, Any]) -> ArchConfig:
+        """``values[key]`` in every block (and the given network-level choices), in the
+        space's precision when it has one."""
         slots = {k: [[values[k]] * d for d in depths] for k in self.block_choices}
         precision = self.precisions[0] if len(self.precisions) == 1 else "fp32"
         return self.make_arch(resolution, depths, slots, precision,
@@ -215,11 +220,9 @@ class SearchSpace(ABC):
         values = {k: pick(restrict.get(k) or v) for k, v in self.block_choices.items()}
         r = resolution or pick(restrict.get("resolutions") or self.resolutions)
         depths = [pick(o) for o in self.offered_depths(restrict.get("depths"))]
-        slots = {k: [[values[k]] * d for d in depths] for k in self.block_choices}
-        net = {k: [pick([v for v in allowed if v in (restrict.get(k) or allowed)] or allowed)
-                   for allowed in positions] for k, positions in self.net_choices.items()}
-        precision = self.precisions[0] if len(self.precisions) == 1 else "fp32"
-        return self.validate(self.make_arch(r, depths, slots, precision, net))
+        values.update({k: [pick([v for v in allowed if v in (restrict.get(k) or allowed)] or allowed)
+                           for allowed in positions] for k, positions in self.net_choices.items()})
+        return self.validate(self._filled(r, depths, values))
 
     def largest(self, resolution: int | None = None, restrict: Mapping | None = None) -> ArchConfig:
         """The largest value of every choice (of ``restrict``'s subsets where given)."""
