@@ -37,8 +37,8 @@ from latency_tables import (
     validate_table,
     write_bundle,
 )
-from latency_tables._io import atomic_write_json
-from latency_tables._measure import cpu_model
+from supernet.core import atomic_write_json
+from supernet.train import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY = """

@@ -15,25 +15,9 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from latency_tables._e2e import (
-    Measured,
-    calibration_archs,
-    fit_calibration,
-    measure_subnets,
-    reference_archs,
-    reference_time,
-)
+from latency_tables._calibration import calibration_archs, fit_calibration, reference_archs, reference_time
 from latency_tables._io import atomic_write_csv, atomic_write_json
-from latency_tables._measure import (
-    RUNTIMES,
-    Protocol,
-    cpu_model,
-    default_device_name,
-    make_runner,
-    pinned,
-    runtime_version,
-    time_interleaved,
-)
+from latency_tables._measure import Measured, measure_subnets
 from latency_tables._table import (
     FORMAT,
     KEY_COLUMNS,
@@ -44,6 +28,8 @@ from latency_tables._table import (
     table_paths,
     with_precision_column,
 )
+from latency_tables._timing import Protocol, cpu_model, default_device_name, pinned, time_interleaved
+from latency_tables.backends import get_backend, list_backends, make_runner
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
 from supernet.core import check_writable
 from supernet.deploy import CPU_PROVIDER, check_provider
@@ -93,8 +79,8 @@ class BuildConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise NASError(f"BuildConfig.{name}: got {value!r}, expected a positive integer")
-        if self.runtime not in RUNTIMES:
-            raise NASError(f"BuildConfig.runtime: got {self.runtime!r}, expected one of {RUNTIMES}")
+        if self.runtime not in list_backends():
+            raise NASError(f"BuildConfig.runtime: got {self.runtime!r}, expected one of {list_backends()}")
         if self.runtime == "ort":
             check_provider(self.provider)
         elif self.provider != CPU_PROVIDER:
@@ -119,7 +105,7 @@ class BuildConfig:
         covered = self.covered(space)
         return {
             "format": FORMAT, "device": self.device or default_device_name(), "cpu_model": cpu_model(),
-            "runtime": self.runtime, "runtime_version": runtime_version(self.runtime),
+            "runtime": self.runtime, "runtime_version": get_backend(self.runtime).version(),
             "provider": self.provider,
             "threads": self.threads, "batch_size": self.batch_size, "space_name": space.name,
             "space_hash": space.hash, "space": space.to_dict(), "protocol": asdict(self.protocol),

@@ -27,11 +27,12 @@ from latency_tables._build import (
     plan_chunks,
     table_blocks,
 )
-from latency_tables._e2e import calibration_archs, reference_archs, reference_time
+from latency_tables._calibration import calibration_archs, reference_archs, reference_time
 from latency_tables._io import atomic_write_csv, atomic_write_json
-from latency_tables._measure import device_name, export_model
 from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, block_key, table_paths
+from latency_tables._timing import device_name
+from latency_tables.backends import export_model
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from latency_tables._base import CostModel, EfficiencyTable
+from latency_tables._cost_model import CostModel, EfficiencyTable
 from latency_tables._table import LatencyTable
 from supernet import NASError, SearchSpace
 

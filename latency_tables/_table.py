@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latency_tables._base import CostModel, as_arch_list
-from latency_tables._e2e import apply_calibration
+from latency_tables._calibration import apply_calibration
+from latency_tables._cost_model import CostModel, as_arch_list
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
 from supernet.core import check_columns, short

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from latency_tables._e2e import measure_archs, reference_archs, spread_archs
+from latency_tables._calibration import reference_archs, spread_archs
 from latency_tables._io import atomic_write_json
-from latency_tables._measure import Protocol
+from latency_tables._measure import measure_archs
 from latency_tables._table import LatencyTable
+from latency_tables._timing import Protocol
 from predictors import kendall_tau
 from supernet import ArchConfig, NASError, arch_cost
 from supernet.core import atomic_path

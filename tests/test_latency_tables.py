@@ -205,10 +205,11 @@ def test_subnets_are_timed_in_random_groups_and_returned_in_order(monkeypatch):
     """Archs listed by size, timed in groups of their own kind, would each run in company
     unlike a search's subnets: the groups are drawn at random, the results come back in the
     order given. Each runner here answers with a number naming its arch."""
-    import latency_tables._e2e as e2e
+    import latency_tables._measure as measure
+    from latency_tables._calibration import reference_archs, spread_archs
 
     space = tiny_space()
-    archs = e2e.spread_archs(space, 8, seed=0, exclude=e2e.reference_archs(space))  # sorted by MACs
+    archs = spread_archs(space, 8, seed=0, exclude=reference_archs(space))  # sorted by MACs
     code = {a.to_json(): i + 1.0 for i, a in enumerate(archs)}
     groups = []
 
@@ -220,10 +221,10 @@ def test_subnets_are_timed_in_random_groups_and_returned_in_order(monkeypatch):
         groups.append(sorted(v for v in runners.values() if v >= 1))
         return {i: [v] * 3 for i, v in runners.items()}
 
-    monkeypatch.setattr(e2e, "make_runner", runner)
-    monkeypatch.setattr(e2e, "time_interleaved", interleaved)
-    runs, refs = e2e.measure_subnets(space, archs, runtime="ort", threads=1, batch_size=1, protocol=FAST,
-                                     group_size=4, passes=2, seed=3)
+    monkeypatch.setattr(measure, "make_runner", runner)
+    monkeypatch.setattr(measure, "time_interleaved", interleaved)
+    runs, refs = measure.measure_subnets(space, archs, runtime="ort", threads=1, batch_size=1, protocol=FAST,
+                                         group_size=4, passes=2, seed=3)
     assert runs.tolist() == [[code[a.to_json()] for a in archs]] * 2
     assert sorted(v for g in groups[::2] for v in g) == sorted(code.values())
     assert groups[0] != [1.0, 2.0, 3.0, 4.0] and groups[0] == groups[1]  # mixed sizes; both passes alike
@@ -315,7 +316,7 @@ def test_the_execution_provider_is_recorded_and_a_missing_one_named(built, tmp_p
 
 
 def test_a_noisy_calibration_never_predicts_below_zero():
-    from latency_tables._e2e import apply_calibration, fit_calibration
+    from latency_tables._calibration import apply_calibration, fit_calibration
 
     predicted, res = np.array([0.5, 0.6, 0.9, 1.0]), np.array([8, 8, 12, 12])
     cal = fit_calibration(predicted, predicted - 0.4, res)  # least squares: intercept -0.4
@@ -324,7 +325,7 @@ def test_a_noisy_calibration_never_predicts_below_zero():
 
 
 def test_fit_calibration_recovers_one_slope_per_resolution():
-    from latency_tables._e2e import apply_calibration, fit_calibration
+    from latency_tables._calibration import apply_calibration, fit_calibration
 
     rng = np.random.default_rng(0)
     predicted, res = rng.uniform(0.2, 1.0, 40), np.repeat([20, 24, 28, 32], 10)
