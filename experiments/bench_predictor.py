@@ -33,10 +33,10 @@ from predictors import (  # noqa: E402
     create_predictor,
     kendall_tau,
     list_predictors,
+    load_training_data,  # noqa: E402
     regression_metrics,
     split_table,
 )
-from predictors._fit import load_training_data  # noqa: E402
 
 SAMPLE_SIZES = (250, 500, 1000, 2000)
 

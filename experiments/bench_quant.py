@@ -40,8 +40,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_tables import LatencyTable, Protocol, measure_archs, measure_subnets  # noqa: E402
 from nas._pareto import hypervolume, pareto_mask  # noqa: E402
-from predictors import TransferPredictor, create_predictor, kendall_tau, load_predictor  # noqa: E402
-from predictors._fit import load_training_data  # noqa: E402
+from predictors import (  # noqa: E402
+    TransferPredictor,
+    create_predictor,
+    kendall_tau,
+    load_predictor,
+    load_training_data,  # noqa: E402
+)
 from supernet import get_space  # noqa: E402
 from supernet.train import cpu_model  # noqa: E402
 

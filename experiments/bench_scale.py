@@ -70,8 +70,8 @@ def collection(archs: int, calib_images: int, cpus: int) -> dict:
     """One collection on a fresh local Ray of ``cpus`` CPUs, timed from the outside."""
     import ray
 
-    from predictors._collect import _ray_measure
-    from predictors._sampling import plan_archs
+    from predictors import plan_archs
+    from predictors.labels._collect import _ray_measure
     from supernet import SearchSpace, load_checkpoint, load_eval_data
 
     payload = load_checkpoint("pretrained:fmnist_small")

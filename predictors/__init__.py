@@ -7,22 +7,25 @@ an MLP (OFA's) or a scikit-learn baseline, evaluate on held-out archs, save and 
     p.predict(archs)  # accuracy in %, one per arch
 """
 
-from predictors._collect import CollectConfig, collect, read_table
-from predictors._encoded import EncodedPredictor
-from predictors._fit import FitConfig, fit_predictors, split_table
-from predictors._gbt import GBTPredictor
-from predictors._linear import RidgePredictor
+from predictors._fit import FitConfig, fit_predictors, load_training_data, split_table
 from predictors._metrics import kendall_tau, regression_metrics, spearman_rho
-from predictors._mlp import MLPPredictor
-from predictors._registry import create_predictor, list_predictors, load_predictor, register_predictor
-from predictors._sampling import plan_archs
-from predictors._transfer import TransferPredictor
+from predictors.labels import CollectConfig, collect, plan_archs, read_table
+from predictors.models import (
+    EncodedPredictor,
+    GBTPredictor,
+    MLPPredictor,
+    RidgePredictor,
+    TransferPredictor,
+    create_predictor,
+    list_predictors,
+    load_predictor,
+    register_predictor,
+)
 from supernet import Predictor
 
 __all__ = [
-    "CollectConfig", "EncodedPredictor", "FitConfig", "GBTPredictor", "MLPPredictor", "Predictor",
-    "RidgePredictor", "TransferPredictor", "collect", "create_predictor", "fit_predictors", "kendall_tau",
-    "list_predictors",
-    "load_predictor", "plan_archs", "read_table", "regression_metrics", "register_predictor",
-    "spearman_rho", "split_table",
+    "collect", "CollectConfig", "create_predictor", "EncodedPredictor", "fit_predictors", "FitConfig",
+    "GBTPredictor", "kendall_tau", "list_predictors", "load_predictor", "load_training_data",
+    "MLPPredictor", "plan_archs", "Predictor", "read_table", "register_predictor", "regression_metrics",
+    "RidgePredictor", "spearman_rho", "split_table", "TransferPredictor",
 ]

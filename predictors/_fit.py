@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from predictors._collect import read_table
-from predictors._encoded import EncodedPredictor
 from predictors._metrics import kendall_tau, regression_metrics
-from predictors._registry import create_predictor, list_predictors
+from predictors.labels import read_table
+from predictors.models import EncodedPredictor, create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
 from supernet.core import atomic_write_bytes, check_outputs, short
 

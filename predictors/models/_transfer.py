@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from predictors._encoded import EncodedPredictor
-from predictors._registry import load_predictor, predictor_class, register_predictor
+from predictors.models._encoded import EncodedPredictor
+from predictors.models._registry import load_predictor, predictor_class, register_predictor
 from supernet import ArtifactMismatchError, NASError
 
 __all__ = ["TransferPredictor"]

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictors._encoded import EncodedPredictor
-from predictors._registry import register_predictor
+from predictors.models._encoded import EncodedPredictor
+from predictors.models._registry import register_predictor
 from supernet import NASError
 
 __all__ = ["MLPPredictor"]

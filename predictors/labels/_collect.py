@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from predictors._sampling import plan_archs
+from predictors.labels._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, file_hash
 from supernet.core import atomic_write_bytes, check_columns, check_writable, die_with_parent, short
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from predictors._encoded import FORMAT, MANIFEST, EncodedPredictor
+from predictors.models._encoded import FORMAT, MANIFEST, EncodedPredictor
 from supernet import ArtifactMismatchError, NASError, SearchSpace
 
 __all__ = ["create_predictor", "list_predictors", "load_predictor", "register_predictor",
            "resolve_predictor"]
 
-PRETRAINED_DIR = Path(__file__).with_name("pretrained")
+PRETRAINED_DIR = Path(__file__).parents[1] / "pretrained"
 
 _REGISTRY: dict[str, type[EncodedPredictor]] = {}
 
