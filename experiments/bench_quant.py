@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_tables import LatencyTable, Protocol, measure_archs, measure_subnets  # noqa: E402
-from nas._pareto import hypervolume, pareto_mask  # noqa: E402
+from nas import hypervolume, pareto_mask  # noqa: E402
 from predictors import (  # noqa: E402
     TransferPredictor,
     create_predictor,

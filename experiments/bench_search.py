@@ -31,8 +31,8 @@ from nas import (
     hypervolume,
     pareto_mask,
 )
-from nas._io import atomic_write_json
 from supernet import get_space
+from supernet.core import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 #: strategy settings the benchmark runs (in-memory Optuna: the RDB is for resumable runs)

@@ -16,32 +16,46 @@ of one subnet mirror `nas search`, `nas run`/`nas demo` and `nas export`:
     export_subnet(ExportConfig(supernet="runs/exp/supernet/supernet.pt", arch=arch, out="m.onnx"))
 """
 
-from nas._demo import run_experiment
-from nas._evaluator import Evaluator
-from nas._evolution import Evolution
-from nas._experiment import ExperimentConfig, load_experiment
-from nas._export import ExportConfig, arch_from_front, export_subnet
-from nas._loop import RidgeSurrogate, predictor_in_the_loop
-from nas._measured import SupernetAccuracy
-from nas._objectives import Constraint, Measurement, Objective, SearchProblem
-from nas._optuna import OptunaNSGA2, OptunaSearch, OptunaTPE
-from nas._output import reference_point, write_search_outputs
-from nas._pareto import crowding_distance, hypervolume, non_dominated_sort, pareto_mask
-from nas._random import RandomSearch
-from nas._ray import RayBackend
-from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy, list_strategies
-from nas._result import SearchResult
-from nas._search import SearchConfig, run_search
-from nas._strategy import SearchStrategy
+from nas.export import ExportConfig, arch_from_front, export_subnet
+from nas.pipeline import ExperimentConfig, SearchConfig, load_experiment, run_experiment, run_search
+from nas.search import (
+    Constraint,
+    Evaluator,
+    Measurement,
+    Objective,
+    RayBackend,
+    SearchProblem,
+    SearchResult,
+    SupernetAccuracy,
+    crowding_distance,
+    hypervolume,
+    non_dominated_sort,
+    pareto_mask,
+    reference_point,
+    write_search_outputs,
+)
+from nas.strategies import (
+    DEFAULT_STRATEGY,
+    DEFAULT_STRATEGY_KWARGS,
+    Evolution,
+    OptunaNSGA2,
+    OptunaSearch,
+    OptunaTPE,
+    RandomSearch,
+    RidgeSurrogate,
+    SearchStrategy,
+    create_strategy,
+    list_strategies,
+    predictor_in_the_loop,
+    register_strategy,
+)
 
 __all__ = [
-    "ExperimentConfig", "ExportConfig", "arch_from_front", "export_subnet", "load_experiment",
-    "run_experiment",
-    "DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS", "Constraint", "Evaluator",
-    "Evolution", "Measurement",
-    "Objective", "OptunaNSGA2", "OptunaSearch", "OptunaTPE", "RandomSearch", "RayBackend",
-    "RidgeSurrogate", "SearchProblem", "SearchResult", "SearchStrategy", "SupernetAccuracy",
-    "create_strategy",
-    "crowding_distance", "hypervolume", "list_strategies", "non_dominated_sort", "pareto_mask",
-    "predictor_in_the_loop", "reference_point", "run_search", "SearchConfig", "write_search_outputs",
+    "arch_from_front", "Constraint", "create_strategy", "crowding_distance", "DEFAULT_STRATEGY",
+    "DEFAULT_STRATEGY_KWARGS", "Evaluator", "Evolution", "ExperimentConfig", "export_subnet",
+    "ExportConfig", "hypervolume", "list_strategies", "load_experiment", "Measurement",
+    "non_dominated_sort", "Objective", "OptunaNSGA2", "OptunaSearch", "OptunaTPE", "pareto_mask",
+    "predictor_in_the_loop", "RandomSearch", "RayBackend", "reference_point", "register_strategy",
+    "RidgeSurrogate", "run_experiment", "run_search", "SearchConfig", "SearchProblem", "SearchResult",
+    "SearchStrategy", "SupernetAccuracy", "write_search_outputs",
 ]

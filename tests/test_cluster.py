@@ -89,7 +89,7 @@ def test_measured_search_on_two_nodes_survives_a_lost_node(cluster, tmp_path):
     study; every value equals a measurement made here without Ray."""
     import optuna
 
-    from nas._measured import SupernetAccuracy
+    from nas import SupernetAccuracy
     from supernet import ArchConfig
 
     node = cluster.add_node(cpus=1)

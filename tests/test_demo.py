@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nas._demo import run_experiment
-from nas._experiment import DEMO_CONFIG, DEMO_TRAIN_CONFIG, ExperimentConfig, load_experiment
 from nas.cli import main
+from nas.pipeline import DEMO_CONFIG, DEMO_TRAIN_CONFIG, ExperimentConfig, load_experiment, run_experiment
 from supernet import ArtifactMismatchError, ConfigError, NASError, load_checkpoint, save_checkpoint
 from tests.conftest import tiny_space
 
@@ -133,7 +132,7 @@ def test_a_run_logged_to_a_file_reads_well(tmp_path):
 
 
 def test_export_within_budget_tries_the_next_candidate(tmp_path):
-    from nas._demo import _export_within_budget
+    from nas.pipeline._run import _export_within_budget
 
     space = tiny_space(num_classes=10)
     a, b, c, d = (space.sample(i) for i in range(4))

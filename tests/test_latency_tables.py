@@ -342,7 +342,7 @@ def test_fit_calibration_recovers_one_slope_per_resolution():
 def test_a_table_of_some_resolutions_limits_the_search_to_them(tmp_path):
     """`--resolution`: only those blocks are timed; the table still belongs to the whole
     space, refuses archs at other sizes by name, and a search with it samples only its sizes."""
-    from nas._search import SearchConfig, run_search
+    from nas import SearchConfig, run_search
     from supernet import ConfigError
 
     space = tiny_space()

@@ -15,7 +15,7 @@ import pytest
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
-from nas._optuna import suggest_arch
+from nas.strategies import suggest_arch
 from predictors import CollectConfig, RidgePredictor, TransferPredictor, collect, load_predictor
 from supernet import (
     ArchConfig,

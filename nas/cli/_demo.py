@@ -36,8 +36,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from nas._demo import run_experiment
-    from nas._experiment import DEMO_TRAIN_CONFIG, load_experiment
+    from nas.pipeline import DEMO_TRAIN_CONFIG, load_experiment, run_experiment
 
     config = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
     summary = run_experiment(load_experiment(config), args.out, fresh=args.fresh, data_dir=args.data_dir,

@@ -71,7 +71,7 @@ def read_arch(text: str):
 
 
 def run(args) -> int:
-    from nas._export import ExportConfig, arch_from_front, export_subnet
+    from nas.export import ExportConfig, arch_from_front, export_subnet
 
     arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
     card = export_subnet(ExportConfig(

@@ -9,7 +9,7 @@ from supernet import NASError
 
 
 def add_parser(sub) -> None:
-    from nas._registry import DEFAULT_STRATEGY, list_strategies
+    from nas.strategies import DEFAULT_STRATEGY, list_strategies
 
     p = sub.add_parser(
         "search", help="search subnets: best under constraints, or a Pareto front",
@@ -78,7 +78,7 @@ def config_from_args(args):
     """The `SearchConfig` of a parsed command line."""
     from dataclasses import fields
 
-    from nas._search import SearchConfig
+    from nas.pipeline import SearchConfig
 
     def floats(text: str) -> tuple[float, ...]:
         try:
@@ -95,7 +95,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from nas._search import run_search
+    from nas.pipeline import run_search
 
     config = config_from_args(args)
     summary = run_search(config)

@@ -14,17 +14,9 @@ from torch import nn
 
 from predictors.models._encoded import EncodedPredictor
 from predictors.models._registry import register_predictor
-from supernet import NASError
+from supernet.core import check, is_int, is_num
 
 __all__ = ["MLPPredictor"]
-
-
-def _positive(owner: str, name: str, value: Any, kind: type = int) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool) and value > 0
-    if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if not ok:
-        raise NASError(f"{owner}: {name} must be a positive {kind.__name__}, got {value!r}")
 
 
 def build_mlp(in_features: int, hidden: int, layers: int) -> nn.Sequential:
@@ -48,11 +40,12 @@ class MLPPredictor(EncodedPredictor):
                  layers: int = 3, steps: int = 2000, batch_size: int = 128, lr: float = 1e-3,
                  weight_decay: float = 1e-4) -> None:
         super().__init__(space=space, supernet_hash=supernet_hash, seed=seed)
-        for name in ("hidden", "layers", "steps", "batch_size"):
-            _positive("MLPPredictor", name, locals()[name])
-        _positive("MLPPredictor", "lr", lr, float)
-        if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-            raise NASError(f"MLPPredictor: weight_decay must be a number >= 0, got {weight_decay!r}")
+        sizes = {"hidden": hidden, "layers": layers, "steps": steps, "batch_size": batch_size}
+        for name, value in sizes.items():
+            check(is_int(value) and value > 0, f"MLPPredictor.{name}", value, "a positive int")
+        check(is_num(lr) and lr > 0, "MLPPredictor.lr", lr, "a positive number")
+        check(is_num(weight_decay) and weight_decay >= 0, "MLPPredictor.weight_decay", weight_decay,
+              "a number >= 0")
         self.hidden, self.layers, self.steps, self.batch_size = hidden, layers, steps, batch_size
         self.lr, self.weight_decay = float(lr), float(weight_decay)
         self.net = build_mlp(self.space.encoding_size, hidden, layers)

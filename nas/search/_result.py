@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas._objectives import SearchProblem
-from nas._pareto import hypervolume, pareto_mask
+from nas.search._pareto import hypervolume, pareto_mask
+from nas.search._problem import SearchProblem
 from supernet import ArchConfig, NASError
 
 __all__ = ["SearchResult"]

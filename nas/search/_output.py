@@ -11,14 +11,25 @@ from typing import Any
 
 import numpy as np
 
-from nas._io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_output_dir
-from nas._objectives import SearchProblem
-from nas._pareto import pareto_mask
-from nas._result import SearchResult
+from nas.search._pareto import pareto_mask
+from nas.search._problem import SearchProblem
+from nas.search._result import SearchResult
+from supernet import NASError
+from supernet.core import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-__all__ = ["reference_point", "write_search_outputs", "OUTPUT_FILES"]
+__all__ = ["OUTPUT_FILES", "check_output_dir", "reference_point", "write_search_outputs"]
 
 OUTPUT_FILES = ["front.csv", "front.json", "evaluated.csv", "front.png", "summary.json"]
+
+
+def check_output_dir(out_dir: str | Path, names: list[str], *, force: bool) -> Path:
+    """Refuse to overwrite any of ``names`` inside ``out_dir`` unless ``force``."""
+    out_dir = Path(out_dir)
+    existing = [n for n in names if (out_dir / n).exists()]
+    if existing and not force:
+        raise NASError(f"{out_dir} already holds {', '.join(existing)}; choose another output folder "
+                       "or pass --force to overwrite them")
+    return out_dir
 
 
 def reference_point(problem: SearchProblem) -> list[float]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nas._objectives import SearchProblem
+from nas.search._problem import SearchProblem
 from supernet import ArchConfig
 
 __all__ = ["Evaluator"]

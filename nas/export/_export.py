@@ -14,7 +14,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nas._io import atomic_write_json
 from supernet import (
     ArchConfig,
     DataConfig,
@@ -29,7 +28,7 @@ from supernet import (
     onnx_parity,
     resize,
 )
-from supernet.core import check_outputs
+from supernet.core import atomic_write_json, check_outputs
 from supernet.data import normalise
 from supernet.deploy import CPU_PROVIDER, check_provider, onnx_predictions, parse_precision, quantize_onnx
 

@@ -11,9 +11,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas._strategy import SearchStrategy, check_arg
+from nas.strategies._base import SearchStrategy
+from nas.strategies._registry import register_strategy
 from supernet import ArchConfig, ArtifactMismatchError, precision_parts
-from supernet.core import differences
+from supernet.core import check, differences
 from supernet.space import choice_token
 
 __all__ = ["OptunaSearch", "OptunaNSGA2", "OptunaTPE", "suggest_arch"]
@@ -91,12 +92,12 @@ class OptunaSearch(SearchStrategy):
     def __init__(self, *, storage: str | None = None, study_name: str | None = None,
                  batch_size: int = 1, fresh: bool = False) -> None:
         own = type(self).__name__
-        check_arg(own, "storage", storage, storage is None or (isinstance(storage, str) and "://" in storage),
-                  "None (in memory) or an RDB URL such as 'sqlite:///search.db'")
-        check_arg(own, "study_name", study_name, study_name is None or (isinstance(study_name, str)
-                  and study_name.strip() != ""), "None or a non-empty string")
-        check_arg(own, "batch_size", batch_size, isinstance(batch_size, int) and batch_size > 0,
-                  "a positive int")
+        check(storage is None or (isinstance(storage, str) and "://" in storage), f"{own}.storage", storage,
+              "None (in memory) or an RDB URL such as 'sqlite:///search.db'")
+        check(study_name is None or (isinstance(study_name, str) and study_name.strip() != ""),
+              f"{own}.study_name", study_name, "None or a non-empty string")
+        check(isinstance(batch_size, int) and batch_size > 0, f"{own}.batch_size", batch_size,
+              "a positive int")
         self.storage, self.study_name, self.batch_size = storage, study_name, batch_size
         self.fresh, self._seed = bool(fresh), None
 
@@ -186,14 +187,15 @@ class OptunaSearch(SearchStrategy):
         self._pending = []
 
 
+@register_strategy
 class OptunaNSGA2(OptunaSearch):
     """`optuna.samplers.NSGAIISampler` (generations of ``population_size`` trials)."""
 
     name = "optuna-nsga2"
 
     def __init__(self, *, population_size: int = 50, batch_size: int | None = None, **kw) -> None:
-        check_arg("OptunaNSGA2", "population_size", population_size,
-                  isinstance(population_size, int) and population_size >= 2, "an int >= 2")
+        check(isinstance(population_size, int) and population_size >= 2, "OptunaNSGA2.population_size",
+              population_size, "an int >= 2")
         super().__init__(batch_size=batch_size or population_size, **kw)
         self.population_size = population_size
 
@@ -202,14 +204,15 @@ class OptunaNSGA2(OptunaSearch):
                                              constraints_func=constraints_func(constrained))
 
 
+@register_strategy
 class OptunaTPE(OptunaSearch):
     """`optuna.samplers.TPESampler` (multivariate), one trial per ask by default."""
 
     name = "optuna-tpe"
 
     def __init__(self, *, n_startup_trials: int = 20, **kw) -> None:
-        check_arg("OptunaTPE", "n_startup_trials", n_startup_trials,
-                  isinstance(n_startup_trials, int) and n_startup_trials >= 1, "a positive int")
+        check(isinstance(n_startup_trials, int) and n_startup_trials >= 1, "OptunaTPE.n_startup_trials",
+              n_startup_trials, "a positive int")
         super().__init__(**kw)
         self.n_startup_trials = n_startup_trials
 

@@ -11,14 +11,12 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from nas._evaluator import Evaluator
-from nas._evolution import select_survivors
-from nas._objectives import SearchProblem
-from nas._random import RandomSearch
-from nas._registry import create_strategy
-from nas._result import SearchResult
-from nas._strategy import check_arg
+from nas.search import Evaluator, SearchProblem, SearchResult
+from nas.strategies._evolution import select_survivors
+from nas.strategies._random import RandomSearch
+from nas.strategies._registry import create_strategy
 from supernet import ArchConfig, NASError, Predictor, SearchSpace, as_rng
+from supernet.core import check
 
 __all__ = ["RidgeSurrogate", "is_expensive", "predictor_in_the_loop"]
 
@@ -72,10 +70,10 @@ def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: in
     ``callback(evaluator)`` runs after every batch of measurements."""
     own = "predictor_in_the_loop"
     for arg, value in (("budget", budget), ("batch_size", batch_size), ("inner_budget", inner_budget)):
-        check_arg(own, arg, value, isinstance(value, int) and value > 0, "a positive int")
+        check(isinstance(value, int) and value > 0, f"{own}.{arg}", value, "a positive int")
     initial_size = initial_size or batch_size
-    check_arg(own, "initial_size", initial_size, isinstance(initial_size, int) and initial_size >= 2,
-              "an int >= 2 (a surrogate needs data)")
+    check(isinstance(initial_size, int) and initial_size >= 2, f"{own}.initial_size", initial_size,
+          "an int >= 2 (a surrogate needs data)")
     if any(is_expensive(c.predictor) for c in problem.constraints):
         raise NASError(f"{own}: constraints must be cheap (tables, cost models); make the "
                        "measured metric an objective instead")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from nas._io import atomic_write_bytes, atomic_write_text
+from supernet.core import atomic_write_bytes, atomic_write_text
 
 __all__ = ["write_report"]
 

@@ -10,9 +10,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 
-from nas._strategy import check_arg
 from supernet import ArchConfig
-from supernet.core import Reaper, start_ray
+from supernet.core import Reaper, check, start_ray
 
 __all__ = ["RayBackend"]
 
@@ -37,12 +36,12 @@ class RayBackend:
     def __init__(self, *, address: str | None = None, num_cpus: int = 2, cpus_per_trial: float = 1,
                  max_failures: int = 2) -> None:
         own = "RayBackend"
-        check_arg(own, "address", address, address is None or isinstance(address, str), "None or a str")
-        check_arg(own, "num_cpus", num_cpus, isinstance(num_cpus, int) and num_cpus > 0, "a positive int")
-        check_arg(own, "cpus_per_trial", cpus_per_trial,
-                  isinstance(cpus_per_trial, (int, float)) and cpus_per_trial > 0, "a positive number")
-        check_arg(own, "max_failures", max_failures, isinstance(max_failures, int) and max_failures >= 0,
-                  "an int >= 0")
+        check(address is None or isinstance(address, str), f"{own}.address", address, "None or a str")
+        check(isinstance(num_cpus, int) and num_cpus > 0, f"{own}.num_cpus", num_cpus, "a positive int")
+        check(isinstance(cpus_per_trial, (int, float)) and cpus_per_trial > 0, f"{own}.cpus_per_trial",
+              cpus_per_trial, "a positive number")
+        check(isinstance(max_failures, int) and max_failures >= 0, f"{own}.max_failures", max_failures,
+              "an int >= 0")
         self.address, self.num_cpus = address, num_cpus
         self.cpus_per_trial, self.max_failures = cpus_per_trial, max_failures
         self.runs = 0

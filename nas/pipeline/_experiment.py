@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from supernet import ConfigError, TrainConfig, load_train_config
-from supernet.core import read_yaml, short
+from supernet import TrainConfig, load_train_config
+from supernet.core import check, is_int, read_yaml
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
@@ -18,14 +18,8 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")              # the pretraine
 DEMO_TRAIN_CONFIG = Path(__file__).with_name("demo_train.yaml")  # trains its own first
 
 
-def _check(ok: bool, key: str, value: Any, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: got {short(value)}, expected {expected}")
-
-
 def _positive_int(key: str, value: Any) -> None:
-    _check(isinstance(value, int) and not isinstance(value, bool) and value > 0, key, value,
-           "a positive integer")
+    check(is_int(value) and value > 0, key, value, "a positive integer")
 
 
 @dataclass(frozen=True)
@@ -44,7 +38,7 @@ class LatencyStage:
     def __post_init__(self) -> None:
         for key in ("threads", "rounds", "passes"):
             _positive_int(f"latency.{key}", getattr(self, key))
-        _check(self.calibration_archs == 0 or self.calibration_archs >= 2, "latency.calibration_archs",
+        check(self.calibration_archs == 0 or self.calibration_archs >= 2, "latency.calibration_archs",
                self.calibration_archs, "0 (no calibration) or at least 2")
 
 
@@ -59,11 +53,11 @@ class PredictorStage:
     path: str | None = None
 
     def __post_init__(self) -> None:
-        _check(self.path is None or (isinstance(self.path, str) and self.path != ""), "predictor.path",
+        check(self.path is None or (isinstance(self.path, str) and self.path != ""), "predictor.path",
                self.path, "null or a predictor folder / pretrained:NAME")
         _positive_int("predictor.num_archs", self.num_archs)
         _positive_int("predictor.workers", self.workers)
-        _check(isinstance(self.models, (list, tuple)) and len(self.models) > 0, "predictor.models",
+        check(isinstance(self.models, (list, tuple)) and len(self.models) > 0, "predictor.models",
                self.models, "a non-empty list of predictor names")
         object.__setattr__(self, "models", tuple(self.models))
 
@@ -84,11 +78,11 @@ class SearchStage:
     def __post_init__(self) -> None:
         _positive_int("search.budget", self.budget)
         _positive_int("search.verify_top", self.verify_top)
-        _check(0.0 <= self.margin < 0.5, "search.margin", self.margin, "a fraction in [0, 0.5)")
+        check(0.0 <= self.margin < 0.5, "search.margin", self.margin, "a fraction in [0, 0.5)")
         if self.latency_budgets_ms is not None:
             ok = (isinstance(self.latency_budgets_ms, (list, tuple)) and len(self.latency_budgets_ms) > 0
                   and all(isinstance(b, (int, float)) and b > 0 for b in self.latency_budgets_ms))
-            _check(ok, "search.latency_budgets_ms", self.latency_budgets_ms,
+            check(ok, "search.latency_budgets_ms", self.latency_budgets_ms,
                    "null or a non-empty list of positive numbers (milliseconds)")
             object.__setattr__(self, "latency_budgets_ms", tuple(float(b) for b in self.latency_budgets_ms))
 
@@ -108,14 +102,14 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: Any, base: Path | None = None) -> ExperimentConfig:
-        _check(isinstance(data, dict), "experiment", type(data).__name__, "a mapping of sections")
+        check(isinstance(data, dict), "experiment", type(data).__name__, "a mapping of sections")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
-        _check(not unknown, "experiment", unknown, f"only the keys {sorted(known)}")
+        check(not unknown, "experiment", unknown, f"only the keys {sorted(known)}")
         supernet = data.get("supernet")
-        _check(supernet is None or (isinstance(supernet, str) and supernet != ""), "supernet", supernet,
+        check(supernet is None or (isinstance(supernet, str) and supernet != ""), "supernet", supernet,
                "null, a checkpoint path or pretrained:NAME")
-        _check("train" in data or supernet is not None, "train", None,
+        check("train" in data or supernet is not None, "train", None,
                "a training config (mapping) or the path of one, unless `supernet` names a trained one")
         train = data.get("train")
         if isinstance(train, str):  # a path, relative to the experiment file
@@ -127,10 +121,10 @@ class ExperimentConfig:
                               "supernet": supernet}
         for key, section in sections.items():
             value = data.get(key) or {}
-            _check(isinstance(value, dict), key, value, "a mapping")
+            check(isinstance(value, dict), key, value, "a mapping")
             names = {f.name for f in fields(section)}
             bad = sorted(set(value) - names)
-            _check(not bad, key, bad, f"only the keys {sorted(names)}")
+            check(not bad, key, bad, f"only the keys {sorted(names)}")
             kw[key] = section(**value)
         return cls(**kw)
 

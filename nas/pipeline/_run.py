@@ -13,9 +13,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from nas._experiment import ExperimentConfig
-from nas._io import atomic_write_json
+from nas.pipeline._experiment import ExperimentConfig
 from supernet import NASError, get_space
+from supernet.core import atomic_write_json
 
 __all__ = ["run_experiment", "latency_budgets"]
 
@@ -137,9 +137,8 @@ def latency_budgets(config: ExperimentConfig, table, space) -> list[float]:
 
 def _search(config: ExperimentConfig, space, predictor, table, folder: Path,
             upper: float | None) -> tuple[Any, dict]:
-    from nas._objectives import Constraint, Objective, SearchProblem
-    from nas._output import reference_point, write_search_outputs
-    from nas._registry import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy
+    from nas.search import Constraint, Objective, SearchProblem, reference_point, write_search_outputs
+    from nas.strategies import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy
     from supernet import ArchConfig
 
     if (folder / "summary.json").is_file():
@@ -163,7 +162,7 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
     this machine as the table was built, and order the candidates for export (`time_front`)."""
     import pandas as pd
 
-    from nas._timed import accuracy_latency_front, time_front
+    from nas.pipeline._timed import accuracy_latency_front, time_front
     from supernet import ArchConfig
 
     choice = folder / "verified.json"
@@ -184,7 +183,7 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
 
 def _export_to(arch, *, ckpt: str | Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,
                config: ExperimentConfig) -> dict:
-    from nas._export import ExportConfig, export_subnet
+    from nas.export import ExportConfig, export_subnet
 
     return export_subnet(ExportConfig(
         supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
@@ -225,7 +224,7 @@ def _export_within_budget(export, candidates: list, budget: float, onnx: Path, t
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
                    data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
-    from nas._report import write_report
+    from nas.pipeline._report import write_report
 
     out = Path(out)
     if data_dir and config.train is not None:

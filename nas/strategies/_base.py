@@ -5,24 +5,16 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from nas._evaluator import Evaluator
-from nas._objectives import SearchProblem
-from nas._result import SearchResult
+from nas.search import Evaluator, SearchProblem, SearchResult
 from supernet import ArchConfig, NASError, as_rng
+from supernet.core import check
 
-__all__ = ["SearchStrategy", "check_arg"]
+__all__ = ["SearchStrategy"]
 
 log = logging.getLogger(__name__)
-
-
-def check_arg(owner: str, name: str, value: Any, ok: bool, expected: str) -> None:
-    """Raise a `NASError` naming the bad constructor argument and its value."""
-    if not ok:
-        raise NASError(f"{owner}: {name}={value!r} is invalid; expected {expected}")
 
 
 class SearchStrategy(abc.ABC):
@@ -58,8 +50,8 @@ class SearchStrategy(abc.ABC):
             callback: Callable[[Evaluator], None] | None = None) -> SearchResult:
         """Search until ``budget`` distinct archs are evaluated; every arch evaluated on the
         way is in the result, in evaluation order."""
-        check_arg(type(self).__name__, "budget", budget, isinstance(budget, int) and budget > 0,
-                  "a positive int")
+        check(isinstance(budget, int) and budget > 0, f"{type(self).__name__}.budget", budget,
+              "a positive int")
         evaluator = evaluator or Evaluator(problem)
         self.setup(problem, evaluator, as_rng(seed))
         stalls = 0  # asks in a row that brought no new arch (a converged sampler repeats itself)

@@ -1,20 +1,17 @@
-"""The strategy registry: ``create_strategy(name, **kwargs)`` and ``list_strategies()``."""
+"""The strategy registry: strategies register where they are defined
+(``@register_strategy``); ``create_strategy(name, **kwargs)`` and ``list_strategies()``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nas._evolution import Evolution
-from nas._optuna import OptunaNSGA2, OptunaTPE
-from nas._random import RandomSearch
-from nas._strategy import SearchStrategy
+from nas.strategies._base import SearchStrategy
 from supernet import NASError
 
-__all__ = ["create_strategy", "list_strategies", "DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS"]
+__all__ = ["DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS", "create_strategy", "list_strategies",
+           "register_strategy"]
 
-_STRATEGIES: dict[str, type[SearchStrategy]] = {
-    cls.name: cls for cls in (Evolution, OptunaNSGA2, OptunaTPE, RandomSearch)
-}
+_STRATEGIES: dict[str, type[SearchStrategy]] = {}
 
 #: the strategy `nas search` uses unless told otherwise, and its settings: OFA's evolution
 #: with a population of 40 (breeding starts at the 41st evaluation, so it leads random
@@ -23,6 +20,14 @@ _STRATEGIES: dict[str, type[SearchStrategy]] = {
 DEFAULT_STRATEGY = "evolution"
 DEFAULT_STRATEGY_KWARGS: dict[str, Any] = {"population_size": 40, "parent_ratio": 0.5,
                                            "parent_selection": "tournament"}
+
+
+def register_strategy(cls: type[SearchStrategy]) -> type[SearchStrategy]:
+    """Class decorator: make a strategy available under its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, SearchStrategy)) or not isinstance(cls.name, str):
+        raise NASError(f"register_strategy: {cls!r} is not a SearchStrategy subclass with a name")
+    _STRATEGIES[cls.name] = cls
+    return cls
 
 
 def list_strategies() -> list[str]:

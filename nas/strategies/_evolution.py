@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas._pareto import crowding_distance, non_dominated_sort
-from nas._strategy import SearchStrategy, check_arg
+from nas.search import crowding_distance, non_dominated_sort
+from nas.strategies._base import SearchStrategy
+from nas.strategies._registry import register_strategy
 from supernet import ArchConfig
+from supernet.core import check
 
 __all__ = ["Evolution", "select_survivors"]
 
@@ -25,6 +27,7 @@ def select_survivors(minimized: np.ndarray, violation: np.ndarray, k: int) -> np
     return np.lexsort((-crowd, rank, violation))[:k]
 
 
+@register_strategy
 class Evolution(SearchStrategy):
     """OFA-style evolution: a feasible random population; each generation keeps the best
     ``parent_ratio`` of parents plus children and breeds new children, ``mutation_ratio`` of
@@ -40,18 +43,17 @@ class Evolution(SearchStrategy):
                  resolution_prob: float = 0.5, parent_selection: str = "uniform",
                  max_tries: int = 1000) -> None:
         own = "Evolution"
-        check_arg(own, "population_size", population_size,
-                  isinstance(population_size, int) and population_size >= 4, "an int >= 4")
+        check(isinstance(population_size, int) and population_size >= 4, f"{own}.population_size",
+              population_size, "an int >= 4")
         for arg, value in (("parent_ratio", parent_ratio), ("mutation_ratio", mutation_ratio),
                            ("mutate_prob", mutate_prob), ("resolution_prob", resolution_prob)):
-            check_arg(own, arg, value, isinstance(value, (int, float)) and 0 <= value <= 1,
-                      "a number in [0, 1]")
-        check_arg(own, "parent_ratio", parent_ratio, parent_ratio * population_size >= 2,
-                  f"at least 2 parents out of population_size={population_size}")
-        check_arg(own, "parent_selection", parent_selection, parent_selection in ("uniform", "tournament"),
-                  "'uniform' or 'tournament'")
-        check_arg(own, "max_tries", max_tries, isinstance(max_tries, int) and max_tries > 0,
-                  "a positive int")
+            check(isinstance(value, (int, float)) and 0 <= value <= 1, f"{own}.{arg}", value,
+                  "a number in [0, 1]")
+        check(parent_ratio * population_size >= 2, f"{own}.parent_ratio", parent_ratio,
+              f"at least 2 parents out of population_size={population_size}")
+        check(parent_selection in ("uniform", "tournament"), f"{own}.parent_selection", parent_selection,
+              "'uniform' or 'tournament'")
+        check(isinstance(max_tries, int) and max_tries > 0, f"{own}.max_tries", max_tries, "a positive int")
         self.population_size, self.parent_ratio = population_size, parent_ratio
         self.mutation_ratio, self.mutate_prob = mutation_ratio, mutate_prob
         self.resolution_prob, self.max_tries = resolution_prob, max_tries

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas._registry import DEFAULT_STRATEGY
+from nas.strategies import DEFAULT_STRATEGY
 from supernet import ConfigError, NASError, SearchSpace
 
 __all__ = ["COSTS", "SearchConfig", "build_problem", "run_search"]
@@ -69,7 +69,7 @@ class SearchConfig:
     force: bool = False
 
     def __post_init__(self) -> None:
-        from nas._registry import list_strategies
+        from nas.strategies import list_strategies
 
         if self.strategy not in list_strategies():
             raise _bad("strategy", self.strategy, f"one of {list_strategies()}")
@@ -112,8 +112,7 @@ class SearchConfig:
 def _source(name: str, config: SearchConfig, space):
     if name == "accuracy":
         if config.measure_accuracy:
-            from nas._measured import SupernetAccuracy
-            from nas._objectives import Measurement
+            from nas.search import Measurement, SupernetAccuracy
 
             return Measurement(SupernetAccuracy(config.measure_accuracy), metric="accuracy")
         if not config.predictor:
@@ -138,7 +137,7 @@ def _source(name: str, config: SearchConfig, space):
 
 def build_problem(config: SearchConfig):
     """The `SearchProblem` a config describes (predictors and tables loaded once each)."""
-    from nas._objectives import Constraint, Objective, SearchProblem
+    from nas.search import Constraint, Objective, SearchProblem
     from supernet import get_space
 
     space = get_space(config.space)
@@ -184,8 +183,7 @@ def run_search(config: SearchConfig) -> dict:
     """Run the search and write its outputs to ``config.out``; returns the summary."""
     import torch
 
-    from nas._io import check_output_dir
-    from nas._output import OUTPUT_FILES
+    from nas.search import OUTPUT_FILES, check_output_dir
     from supernet.core import check_writable
 
     out = check_output_dir(config.out, OUTPUT_FILES, force=config.force)
@@ -201,9 +199,8 @@ def run_search(config: SearchConfig) -> dict:
 
 
 def _run(config: SearchConfig, out: Path) -> dict:
-    from nas._loop import is_expensive, predictor_in_the_loop
-    from nas._output import reference_point, write_search_outputs
-    from nas._registry import DEFAULT_STRATEGY_KWARGS, create_strategy
+    from nas.search import reference_point, write_search_outputs
+    from nas.strategies import DEFAULT_STRATEGY_KWARGS, create_strategy, is_expensive, predictor_in_the_loop
 
     problem = build_problem(config)
     if config.ref_point is not None and len(config.ref_point) != len(problem.objectives):
@@ -263,7 +260,7 @@ def _time_front(config: SearchConfig, problem, summary: dict) -> dict:
     whole (`time_front`) into timed.csv; the summary gains what they measured."""
     import pandas as pd
 
-    from nas._timed import accuracy_latency_front, time_front
+    from nas.pipeline._timed import accuracy_latency_front, time_front
     from supernet.core import atomic_write_json, atomic_write_text
 
     out = Path(config.out)
@@ -305,7 +302,7 @@ def check_storage(url: str) -> None:
 
 
 def _attach_ray(measured, address: str | None) -> None:
-    from nas._ray import RayBackend
+    from nas.search import RayBackend
 
     if not measured:
         log.warning("--backend ray: no measured objective in this search (tables and predictors "
