@@ -18,7 +18,7 @@ import yaml
 from latency_tables import BuildConfig, Protocol, build_table
 from nas.cli import main
 from predictors import CollectConfig, FitConfig, collect, fit_predictors
-from tests.test_predictors_collect import TINY, make_checkpoint
+from tests.predictors.test_predictors_collect import TINY, make_checkpoint
 
 FAST = Protocol(rounds=3, calls=1, warmup=1)
 

@@ -22,7 +22,7 @@ import pytest
 from supernet.core import atomic_write_text
 from supernet.core._io import _writer_tag, remove_stale_temps
 from tests._train_helpers import PS_PHASES, write_config
-from tests.test_predictors_collect import make_checkpoint
+from tests.predictors.test_predictors_collect import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -245,7 +245,7 @@ def test_a_killed_search_takes_its_local_ray_with_it(tmp_path):
     minute or more; the search's reaper removes every one within seconds."""
     import yaml
 
-    from tests.test_predictors_collect import TINY
+    from tests.predictors.test_predictors_collect import TINY
 
     ckpt = make_checkpoint(tmp_path)
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(dict(TINY)))

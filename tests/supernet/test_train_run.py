@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from _train_helpers import PS_PHASES, write_config
+from tests._train_helpers import PS_PHASES, write_config
 
 from supernet import NASError, load_supernet, load_train_config, train
 from supernet.train import device_label, step_archs

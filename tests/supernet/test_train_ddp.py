@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_helpers import quadrant_images, write_config
+from tests._train_helpers import quadrant_images, write_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 WORKER = """
 import sys, torch

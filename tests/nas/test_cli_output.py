@@ -15,7 +15,7 @@ import pytest
 from nas.cli import main
 from supernet import arch_cost, get_space
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from latency_tables import LatencyTable
 from nas.cli import main
 from supernet import get_space, load_supernet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

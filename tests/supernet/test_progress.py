@@ -9,7 +9,7 @@ from pathlib import Path
 
 from supernet.core import progress
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Terminal(io.StringIO):

@@ -19,7 +19,7 @@ import pytest
 from nas.cli import main
 from supernet import get_space
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "experiments" / "onnx_client.py"
 
 

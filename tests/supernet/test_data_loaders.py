@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _train_helpers import quadrant_images, write_npz
+from tests._train_helpers import quadrant_images, write_npz
 
 from supernet import (
     DataConfig,

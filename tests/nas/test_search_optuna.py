@@ -45,7 +45,7 @@ def _problem(space):
 def test_resume_after_a_killed_process(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, url], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1])
+                             cwd=Path(__file__).resolve().parents[2])
     assert crashed.returncode == 3, crashed.stderr
     before = optuna.load_study(study_name="crash", storage=url).get_trials()
     done = [t for t in before if t.state == optuna.trial.TrialState.COMPLETE]

@@ -40,7 +40,7 @@ def fitted(name, dataset):
 
 
 #: the predictors fitted from scratch on an fp32 table; ``transfer`` needs a base predictor and
-#: a table of quantised accuracies (tests/test_quant_search.py)
+#: a table of quantised accuracies (tests/nas/test_quant_search.py)
 STANDALONE = [n for n in list_predictors() if n != "transfer"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _train_helpers import PS_PHASES, write_config
+from tests._train_helpers import PS_PHASES, write_config
 
 from nas.cli import main
 

@@ -73,7 +73,7 @@ def test_load_yaml_with_overrides(tmp_path):
 def test_committed_configs_are_valid(name):
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.yaml"
+    path = Path(__file__).resolve().parents[2] / "experiments" / f"{name}.yaml"
     if not path.exists():
         pytest.skip(f"{path.name} not present")
     cfg = load_train_config(path)

@@ -29,7 +29,7 @@ from supernet import (
 )
 from supernet.deploy import quantize_onnx
 from supernet.deploy._quantize import _child_index, _node_children
-from tests.test_predictors_collect import TINY, make_checkpoint
+from tests.predictors.test_predictors_collect import TINY, make_checkpoint
 
 FAST = Protocol(rounds=3, calls=1, warmup=1)
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from test_latency_tables import tiny_space
+from tests.latency_tables.test_latency_tables import tiny_space
 
 from latency_tables import BuildConfig, LatencyTable, Protocol, build_table, import_results, write_bundle
 from nas.cli import main

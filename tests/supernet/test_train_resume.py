@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from _train_helpers import write_config
+from tests._train_helpers import write_config
 
 from supernet import load_supernet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def nas_train(*args: str) -> list[str]:

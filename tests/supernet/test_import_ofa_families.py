@@ -14,8 +14,8 @@ import torch
 
 from nas.cli import main
 from supernet import ArtifactMismatchError, arch_cost, get_space, import_ofa
-from tests.test_import_ofa import _randomised, ofa_networks  # noqa: F401 - the fixture stubs torchvision
-from tests.test_supernet import measured_macs
+from tests.supernet.test_import_ofa import _randomised, ofa_networks  # noqa: F401 - the fixture stubs torchvision
+from tests.supernet.test_supernet import measured_macs
 
 RESNET = {"depth_list": [0, 1, 2], "expand_ratio_list": [0.2, 0.25, 0.35],
           "width_mult_list": [0.65, 0.8, 1.0]}

@@ -122,7 +122,7 @@ def test_a_run_logged_to_a_file_reads_well(tmp_path):
     with open(log, "w") as fh:
         argv = ["run", "--config", str(tmp_path / "experiment.yaml"), "--out", str(tmp_path / "run")]
         done = subprocess.run([sys.executable, "-m", "nas.cli", *argv], stdout=fh, stderr=subprocess.STDOUT,
-                              cwd=Path(__file__).resolve().parents[1], timeout=1200)
+                              cwd=Path(__file__).resolve().parents[2], timeout=1200)
     text = log.read_text()
     assert done.returncode == 0, text[-3000:]
     assert "\r" not in text and "Traceback" not in text and "\x1b[" not in text
