@@ -12,7 +12,8 @@ from supernet.nn._conv import Conv2d, conv2d
 from supernet.nn._fused import batch_norm_act
 from supernet.nn._layers import ConvBNAct, SqueezeExcite, assemble, make_act
 
-__all__ = ["ElasticConv2d", "ElasticBatchNorm2d", "ElasticConvBNAct", "ElasticLinear", "ElasticSE"]
+__all__ = ["ElasticConv2d", "ElasticBatchNorm2d", "ElasticConvBNAct", "ElasticLinear", "ElasticSE",
+           "importance_order", "permute_channels"]
 
 
 class ElasticConv2d(nn.Conv2d):
@@ -137,3 +138,25 @@ class ElasticLinear(nn.Linear):
             if self.bias is not None:
                 linear.bias.copy_(self.bias)
         return linear
+
+
+def importance_order(weight: torch.Tensor) -> torch.Tensor:
+    """The input channels of a conv ``weight`` by importance, most important first: the L1
+    norm of the weights that read each (ties keep their order)."""
+    return torch.argsort(weight.abs().sum((0, 2, 3)), descending=True, stable=True)
+
+
+@torch.no_grad()
+def permute_channels(layer: nn.Module, order: torch.Tensor, *, inputs: bool = False) -> None:
+    """Reorder the output channels of a conv (`ElasticConv2d`, with its bias) or conv-BN
+    layer (`ElasticConvBNAct`: its BN too) by ``order``, or with ``inputs`` the channels it
+    reads. Used to sort elastic widths by importance before they are shrunk."""
+    conv = layer.conv if isinstance(layer, ElasticConvBNAct) else layer
+    dim = 1 if inputs else 0
+    tensors = [conv.weight] if inputs else [conv.weight, conv.bias]
+    if not inputs and isinstance(layer, ElasticConvBNAct):
+        bn = layer.bn
+        tensors += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
+    for t in tensors:
+        if t is not None:
+            t.copy_(t.index_select(dim, order))

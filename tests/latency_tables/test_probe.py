@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import pytest
-from tests.latency_tables.test_latency_tables import tiny_space
 
 from latency_tables import BuildConfig, LatencyTable, Protocol, build_table, import_results, write_bundle
 from nas.cli import main
 from supernet import ArtifactMismatchError
+from tests.latency_tables.test_latency_tables import tiny_space
 
 PROTOCOL = Protocol(rounds=30, calls=1, warmup=2)
 

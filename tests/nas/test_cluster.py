@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests._cluster import LocalRayCluster
 
 from predictors import CollectConfig, collect
+from tests._cluster import LocalRayCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 

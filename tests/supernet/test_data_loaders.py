@@ -9,7 +9,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests._train_helpers import quadrant_images, write_npz
 
 from supernet import (
     DataConfig,
@@ -23,6 +22,7 @@ from supernet import (
     load_npz,
     resize,
 )
+from tests._train_helpers import quadrant_images, write_npz
 
 
 def write_cifar(root, n=20):

@@ -128,3 +128,23 @@ def test_onnx_export_matches_pytorch_with_dynamic_batch(tmp_path, name):
         with torch.no_grad():
             scale = max(1.0, float(sub.eval()(x).abs().max()))
         assert onnx_parity(path, sub, x) <= 1e-4 * scale  # float32: relative to the logits' size
+
+
+@torch.no_grad()
+def test_resnet_sort_channels_keeps_largest_and_reorders_middle_channels_by_importance():
+    """As MIT's re_organize_middle_weights: conv2's outputs by conv3's weights, conv1's by conv2's."""
+    space = get_space("fmnist_resnet")
+    net = perturbed_supernet(space, seed=5)
+    big = space.largest()
+    small = space.make_arch(big.resolution, big.depths,  # the widest widths, the smallest expand ratio
+                            {"expand_ratios": [[min(space.expand_choices)] * d for d in big.depths]})
+    x = torch.randn(2, space.in_channels, big.resolution, big.resolution)
+    before_big, before_small = net(x, big), net(x, small)
+    net.sort_channels()
+    assert torch.allclose(net(x, big), before_big, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(net(x, small), before_small, atol=1e-4)
+    for stage in net.stages:
+        for block in stage:
+            for reader in (block.conv3, block.conv2):
+                importance = reader.conv.weight.abs().sum((0, 2, 3))
+                assert torch.all(importance[:-1] >= importance[1:])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from tests._train_helpers import quadrant_images, write_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests._train_helpers import write_config
-
 from supernet import load_supernet
+from tests._train_helpers import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from tests._train_helpers import PS_PHASES, write_config
 
 from supernet import NASError, load_supernet, load_train_config, train
 from supernet.train import device_label, step_archs
+from tests._train_helpers import PS_PHASES, write_config
 
 
 def test_training_lowers_loss_and_learns(tmp_path):

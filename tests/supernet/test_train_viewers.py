@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests._train_helpers import PS_PHASES, write_config
 
 from nas.cli import main
+from tests._train_helpers import PS_PHASES, write_config
 
 
 def test_metrics_reach_tensorboard_and_mlflow(tmp_path, capsys):

@@ -8,7 +8,17 @@ import copy
 import torch
 from torch import nn
 
-from supernet.nn import ElasticConvBNAct, ElasticSE, Subnet, Supernet, assemble, build_block, init_weights
+from supernet.nn import (
+    ElasticConvBNAct,
+    ElasticSE,
+    Subnet,
+    Supernet,
+    assemble,
+    build_block,
+    importance_order,
+    init_weights,
+    permute_channels,
+)
 from supernet.space import ArchConfig, BlockSpec
 from supernet.spaces.mbconv._blocks import EXPAND, KERNEL, MBConv
 
@@ -56,25 +66,16 @@ class ElasticMBConv(nn.Module):
         largest first) so that every smaller expand ratio keeps the most important ones.
         The largest subnet computes exactly what it did. Optimizer state kept for these
         parameters no longer lines up: rebuild the optimizer after calling this."""
-        def permute(t: torch.Tensor, order: torch.Tensor, dim: int) -> None:
-            t.copy_(t.index_select(dim, order))
-
-        order = torch.argsort(self.project.conv.weight.abs().sum((0, 2, 3)), descending=True,
-                              stable=True)
+        order = importance_order(self.project.conv.weight)
         for layer in (self.expand, self.depthwise):
-            permute(layer.conv.weight, order, 0)
-            for t in (layer.bn.weight, layer.bn.bias, layer.bn.running_mean, layer.bn.running_var):
-                permute(t, order, 0)
-        permute(self.project.conv.weight, order, 1)
+            permute_channels(layer, order)
+        permute_channels(self.project, order, inputs=True)
         if self.se is not None:
-            permute(self.se.reduce.weight, order, 1)
-            permute(self.se.expand.weight, order, 0)
-            permute(self.se.expand.bias, order, 0)
-            hidden = torch.argsort(self.se.expand.weight.abs().sum((0, 2, 3)), descending=True,
-                                   stable=True)
-            permute(self.se.reduce.weight, hidden, 0)
-            permute(self.se.reduce.bias, hidden, 0)
-            permute(self.se.expand.weight, hidden, 1)
+            permute_channels(self.se.reduce, order, inputs=True)
+            permute_channels(self.se.expand, order)
+            hidden = importance_order(self.se.expand.weight)
+            permute_channels(self.se.reduce, hidden)
+            permute_channels(self.se.expand, hidden, inputs=True)
 
 
 class MBConvSupernet(Supernet):

@@ -9,7 +9,16 @@ import copy
 import torch
 from torch import nn
 
-from supernet.nn import ElasticConvBNAct, ElasticLinear, Subnet, Supernet, assemble, init_weights
+from supernet.nn import (
+    ElasticConvBNAct,
+    ElasticLinear,
+    Subnet,
+    Supernet,
+    assemble,
+    importance_order,
+    init_weights,
+    permute_channels,
+)
 from supernet.space import ArchConfig, BlockSpec
 from supernet.spaces.resnet._blocks import (
     EXPAND,
@@ -76,6 +85,20 @@ class ElasticBottleneck(nn.Module):
                         conv2=self.conv2.materialize(mid, mid),
                         conv3=self.conv3.materialize(cout, mid), downsample=down)
 
+    @torch.no_grad()
+    def sort_channels(self) -> None:
+        """Reorder the middle channels by importance, as MIT's ``re_organize_middle_weights``:
+        conv2's outputs by the L1 norm of conv3's weights reading them, then conv1's outputs
+        by conv2's weights reading them, so that every smaller expand ratio keeps the most
+        important ones. The largest subnet computes exactly what it did; rebuild the
+        optimizer afterwards."""
+        order = importance_order(self.conv3.conv.weight)
+        permute_channels(self.conv3, order, inputs=True)
+        permute_channels(self.conv2, order)
+        order = importance_order(self.conv2.conv.weight)
+        permute_channels(self.conv2, order, inputs=True)
+        permute_channels(self.conv1, order)
+
 
 class ResNetSupernet(Supernet):
     """Stem, stages of `ElasticBottleneck` (the deepest depth of each), linear head."""
@@ -101,6 +124,11 @@ class ResNetSupernet(Supernet):
         self.head.dropout = nn.Dropout(space.dropout)
         self.head.classifier = ElasticLinear(cin, space.num_classes)
         init_weights(self)
+
+    def sort_channels(self) -> None:
+        for stage in self.stages:
+            for block in stage:
+                block.sort_channels()
 
     def _widths(self, arch: ArchConfig) -> tuple[int, int, list[int]]:
         w = arch.choice(WIDTH)
