@@ -66,11 +66,15 @@ from supernet.space import (
     register_space,
 )
 from supernet.train import (
+    FINETUNED_NAME,
     DistEnv,
+    FinetuneConfig,
     OptimConfig,
     PhaseConfig,
     TrainConfig,
+    finetune,
     init_distributed,
+    load_finetuned,
     load_train_config,
     plot_curves,
     read_metrics,
@@ -94,4 +98,5 @@ __all__ = [
     "TensorLoader", "TrainConfig", "accuracy", "build_data", "calibrated_subnet", "evaluate_arch",
     "init_distributed", "load_cifar10", "load_dataset", "load_image_folder", "load_npz",
     "load_train_config", "plot_curves", "read_metrics", "resize", "train",
+    "FINETUNED_NAME", "FinetuneConfig", "finetune", "load_finetuned",
 ]

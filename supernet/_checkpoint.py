@@ -50,6 +50,9 @@ def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
 def supernet_from_payload(payload: dict[str, Any], where: str = "checkpoint") -> Supernet:
     """The supernet of a loaded checkpoint (`load_checkpoint`), in eval mode; ``where``
     names it in errors."""
+    if payload.get("kind") == "finetuned-subnet":
+        raise ArtifactMismatchError(f"{where}: a fine-tuned subnet (nas finetune), not a supernet; export it "
+                                    "with nas export --weights, or give the supernet it came from")
     model = Supernet(SearchSpace.from_dict(payload["space"]))
     state = payload["model"]
     if not isinstance(state, dict):

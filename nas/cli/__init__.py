@@ -17,6 +17,7 @@ from supernet.core import short
 COMMANDS = [
     "nas.cli._demo",
     "nas.cli._train",
+    "nas.cli._finetune",
     "nas.cli._latency",
     "nas.cli._predict",
     "nas.cli._search",

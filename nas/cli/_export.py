@@ -15,8 +15,11 @@ def add_parser(sub) -> None:
         "training images, export it to ONNX (opset 17, dynamic batch), check ONNX Runtime "
         "against PyTorch (fails over --tolerance), measure its latency and test accuracy, and "
         "write MODEL.json (the model card) beside MODEL.onnx.")
-    p.add_argument("--supernet", required=True, help="supernet checkpoint (.pt) from `nas train`")
-    which = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--supernet", help="supernet checkpoint (.pt) from `nas train`, or pretrained:NAME "
+                   "(with --weights: the supernet they were fine-tuned from, by default)")
+    p.add_argument("--weights", help="a fine-tuned subnet (OUT/finetuned.pt of `nas finetune`): export it "
+                   "instead of the inherited weights; its arch is exported unless --arch or --front says")
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--arch", help="arch JSON file, or an inline JSON object")
     which.add_argument("--front", help="front.csv written by `nas search`")
     p.add_argument("--rank", type=int, default=0, help="row of --front to export (0 = first)")
@@ -72,10 +75,23 @@ def read_arch(text: str):
 
 def run(args) -> int:
     from nas.export import ExportConfig, arch_from_front, export_subnet
+    from supernet import ArchConfig, NASError, load_checkpoint
 
-    arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
+    supernet, tuned = args.supernet, None
+    if args.weights:
+        tuned = load_checkpoint(args.weights)
+        supernet = supernet or tuned.get("supernet")
+    if not supernet:
+        raise NASError("--supernet is required (or --weights of a fine-tuned subnet, which records it)")
+    if args.arch or args.front:
+        arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
+    elif tuned is not None and "arch" in tuned:
+        arch = ArchConfig.from_dict(tuned["arch"])
+    else:
+        raise NASError("say which subnet to export: --arch, --front (and --rank), or --weights")
     card = export_subnet(ExportConfig(
-        supernet=args.supernet, arch=arch, out=args.out, data_dir=args.data_dir, table=args.table,
+        supernet=supernet, weights=args.weights, arch=arch, out=args.out, data_dir=args.data_dir,
+        table=args.table,
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
         force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
         max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop,
@@ -99,6 +115,12 @@ def run(args) -> int:
     report.fact("latency", latency)
     report.fact("size", f"{number(card['macs'])} MACs, {number(card['params'])} params")
     report.fact("ONNX vs PyTorch", f"max abs. difference {card['parity_max_abs_diff']:.1e}")
+    if card.get("finetuned"):
+        tuned = card["finetuned"]
+        summary["finetuned"] = tuned
+        report.fact("weights", f"fine-tuned {tuned['epochs']} epochs (teacher {tuned['teacher']}): test "
+                               f"{number(card['test_acc'], unit='%')}, inherited "
+                               f"{number(tuned['inherited']['test_acc'], unit='%')}")
     report.fact("input", card["input"]["note"])
     if card.get("onnx_test_acc") is not None:
         report.fact("ONNX test accuracy", f"{number(card['onnx_test_acc'], unit='%')} on the raw test images")

@@ -16,6 +16,7 @@ from torch import nn
 
 from supernet import (
     ArchConfig,
+    ArtifactMismatchError,
     DataConfig,
     NASError,
     accuracy,
@@ -24,6 +25,7 @@ from supernet import (
     calibrated_subnet,
     export_onnx,
     file_hash,
+    load_finetuned,
     load_supernet,
     onnx_parity,
     resize,
@@ -60,6 +62,7 @@ class ExportConfig:
     max_accuracy_drop: float = 1.0  # pp of validation accuracy int8 may lose against fp32 ...
     allow_accuracy_drop: bool = False  # ... unless this is set
     bare: bool = False  # the network alone (float input at the resolution), not `RawInput`
+    weights: str | None = None  # a fine-tuned subnet of ``arch`` (nas finetune) instead of inherited weights
 
     def __post_init__(self) -> None:
         if not str(self.out).endswith(".onnx"):
@@ -219,6 +222,27 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, blo
     return info
 
 
+def _finetuned(config: ExportConfig, arch: ArchConfig) -> tuple[nn.Module, dict]:
+    """The fine-tuned subnet in ``config.weights``, checked against the supernet and arch
+    being exported, and what the card records of it."""
+    net, payload = load_finetuned(config.weights)
+    if payload.get("supernet_hash") != file_hash(config.supernet):
+        raise ArtifactMismatchError(f"--weights {config.weights}: fine-tuned from another supernet "
+                                    f"({payload.get('supernet')}) than {config.supernet}")
+    tuned = ArchConfig.from_dict(payload["arch"])
+    if tuned.with_precision("fp32") != arch.with_precision("fp32"):
+        raise ArtifactMismatchError(f"--weights {config.weights}: fine-tuned for {tuned}, not {arch}; "
+                                    "leave --arch out to export the fine-tuned arch")
+    if not payload.get("finished"):
+        log.warning("%s: fine-tuning stopped after epoch %d of %d; exporting those weights",
+                    config.weights, payload["epoch"], payload["config"]["epochs"])
+    record = {"weights": str(config.weights), "epochs": payload["epoch"],
+              "planned_epochs": payload["config"]["epochs"], "teacher": payload["config"]["teacher"],
+              "lr": payload["config"]["lr"], "inherited": payload["inherited"],
+              "finetuned": payload["finetuned"]}
+    return net, record
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file)."""
     from latency_tables import LatencyTable
@@ -245,8 +269,12 @@ def export_subnet(config: ExportConfig) -> dict:
                              **({"path": config.data_dir} if config.data_dir else {})})
     data = build_data(data_cfg, batch_size=256)
 
-    log.info("extracting %s and recalibrating BN on %d training images", arch, data_cfg.calib_images)
-    sub = calibrated_subnet(model, arch, data.calib)
+    finetuned = _finetuned(config, arch) if config.weights else None
+    if finetuned is None:
+        log.info("extracting %s and recalibrating BN on %d training images", arch, data_cfg.calib_images)
+        sub = calibrated_subnet(model, arch, data.calib)
+    else:
+        sub, finetuned = finetuned
     test_acc = accuracy(sub, data.test, arch.resolution)
     bare = _raw_input(config, data_cfg, policy)
     if bare is None:
@@ -313,6 +341,8 @@ def export_subnet(config: ExportConfig) -> dict:
         card["provenance"]["table_device"] = table.meta.get("device")
     if predictor is not None:
         card["predicted_acc"] = float(predictor.predict([arch])[0])
+    if finetuned is not None:
+        card["finetuned"] = finetuned
     atomic_write_json(card_path, card)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
              card["measured_latency_ms"], parity, card_path)

@@ -14,6 +14,7 @@ from supernet.train._distributed import (
     same_on_all_ranks,
     shutdown_distributed,
 )
+from supernet.train._finetune import FINETUNED_NAME, FinetuneConfig, finetune, load_finetuned
 from supernet.train._schedule import (
     check_phases,
     make_optimizer,
@@ -26,9 +27,10 @@ from supernet.train._sinks import SINKS, open_sinks, tracking_uri
 from supernet.train._trainer import CHECKPOINT_NAME, METRICS_NAME, to_device, train, train_step
 
 __all__ = [
-    "CHECKPOINT_NAME", "METRICS_NAME", "SINKS", "DistEnv", "OptimConfig", "PhaseConfig", "TrainConfig",
-    "average_gradients", "barrier", "broadcast_state", "check_phases", "cpu_model", "device_label",
-    "init_distributed", "load_train_config", "make_optimizer", "open_sinks", "phase_choices", "phase_extreme",
-    "plot_curves", "read_metrics", "same_on_all_ranks", "shutdown_distributed", "soft_cross_entropy",
-    "step_archs", "to_device", "tracking_uri", "train", "train_step",
+    "average_gradients", "barrier", "broadcast_state", "check_phases", "CHECKPOINT_NAME", "cpu_model",
+    "device_label", "DistEnv", "finetune", "FinetuneConfig", "FINETUNED_NAME", "init_distributed",
+    "load_finetuned", "load_train_config", "make_optimizer", "METRICS_NAME", "open_sinks", "OptimConfig",
+    "phase_choices", "phase_extreme", "PhaseConfig", "plot_curves", "read_metrics", "same_on_all_ranks",
+    "shutdown_distributed", "SINKS", "soft_cross_entropy", "step_archs", "to_device", "tracking_uri",
+    "train", "train_step", "TrainConfig",
 ]

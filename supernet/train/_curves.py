@@ -1,5 +1,6 @@
-"""Training curves: validation accuracy of the smallest, largest and a random subnet per
-epoch, read from the ``metrics.jsonl`` of one or more runs, with each run's phases marked."""
+"""Training curves: validation accuracy of the smallest, largest and a random subnet (or of
+a subnet being fine-tuned) per epoch, read from the ``metrics.jsonl`` of one or more runs,
+with each run's phases marked."""
 
 from __future__ import annotations
 
@@ -49,8 +50,11 @@ def plot_curves(runs: Mapping[str, str | Path], out: str | Path, *, title: str |
         rows = read_metrics(path)
         epochs = [r["global_epoch"] for r in rows]
         style = _STYLES[i % len(_STYLES)]
-        for key, colour in _SUBNETS.items():
-            ax.plot(epochs, [r.get(key) for r in rows], style, c=colour, marker=".", ms=4,
+        keys = sorted({k for r in rows for k in r if k.startswith("acc_")},
+                      key=lambda k: (k not in _SUBNETS, k))
+        for key in keys:
+            ax.plot(epochs, [r.get(key) for r in rows], style, c=_SUBNETS.get(key, "tab:purple"), marker=".",
+                    ms=4,
                     label=f"{label}: {key.removeprefix('acc_')}")
         if len({r["phase"] for r in rows}) < 2:
             continue

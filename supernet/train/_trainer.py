@@ -82,7 +82,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     if opt.batch_size % env.world:
         raise NASError(f"train.batch_size {opt.batch_size} is not divisible by {env.world} processes")
     data = build_data(config.data, opt.batch_size, seed=config.seed, rank=env.rank, world=env.world)
-    _check_data(data, space)
+    check_data(data, space)
     if model is not None and model.space != space:
         raise ArtifactMismatchError(f"model: a supernet of space {model.space.name!r}, the config "
                                     f"asks for {space.name!r}")
@@ -219,7 +219,8 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> tor
 def train_step(model: Supernet, teacher, archs, x: torch.Tensor, y: torch.Tensor, opt: OptimConfig, *,
                inplace: bool = False) -> float:
     """Forward and backward of every subnet in ``archs`` on one batch, gradients accumulated
-    (each loss divided by ``len(archs)``); returns the mean loss. Each loss is the label
+    (each loss divided by ``len(archs)``); returns the mean loss. An arch of None runs
+    ``model`` as it is (a static subnet being fine-tuned). Each loss is the label
     loss plus ``kd_weight`` x the soft cross-entropy against the frozen ``teacher`` or, with
     ``inplace``, against the first arch's (the largest's) own outputs."""
     amp = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=opt.amp == "bf16")
@@ -230,7 +231,7 @@ def train_step(model: Supernet, teacher, archs, x: torch.Tensor, y: torch.Tensor
     step_loss = 0.0
     for i, arch in enumerate(archs):
         with amp:
-            logits = model(x, arch).float()
+            logits = (model(x) if arch is None else model(x, arch)).float()
         loss = F.cross_entropy(logits, y, label_smoothing=opt.label_smoothing)
         if target is not None and opt.kd_weight > 0:
             loss = loss + opt.kd_weight * soft_cross_entropy(logits, target, opt.kd_temperature)
@@ -296,12 +297,12 @@ def _resume(path: Path, config: TrainConfig, model: Supernet, env: DistEnv):
     if env.is_main:
         log.info("resuming %s at phase %d, epoch %d (step %d)", path, payload["phase"], payload["epoch"],
                  payload["step"])
-        _truncate_metrics(path.parent / METRICS_NAME, payload["metrics"]["global_epoch"])
+        truncate_metrics(path.parent / METRICS_NAME, payload["metrics"]["global_epoch"])
     keys = ("phase", "epoch", "step", "optimizer", "scheduler")
     return {k: payload[k] for k in keys}, teacher
 
 
-def _truncate_metrics(path: Path, done_epochs: int) -> None:
+def truncate_metrics(path: Path, done_epochs: int) -> None:
     """Drop the lines of epochs after the checkpoint (a run killed between the two writes),
     and any line a crash left unreadable."""
     if not path.exists():
@@ -317,7 +318,7 @@ def _truncate_metrics(path: Path, done_epochs: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
 
-def _check_data(data: DataSplits, space) -> None:
+def check_data(data: DataSplits, space) -> None:
     c = data.train.channels
     if c != space.in_channels:
         raise DataError(f"the data has {c} channel(s) but search space {space.name!r} expects "
