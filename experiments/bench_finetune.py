@@ -132,9 +132,9 @@ def main(argv=None) -> int:
                 row["finetuned"][str(epochs)] = test
                 row["seconds"][f"finetune_{epochs}"] = summary["seconds"]
             row["seconds"]["alone_there"] = round(reference["alone_minutes"][name] * 60, 1)
-            if "finetune_5" in row["seconds"] and "alone_here" in row["seconds"]:
-                row["finetune_5_over_alone"] = round(row["seconds"]["finetune_5"] / row["seconds"]["alone_here"],
-                                                     3)
+            seconds = row["seconds"]
+            if "finetune_5" in seconds and "alone_here" in seconds:
+                row["finetune_5_over_alone"] = round(seconds["finetune_5"] / seconds["alone_here"], 3)
             summarise(result)
             result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             atomic_write_json(out, result)

@@ -148,3 +148,18 @@ def test_bad_input_is_one_clear_line_and_changes_no_file(tmp_path, capsys):
                  "--out", str(tmp_path / "m.onnx")]) == 2
     assert "another supernet" in capsys.readouterr().err
     assert snapshot(tmp_path) == before
+
+
+def test_two_processes_under_torchrun_finetune_to_one_model(tmp_path):
+    """Data-parallel fine-tuning (gloo): each rank takes half of every batch, the averaged
+    gradients keep one model, rank 0 writes it."""
+    ckpt = tiny_supernet(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "nas.cli", "finetune", "--supernet", str(ckpt), "--arch", arch_json(ckpt), "--out",
+           str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "16", "--quiet"]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    _, payload = load_finetuned(tmp_path / "ddp" / "finetuned.pt")
+    assert payload["finished"] and payload["metrics"]["device"].endswith("2 processes")
+    assert payload["metrics"]["step"] == 2 * (300 // 16)  # 300 training images (100 held out), 16 a batch
