@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
         p.add_argument("--data-dir", help="dataset location (default: the config's, e.g. the Debian "
                        "Fashion-MNIST files)")
         p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+        p.add_argument("--finetune", type=int, metavar="EPOCHS",
+                       help="fine-tune each exported subnet this many epochs and export it again "
+                            "(overrides the config's finetune.epochs; 0: none)")
         p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                        help="no progress display")
         if name == "demo":
@@ -36,10 +39,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from nas.pipeline import DEMO_TRAIN_CONFIG, load_experiment, run_experiment
 
-    config = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
-    summary = run_experiment(load_experiment(config), args.out, fresh=args.fresh, data_dir=args.data_dir,
+    path = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
+    config = load_experiment(path)
+    if args.finetune is not None:
+        config = replace(config, finetune=replace(config.finetune, epochs=args.finetune))
+    summary = run_experiment(config, args.out, fresh=args.fresh, data_dir=args.data_dir,
                              progress=not args.quiet)
     rows = [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),
              number(b["measured_latency_ms"], 3), "yes" if b["meets_budget"] else "NO",
@@ -49,7 +57,12 @@ def run(args) -> int:
     if summary.get("total_seconds", summary["seconds"]) > summary["seconds"] + 1:  # a rerun, reusing stages
         took += f" ({summary['total_seconds']:.0f} s with the runs it continued)"
     report = Summary(f"{summary['name']} done in {took}: {len(rows)} ONNX models, one per latency budget")
-    report.table(["budget (ms)", "subnet", "test acc (%)", "measured (ms)", "within", "model"], rows)
+    header = ["budget (ms)", "subnet", "test acc (%)", "measured (ms)", "within", "model"]
+    if any(b.get("finetune_epochs") for b in summary["budgets"]):
+        header.insert(3, "inherited (%)")
+        for row, b in zip(rows, summary["budgets"]):
+            row.insert(3, number(b.get("inherited_test_acc")))
+    report.table(header, rows)
     report.fact("models", f"{args.out}/models/ (an ONNX model and its card per budget)")
     report.fact("report", f"{args.out}/report.md")
     show(args, summary, report)

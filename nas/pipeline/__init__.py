@@ -2,9 +2,15 @@
 (predictor, cost models, strategy, outputs, the front timed on the device) and a whole
 experiment (train or load, latency table, predictor, searches under budgets, export, report)."""
 
-from nas.pipeline._experiment import DEMO_CONFIG, DEMO_TRAIN_CONFIG, ExperimentConfig, load_experiment
+from nas.pipeline._experiment import (
+    DEMO_CONFIG,
+    DEMO_TRAIN_CONFIG,
+    ExperimentConfig,
+    FinetuneStage,
+    load_experiment,
+)
 from nas.pipeline._run import run_experiment
 from nas.pipeline._search import SearchConfig, run_search
 
-__all__ = ["DEMO_CONFIG", "DEMO_TRAIN_CONFIG", "ExperimentConfig", "SearchConfig", "load_experiment",
-           "run_experiment", "run_search"]
+__all__ = ["DEMO_CONFIG", "DEMO_TRAIN_CONFIG", "ExperimentConfig", "FinetuneStage", "SearchConfig",
+           "load_experiment", "run_experiment", "run_search"]

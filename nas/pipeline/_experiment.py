@@ -88,6 +88,24 @@ class SearchStage:
 
 
 @dataclass(frozen=True)
+class FinetuneStage:
+    """``epochs`` > 0: each exported subnet is fine-tuned that many epochs from its inherited
+    weights (`supernet.finetune`, ``lr``, ``teacher``) and exported again with them."""
+
+    epochs: int = 0
+    lr: float = 0.02
+    teacher: str = "largest"
+
+    def __post_init__(self) -> None:
+        check(is_int(self.epochs) and self.epochs >= 0, "finetune.epochs", self.epochs,
+              "an integer >= 0 (0: no fine-tuning)")
+        check(isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr > 0,
+              "finetune.lr", self.lr, "a positive number")
+        check(isinstance(self.teacher, str) and self.teacher != "", "finetune.teacher", self.teacher,
+              "largest, none or a checkpoint path")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """``supernet``: start from this trained supernet (a checkpoint path or
     ``pretrained:NAME``) instead of training one; ``train`` is then optional and, when
@@ -99,6 +117,7 @@ class ExperimentConfig:
     latency: LatencyStage = field(default_factory=LatencyStage)
     predictor: PredictorStage = field(default_factory=PredictorStage)
     search: SearchStage = field(default_factory=SearchStage)
+    finetune: FinetuneStage = field(default_factory=FinetuneStage)
 
     @classmethod
     def from_dict(cls, data: Any, base: Path | None = None) -> ExperimentConfig:
@@ -116,7 +135,8 @@ class ExperimentConfig:
             train = load_train_config((base or Path.cwd()) / train)
         elif train is not None:
             train = TrainConfig.from_dict(train)
-        sections = {"latency": LatencyStage, "predictor": PredictorStage, "search": SearchStage}
+        sections = {"latency": LatencyStage, "predictor": PredictorStage, "search": SearchStage,
+                    "finetune": FinetuneStage}
         kw: dict[str, Any] = {"train": train, "name": str(data.get("name", "experiment")),
                               "supernet": supernet}
         for key, section in sections.items():

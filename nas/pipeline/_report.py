@@ -77,6 +77,11 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
             f"{'yes' if r['meets_budget'] else 'NO'} | "
             f"{r['predicted_acc']:.2f} | {r['test_acc']:.2f} | {gain} | {r['macs']:,} | {r['params']:,} | "
             f"`{Path(r['onnx_path']).name}` |")
+    tuned = [r for r in rows if r.get("finetune_epochs")]
+    if tuned:
+        lines += ["", "Fine-tuned from their inherited weights (test accuracy, inherited -> fine-tuned): "
+                  + "; ".join(f"{r['latency_budget_ms']:g} ms: {r['inherited_test_acc']:.2f} -> "
+                              f"{r['test_acc']:.2f} ({r['finetune_epochs']} epochs)" for r in tuned) + "."]
     lines += ["", "Measured: timed on this machine as the latency table was built, beside its reference "
               "subnets, and scaled back to the machine's state during the build; raw: the same timing "
               "unscaled (their ratio is the machine's load factor then).", "",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.pipeline._experiment import ExperimentConfig
-from supernet import NASError, get_space
+from supernet import ArchConfig, FinetuneConfig, NASError, finetune, get_space
 from supernet.core import atomic_write_json
 
 __all__ = ["run_experiment", "latency_budgets"]
@@ -139,7 +139,6 @@ def _search(config: ExperimentConfig, space, predictor, table, folder: Path,
             upper: float | None) -> tuple[Any, dict]:
     from nas.search import Constraint, Objective, SearchProblem, reference_point, write_search_outputs
     from nas.strategies import DEFAULT_STRATEGY, DEFAULT_STRATEGY_KWARGS, create_strategy
-    from supernet import ArchConfig
 
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())
@@ -163,7 +162,6 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
     import pandas as pd
 
     from nas.pipeline._timed import accuracy_latency_front, time_front
-    from supernet import ArchConfig
 
     choice = folder / "verified.json"
     saved = json.loads(choice.read_text()) if choice.is_file() else {}
@@ -182,13 +180,31 @@ def _verify_on_device(config: ExperimentConfig, table, folder: Path, budget: flo
 
 
 def _export_to(arch, *, ckpt: str | Path, onnx: Path, table, predictor_dir: Path, data_dir: str | None,
-               config: ExperimentConfig) -> dict:
+               config: ExperimentConfig, weights: str | None = None) -> dict:
     from nas.export import ExportConfig, export_subnet
 
     return export_subnet(ExportConfig(
-        supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir,
+        supernet=str(ckpt), arch=arch, out=str(onnx), data_dir=data_dir, weights=weights,
         table=str(getattr(table, "path", config.latency.table)), predictor=str(predictor_dir),
         threads=config.latency.threads, timing_rounds=config.latency.rounds, force=True))
+
+
+def _finetune(config: ExperimentConfig, card: dict, ckpt: str | Path, onnx: Path, export, progress: bool
+              ) -> dict:
+    """Fine-tune the exported subnet (resumed if a run stopped) and export it again with the
+    fine-tuned weights to the same file; the budget's card keeps its export record."""
+    stage = config.finetune
+    if (card.get("finetuned") or {}).get("epochs") == stage.epochs:
+        return card  # done by an earlier run
+    folder = onnx.parent.parent / "finetune" / onnx.stem
+    arch = ArchConfig.from_dict(card["arch"])
+    if not (folder / "summary.json").is_file():
+        finetune(FinetuneConfig(supernet=str(ckpt), arch=arch, epochs=stage.epochs, lr=stage.lr,
+                                teacher=stage.teacher), folder, resume=True, progress=progress)
+    tuned = export(arch, weights=str(folder / "finetuned.pt"))
+    tuned.update({k: card[k] for k in ("latency_budget_ms", "export_attempts", "export_fallback")})
+    atomic_write_json(onnx.with_suffix(".json"), tuned)
+    return tuned
 
 
 def _export_within_budget(export, candidates: list, budget: float, onnx: Path, tries: int = 3) -> dict:
@@ -256,6 +272,8 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
         export = partial(_export_to, ckpt=ckpt, onnx=onnx, table=table, predictor_dir=predictor_dir,
                          data_dir=data_dir, config=config)
         card = stage(f"export_{i}", _export_within_budget, export, candidates, budget, onnx)
+        if config.finetune.epochs:
+            card = stage(f"finetune_{i}", _finetune, config, card, ckpt, onnx, export, progress)
         rows.append({"latency_budget_ms": budget, "predicted_latency_ms": card["predicted_latency_ms"],
                      "measured_latency_ms": card["measured_latency_ms"],
                      "measured_latency_raw_ms": card["measured_latency_raw_ms"],
@@ -263,7 +281,9 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = F
                      "predicted_acc": card["predicted_acc"], "test_acc": card["test_acc"],
                      "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
                      "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],
-                     "macs": card["macs"], "params": card["params"]})
+                     "macs": card["macs"], "params": card["params"],
+                     "inherited_test_acc": (card.get("finetuned") or {}).get("inherited", {}).get("test_acc"),
+                     "finetune_epochs": (card.get("finetuned") or {}).get("epochs")})
     earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
     this_run = round(time.perf_counter() - start, 1)
     before = earlier.get("total_seconds", earlier.get("seconds", 0.0))  # the runs this one continued

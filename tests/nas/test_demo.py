@@ -5,13 +5,21 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from nas.cli import main
-from nas.pipeline import DEMO_CONFIG, DEMO_TRAIN_CONFIG, ExperimentConfig, load_experiment, run_experiment
+from nas.pipeline import (
+    DEMO_CONFIG,
+    DEMO_TRAIN_CONFIG,
+    ExperimentConfig,
+    FinetuneStage,
+    load_experiment,
+    run_experiment,
+)
 from supernet import ArtifactMismatchError, ConfigError, NASError, load_checkpoint, save_checkpoint
 from tests.conftest import tiny_space
 
@@ -82,6 +90,16 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     assert (out / "supernet" / "supernet.pt").stat().st_mtime == ckpt_time  # training reused
     assert [r["arch"] for r in again["budgets"]] == [r["arch"] for r in summary["budgets"]]
     assert [Path(r["onnx_path"]).stat().st_mtime_ns for r in again["budgets"]] == model_times  # reused
+
+    # fine-tuning added to the finished run: the chosen subnets fine-tuned and exported again
+    tuned = run_experiment(replace(tiny_experiment(tmp_path), finetune=FinetuneStage(epochs=1)), out)
+    for before, row in zip(summary["budgets"], tuned["budgets"]):
+        assert row["arch"] == before["arch"] and row["finetune_epochs"] == 1
+        assert row["inherited_test_acc"] == pytest.approx(before["test_acc"], abs=0.5)
+        card = json.loads(Path(row["onnx_path"]).with_suffix(".json").read_text())
+        assert card["finetuned"]["epochs"] == 1 and card["parity_max_abs_diff"] <= 1e-4
+        assert card["test_acc"] == pytest.approx(card["finetuned"]["finetuned"]["test_acc"])
+    assert "Fine-tuned from their inherited weights" in (out / "report.md").read_text()
 
     # from a trained supernet and a fitted predictor: neither stage runs again
     given = {"supernet": str(out / "supernet" / "supernet.pt"),
