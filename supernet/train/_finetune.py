@@ -224,7 +224,7 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
             save_checkpoint(ckpt_path, {
                 "kind": KIND, "model": student.state_dict(), "space": space.to_dict(), "arch": arch.to_dict(),
                 "config": config.to_dict(), "data": dataclasses.asdict(data_cfg),
-                "supernet": config.supernet, "supernet_hash": file_hash(config.supernet),
+                "supernet": _where(config.supernet), "supernet_hash": file_hash(config.supernet),
                 "epoch": epoch + 1, "finished": last, "inherited": inherited, "finetuned": final,
                 "optimizer": None if last else optimizer.state_dict(),
                 "scheduler": None if last else scheduler.state_dict(),
@@ -235,6 +235,11 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
                      loss, metrics["acc_finetuned"], metrics["seconds"])
         barrier(env)
     return _summary(out, config, arch, inherited, time.time() - started) if env.is_main else {}
+
+
+def _where(ref: str) -> str:
+    """A supernet reference that stays valid from another working directory."""
+    return ref if ref.startswith("pretrained:") else str(Path(ref).resolve())
 
 
 def _check_resumable(path: Path, previous: dict, config: FinetuneConfig) -> None:
