@@ -61,7 +61,7 @@ def run(name: str, arch: ArchConfig, epochs: int, teacher: str, args) -> dict | 
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
     else:
-        summary = finetune(config, folder, resume=True, progress=True)
+        summary = finetune(config, folder, resume=(folder / "finetuned.pt").exists(), progress=True)
     rows = [r for r in read_metrics(folder / "metrics.jsonl") if r["global_epoch"] > 0]
     summary["seconds"] = round(sum(r["seconds"] for r in rows), 1)
     return summary
