@@ -12,8 +12,12 @@ seconds of each run. Every run has its own folder under --workdir (outside the c
 default) and is resumed where it stopped; the JSON is rewritten after every run.
 
 Training alone took place on another machine; ``seconds.alone_here`` estimates it on this
-one as 28 x the measured seconds of one epoch without a teacher (the same network, data and
-step; training alone used no teacher), so the ratio compares times taken on one machine.
+one as 28 x the median seconds of an epoch without a teacher (the same network, data and
+step; training alone used no teacher), and ``finetune_5_over_alone`` is 5 x the median
+seconds of a fine-tuning epoch over that: medians, so that an epoch slowed by another job
+on this shared machine does not decide the ratio (``seconds.finetune_5`` is the plain sum).
+
+    python experiments/bench_finetune.py --report-only   # the JSON from the finished runs only
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=str(RESULTS / "finetune.json"))
+    p.add_argument("--report-only", action="store_true", help="read the finished runs, start none")
     return p.parse_args(argv)
 
 
@@ -60,10 +66,14 @@ def run(name: str, arch: ArchConfig, epochs: int, teacher: str, args) -> dict | 
     summary_path = folder / "summary.json"
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
+    elif args.report_only:
+        return None
     else:
         summary = finetune(config, folder, resume=(folder / "finetuned.pt").exists(), progress=True)
     rows = [r for r in read_metrics(folder / "metrics.jsonl") if r["global_epoch"] > 0]
     summary["seconds"] = round(sum(r["seconds"] for r in rows), 1)
+    summary["epoch_seconds"] = [r["seconds"] for r in rows]
+    summary["median_epoch_seconds"] = float(np.median(summary["epoch_seconds"]))
     return summary
 
 
@@ -122,19 +132,25 @@ def main(argv=None) -> int:
         jobs += [(e, "largest") for e in args.epochs if e != 5]
         for epochs, teacher in jobs:
             summary = run(name, arch, epochs, teacher, args)
+            if summary is None:
+                continue
             row["inherited"] = summary["inherited"]["test_acc"]
             test = summary["finetuned"]["test_acc"]
             if teacher == "none":
                 row["finetuned_no_kd_5"] = test
                 row["seconds"]["no_kd_5"] = summary["seconds"]
-                row["seconds"]["alone_here"] = round(summary["seconds"] / 5 * reference["alone_epochs"], 1)
+                row["seconds"]["no_kd_epoch_median"] = summary["median_epoch_seconds"]
+                alone = summary["median_epoch_seconds"] * reference["alone_epochs"]
+                row["seconds"]["alone_here"] = round(alone, 1)
             else:
                 row["finetuned"][str(epochs)] = test
                 row["seconds"][f"finetune_{epochs}"] = summary["seconds"]
+                row["seconds"][f"finetune_{epochs}_epoch_median"] = summary["median_epoch_seconds"]
             row["seconds"]["alone_there"] = round(reference["alone_minutes"][name] * 60, 1)
             seconds = row["seconds"]
             if "finetune_5" in seconds and "alone_here" in seconds:
-                row["finetune_5_over_alone"] = round(seconds["finetune_5"] / seconds["alone_here"], 3)
+                ratio = 5 * seconds["finetune_5_epoch_median"] / seconds["alone_here"]
+                row["finetune_5_over_alone"] = round(ratio, 3)
             summarise(result)
             result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             atomic_write_json(out, result)
