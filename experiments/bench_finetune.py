@@ -69,7 +69,7 @@ def run(name: str, arch: ArchConfig, epochs: int, teacher: str, args) -> dict | 
     elif args.report_only:
         return None
     else:
-        summary = finetune(config, folder, resume=(folder / "finetuned.pt").exists(), progress=True)
+        summary = finetune(config, folder, resume=folder.exists(), progress=True)  # a killed run goes on
     rows = [r for r in read_metrics(folder / "metrics.jsonl") if r["global_epoch"] > 0]
     summary["seconds"] = round(sum(r["seconds"] for r in rows), 1)
     summary["epoch_seconds"] = [r["seconds"] for r in rows]
