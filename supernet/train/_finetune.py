@@ -7,7 +7,6 @@ fast path, data-parallel processes, per-epoch checkpoint and bit-identical resum
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -50,10 +49,17 @@ from supernet.train._distributed import (
     broadcast_state,
     device_label,
     init_distributed,
-    same_on_all_ranks,
 )
 from supernet.train._schedule import make_optimizer
-from supernet.train._trainer import check_data, to_device, train_step, truncate_metrics
+from supernet.train._trainer import (
+    append_metrics,
+    check_data,
+    check_run_dir,
+    start_run_dir,
+    to_device,
+    train_step,
+    truncate_metrics,
+)
 
 __all__ = ["FINETUNED_NAME", "FinetuneConfig", "finetune", "load_finetuned"]
 
@@ -153,24 +159,20 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
     steps = len(data.train) if not opt.max_steps_per_epoch else min(len(data.train), opt.max_steps_per_epoch)
     if steps == 0:
         raise NASError(f"{data.train.num_images} training images make no batch of {opt.batch_size}")
-    if not same_on_all_ranks(ckpt_path.exists(), env):
-        raise NASError(f"the processes disagree on whether {ckpt_path} exists: the run directory must "
-                       "be on a filesystem that every process sees")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = check_run_dir(out, ckpt_path, RUN_FILES, resume=resume, force=force, env=env,
+                             what="a fine-tuning run")
     previous = load_checkpoint(ckpt_path) if ckpt_path.exists() and resume else None
     if previous is not None:
         _check_resumable(ckpt_path, previous, config)
-    elif existing and not (force or resume):
-        raise NASError(f"{out} already holds a fine-tuning run ({', '.join(existing)}); pass --resume to "
-                       "continue it or --force to start over (its files will be replaced)")
 
     # --------------------------------------------------- the student, its teacher, the inherited figures
     torch.manual_seed(config.seed)
     device = env.device
     student = calibrated_subnet(supernet, arch, data.calib, device)
-    inherited = previous["inherited"] if previous else {
-        "val_acc": accuracy(student, data.val, arch.resolution, device),
-        "test_acc": accuracy(student, data.test, arch.resolution, device)}
+    inherited = previous["inherited"] if previous else None
+    if inherited is None and env.is_main:  # only the main process reports it
+        inherited = {"val_acc": accuracy(student, data.val, arch.resolution, device),
+                     "test_acc": accuracy(student, data.test, arch.resolution, device)}
     teacher = _teacher(config, supernet, teacher_arch, teacher_payload, data, device)
     del supernet
     if not opt.channels_last:
@@ -189,19 +191,17 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
         if env.is_main:
             log.info("resuming %s after epoch %d of %d", ckpt_path, first_epoch, config.epochs)
             truncate_metrics(out / "metrics.jsonl", first_epoch)
-    elif env.is_main:
-        for name in existing:
-            (out / name).unlink()
-        out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", out)
-        start = {"phase": "inherited", "phase_index": 0, "epoch": 0, "global_epoch": 0,
-                 "acc_finetuned": round(inherited["val_acc"], 3)}  # the curve starts at the inherited net
-        (out / "metrics.jsonl").write_text(json.dumps(start) + "\n")
+    else:
+        start_run_dir(out, existing, resume=resume, env=env)
+        if env.is_main:  # the curve starts at the inherited net
+            start = {"phase": "inherited", "phase_index": 0, "epoch": 0, "global_epoch": 0,
+                     "acc_finetuned": round(inherited["val_acc"], 3)}
+            append_metrics(out / "metrics.jsonl", start)
     barrier(env)
     broadcast_state(student, env)
-    log.info("fine-tuning %s for %d epochs (lr %g, teacher %s): inherited val %.2f %%, test %.2f %%",
-             arch, config.epochs, config.lr, config.teacher, inherited["val_acc"], inherited["test_acc"])
+    if env.is_main:
+        log.info("fine-tuning %s for %d epochs (lr %g, teacher %s): inherited val %.2f %%, test %.2f %%",
+                 arch, config.epochs, config.lr, config.teacher, inherited["val_acc"], inherited["test_acc"])
 
     # --------------------------------------------------------------------------- the epochs
     started, where = time.time(), device_label(device) + (f", {env.world} processes" if env.world > 1 else "")
@@ -215,10 +215,7 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
                        "step": (epoch + 1) * steps, "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                        "acc_finetuned": round(accuracy(student, data.val, arch.resolution, device), 3),
                        "seconds": round(time.time() - tic, 2), "device": where}
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(metrics) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_metrics(out / "metrics.jsonl", metrics)
             final = {"val_acc": metrics["acc_finetuned"],
                      "test_acc": accuracy(student, data.test, arch.resolution, device)} if last else None
             save_checkpoint(ckpt_path, {

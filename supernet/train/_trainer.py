@@ -99,21 +99,11 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, for
     state: dict[str, Any] = {"phase": 0, "epoch": 0, "step": 0, "optimizer": None, "scheduler": None}
 
     # ------------------------------------------------------------- run directory, resume
-    if not same_on_all_ranks(ckpt_path.exists(), env):  # else they would go separate ways and hang
-        raise NASError(f"the processes disagree on whether {ckpt_path} exists: the run directory must "
-                       "be on a filesystem that every process sees")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = check_run_dir(out, ckpt_path, RUN_FILES, resume=resume, force=force, env=env, what="a run")
     if ckpt_path.exists() and resume:
         state, teacher = _resume(ckpt_path, config, model, env)
-    elif existing and not (force or resume):
-        raise NASError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue "
-                       "it or --force to start over (its files will be replaced)")
-    elif env.is_main:
-        for name in existing:  # --force, or --resume of a run killed before its first checkpoint
-            (out / name).unlink()
-        out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", out)
+    else:
+        start_run_dir(out, existing, resume=resume, env=env)
     barrier(env)
     broadcast_state(model, env)
     started = time.time()
@@ -162,10 +152,7 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
                            "step": state["step"], "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                            **_evaluate_epoch(model, space, data, config.seed, env),
                            "seconds": round(time.time() - tic, 2), "device": where}
-                with open(out / METRICS_NAME, "a") as fh:  # a resume drops lines past its checkpoint
-                    fh.write(json.dumps(metrics) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                append_metrics(out / METRICS_NAME, metrics)  # a resume drops lines past its checkpoint
                 for sink in sinks:
                     sink.log(metrics)
                 _save(ckpt_path, model, space, config, data, position, state["step"], teacher,
@@ -207,6 +194,40 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
         bar.set_postfix(loss=f"{step_loss:.3f}", res=resolution)
     bar.close()
     return round(total / max(done, 1), 5)
+
+
+def check_run_dir(out: Path, ckpt_path: Path, names: Sequence[str], *, resume: bool, force: bool,
+                  env: DistEnv, what: str) -> list[str]:
+    """The files of an earlier run among ``names`` in ``out``, after checking that every
+    process sees the same directory and that an earlier run is resumed or forced over."""
+    if not same_on_all_ranks(ckpt_path.exists(), env):  # else they would go separate ways and hang
+        raise NASError(f"the processes disagree on whether {ckpt_path} exists: the run directory must "
+                       "be on a filesystem that every process sees")
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not (force or resume):
+        raise NASError(f"{out} already holds {what} ({', '.join(existing)}); pass --resume to continue "
+                       "it or --force to start over (its files will be replaced)")
+    return existing
+
+
+def start_run_dir(out: Path, existing: Sequence[str], *, resume: bool, env: DistEnv) -> None:
+    """A fresh run in ``out``: the ``existing`` files of an earlier one removed (--force, or
+    --resume of a run killed before its first checkpoint)."""
+    if not env.is_main:
+        return
+    for name in existing:
+        (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        log.warning("--resume: no checkpoint in %s yet, starting from the beginning", out)
+
+
+def append_metrics(path: Path, metrics: dict) -> None:
+    """One metrics line appended and flushed to disk before the checkpoint that follows it."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(metrics) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
