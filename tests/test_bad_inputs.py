@@ -178,6 +178,12 @@ CASES = [
     ("export: execution provider not in onnxruntime", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", json.dumps(w["arch"]), "--provider", "NoSuchExecutionProvider", "--out", str(t / "m.onnx")], "'NoSuchExecutionProvider' is not in this onnxruntime"),
     ("import-ofa: missing checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(t / "none.pth"), "--out", str(t / "s.pt")], "does not exist"),
     ("import-ofa: our own checkpoint", lambda w, t: ["import-ofa", "--checkpoint", str(w["ckpt"]), "--out", str(t / "s.pt")], "not one of MIT's once-for-all supernets"),
+    ("finetune: missing checkpoint", lambda w, t: ["finetune", "--supernet", str(t / "none.pt"), "--arch",
+        json.dumps(w["arch"]), "--out", str(t / "f")], "does not exist"),
+    ("finetune: zero epochs", lambda w, t: ["finetune", "--supernet", str(w["ckpt"]), "--arch", json.dumps(w["arch"]),
+        "--epochs", "0", "--out", str(t / "f")], "epochs"),
+    ("finetune: unknown teacher", lambda w, t: ["finetune", "--supernet", str(w["ckpt"]), "--arch",
+        json.dumps(w["arch"]), "--teacher", str(t / "nope.pt"), "--out", str(t / "f")], "nope.pt"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
 ]
 
