@@ -20,7 +20,7 @@ from latency_tables._calibration import apply_calibration
 from latency_tables._cost_model import CostModel, as_arch_list
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
-from supernet.core import check_columns, short
+from supernet.core import ConfigError, check_columns, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
            "table_paths"]
@@ -58,7 +58,11 @@ def list_tables() -> list[str]:
 def table_paths(path: str | Path) -> tuple[Path, Path]:
     """``(csv, json)`` of a table given its CSV path, its stem, or a shipped table's name."""
     path = Path(path)
-    if path.suffix != ".csv" and not path.with_suffix(".csv").exists() and str(path) in list_tables():
+    if path.suffix != ".csv" and str(path) in list_tables():
+        if path.with_suffix(".csv").exists():  # never let a local file silently shadow a shipped table
+            raise ConfigError(f"latency table {str(path)!r} is ambiguous: both the file "
+                              f"{str(path.with_suffix('.csv'))!r} here and the shipped table "
+                              f"{str(TABLES_DIR / f'{path}.csv')!r}; give the .csv path of the one you mean")
         path = TABLES_DIR / f"{path}.csv"
     path = path.with_suffix(".csv")
     return path, path.with_suffix(".json")

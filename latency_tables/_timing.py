@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ class Protocol:
     so the low tail is what the model itself costs. Timed twice, 20 subnets of the small
     preset agreed to 1.5 % (mean gap) at the 5th percentile against 4.7 % at the median on
     the idle machine, and 1.5 % against 3.4 % beside a CPU-bound training run
-    (README "How it measures"). Tables built before the protocol had a quantile used the
+    (docs/results/latency.md). Tables built before the protocol had a quantile used the
     median (`Protocol.recorded`).
     """
 
@@ -71,17 +72,31 @@ class Protocol:
 
 
 def default_device_name() -> str:
-    """A short file-name-safe device name from the CPU model and core count: ``xeon-2c``."""
+    """A short file-name-safe name of this machine from its CPU model, widest vector ISA and
+    core count: ``xeon-amx-2c``, ``epyc-avx2-2c`` (two machines that one model name covers,
+    such as Xeons with and without AMX, time blocks differently and get different names)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return device_name(cpu_model(), cores or 1)
+    return device_name(cpu_model(), cores or 1, isa=cpu_isa())
 
 
-def device_name(model: str, cores: int) -> str:
-    """``xeon-2c`` for ``Intel(R) Xeon(R) Processor`` with 2 cores."""
+def cpu_isa() -> str:
+    """The widest vector instruction set of this CPU that the runtimes use: ``amx``,
+    ``avx512``, ``avx2``, ``neon``, or ``""`` when /proc/cpuinfo does not say."""
+    with contextlib.suppress(OSError):
+        info = Path("/proc/cpuinfo").read_text()
+        flags = set(re.findall(r"^(?:flags|Features)\s*:(.*)$", info, re.M)[0].split()) if info else set()
+        for isa, flag in (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2"), ("neon", "asimd")):
+            if flag in flags:
+                return isa
+    return ""
+
+
+def device_name(model: str, cores: int, isa: str = "") -> str:
+    """``xeon-amx-2c`` for ``Intel(R) Xeon(R) Processor`` with AMX and 2 cores."""
     words = re.sub(r"\(r\)|\(tm\)|@.*$", " ", model.lower()).split()
     drop = {"intel", "amd", "cpu", "processor", "core", "with", "radeon", "graphics"}
     kept = [re.sub(r"[^a-z0-9.]+", "", w) for w in words if w not in drop][:2]
-    return "-".join([w for w in kept if w] or ["cpu"]) + f"-{cores}c"
+    return "-".join([w for w in kept if w] or ["cpu"]) + (f"-{isa}" if isa else "") + f"-{cores}c"
 
 
 @contextlib.contextmanager

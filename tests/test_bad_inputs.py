@@ -129,16 +129,16 @@ CASES = [
                                                     json.dumps({**w["arch"], "resolution": 99}),
                                                     "--out", str(t / "m.onnx")], "resolution"),
     # --- latency tables
-    ("search: NaN latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+    ("search: NaN latency", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: _set(f, "latency_ms", 2, float("nan")))), "--latency-max", "1"),
      "column 'latency_ms', row 3"),
-    ("search: negative latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+    ("search: negative latency", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: _set(f, "latency_ms", 0, -0.85))), "--latency-max", "1"), "got -0.85"),
-    ("search: non-numeric latency", lambda w, t: _search(w, t, "--device", str(_copy_table(
+    ("search: non-numeric latency", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: _set(f, "latency_ms", 1, "fast"))), "--latency-max", "1"), "got 'fast'"),
-    ("search: table metadata not JSON", lambda w, t: _search(w, t, "--device", str(_copy_table(
+    ("search: table metadata not JSON", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: m.clear())), "--latency-max", "1"), "format"),
-    ("search: missing table", lambda w, t: _search(w, t, "--device", str(t / "none.csv"), "--latency-max", "1"),
+    ("search: missing table", lambda w, t: _search(w, t, "--table", str(t / "none.csv"), "--latency-max", "1"),
      "does not exist"),
     ("show: not an artifact", lambda w, t: ["show", _yaml(t, "{}", "notes.json")], "not an artifact"),
     ("show: missing", lambda w, t: ["show", str(t / "none.pt")], "does not exist"),

@@ -184,9 +184,9 @@ def _latency_stage() -> Stage:
         space = work / "space.yaml"
         if not space.is_file():
             write_config(work, PS_PHASES)
-        return [*NAS, "latency", "build", "--space", str(space), "--device", "kill-test", "--rounds", "3",
-                "--passes", "3", "--calibration-archs", "0", "--out", str(work / "t.csv"), "--resume",
-                "--quiet"]
+        return [*NAS, "latency", "build", "--space", str(space), "--device-name", "kill-test",
+                "--rounds", "3", "--passes", "3", "--calibration-archs", "0", "--out", str(work / "t.csv"),
+                "--resume", "--quiet"]
 
     def check(work: Path) -> None:
         from latency_tables import LatencyTable

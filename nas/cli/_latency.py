@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.cli._summary import Summary, add_json_flag, number, show
+from nas.cli._summary import Summary, add_json_flag, deprecated_option, number, show
 
 
 def add_parser(sub) -> None:
@@ -16,7 +16,10 @@ def add_parser(sub) -> None:
 
     b = cmds.add_parser("build", help="measure a latency table for this machine")
     _build_options(b)
-    b.add_argument("--device", help="device name for the table (default: from the CPU model, e.g. xeon-2c)")
+    b.add_argument("--device-name", dest="device",
+                   help="the table's device label (default: from this CPU's model, ISA and cores, e.g. "
+                        "xeon-amx-2c)")
+    deprecated_option(b, "--device", "--device-name", dest="device")
     b.add_argument("--runtime", choices=("ort", "torch"), default="ort")
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
@@ -42,7 +45,10 @@ def add_parser(sub) -> None:
     im.add_argument("results", help="results CSV written by probe_runner.py")
     im.add_argument("--bundle", required=True, help="the probe bundle (.zip) the results were timed from")
     im.add_argument("--out", required=True, help="table path NAME.csv (NAME.json beside it)")
-    im.add_argument("--device", help="device name for the table (default: from the recorded CPU model)")
+    im.add_argument("--device-name", dest="device",
+                    help="the table's device label (default: from the CPU model the runner recorded "
+                         "on the device)")
+    deprecated_option(im, "--device", "--device-name", dest="device")
     im.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
     im.set_defaults(func=run_import)
 

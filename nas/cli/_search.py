@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.cli._summary import Summary, add_json_flag, number, show
+from nas.cli._summary import Summary, add_json_flag, deprecated_option, number, show
 from supernet import NASError
 
 
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                    help="comma list from accuracy,latency,macs,params,peak_memory_bytes,weight_bytes "
                    "(model size: 1 byte a weight in int8 parts, else 4); one name "
                    "is a single-objective search (default: accuracy under the bounds given, "
-                   "else the front of accuracy,latency with --device, else accuracy,macs)")
+                   "else the front of accuracy,latency with --table, else accuracy,macs)")
     p.add_argument("--predictor", help="accuracy predictor folder (predictors.load_predictor)")
     p.add_argument("--measure-accuracy", metavar="CHECKPOINT",
                    help="measure accuracy on the validation split with this supernet instead of "
@@ -31,28 +31,37 @@ def add_parser(sub) -> None:
     p.add_argument("--no-loop", action="store_true",
                    help="with a measured objective, run --strategy on the measurements directly "
                    "instead of on refitted surrogates")
-    p.add_argument("--device", "--table", dest="device",
-                   help="latency table of the target device (file or shipped name; --table, as in "
-                        "`nas export`, is the same option)")
+    p.add_argument("--table", dest="device",
+                   help="latency table of the target device (a .csv file, or a shipped name: nas latency "
+                        "list)")
+    deprecated_option(p, "--device", "--table", dest="device")
     p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
                    help="only archs at this input resolution (repeatable; default: all, or those "
-                        "the --device table covers)")
+                        "the --table table covers)")
     p.add_argument("--precision", choices=("fp32", "int8", "mixed"), default="fp32",
                    help="deployment precision searched with the arch: fp32 (default), int8 (every part), "
-                        "or mixed (fp32 or int8 per part: stem, each stage, head); a --device table must "
+                        "or mixed (fp32 or int8 per part: stem, each stage, head); a --table table must "
                         "time it (`nas latency build --precision`). Give a quantisation-aware --predictor "
                         "(`nas fit-predictor --models transfer`); `nas export` measures the real drop")
     for name, unit in (("latency", "ms"), ("macs", "MACs"), ("params", "parameters"),
                        ("memory", "bytes of peak activation memory")):
         p.add_argument(f"--{name}-max", type=float, help=f"constraint: at most this many {unit}")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="keep predicted latency this fraction under --latency-max, so that the model still "
+                        "fits when timed whole (default 0.05; 0 searches up to the budget itself)")
     p.add_argument("--accuracy-min", type=float, help="constraint: at least this accuracy (%%)")
-    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list_strategies())
-    p.add_argument("--budget", type=int, default=1000, help="evaluations (distinct archs scored)")
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list_strategies(),
+                   help=f"search strategy (default {DEFAULT_STRATEGY}: 1,000 predicted archs in about a "
+                        "second; optuna-tpe and optuna-nsga2 cost more per trial)")
+    p.add_argument("--budget", type=int, default=1000,
+                   help="evaluations: distinct archs scored (default 1000)")
     p.add_argument("--population", type=int, help="population size (evolution: 40 by default, "
                    "as benchmarked; OFA used 100. optuna-nsga2: 50)")
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress display")
-    p.add_argument("--storage", help="Optuna RDB URL (default: sqlite:///OUT/optuna.db)")
+    p.add_argument("--storage", help="Optuna RDB URL, e.g. sqlite:///search.db: the study persists, resumes "
+                   "by --study-name and shows in optuna-dashboard (default: in memory with a predictor, "
+                   "which is far faster; sqlite:///OUT/optuna.db when accuracy is measured)")
     p.add_argument("--study-name", help="Optuna study name; an existing one is resumed")
     p.add_argument("--ref-point", help="hypervolume reference point, comma list in objective "
                    "order (default: worst of the smallest and largest arch per objective)")
@@ -64,7 +73,7 @@ def add_parser(sub) -> None:
                    "1 is fastest (a measured objective may want more)")
     p.add_argument("--time-front", type=int, default=0, metavar="N",
                    help="time the N most accurate subnets of the accuracy-latency front whole on this "
-                        "machine, as the --device table was built, into timed.csv (checks the table where it "
+                        "machine, as the --table table was built, into timed.csv (checks the table where it "
                         "models subnets poorly, e.g. mixed int8/fp32 policies; 10 take about a minute)")
     p.add_argument("--out", default="search_out", help="output folder")
     p.add_argument("--force", action="store_true",
@@ -141,7 +150,10 @@ def human_summary(config, summary: dict) -> Summary:
         for name in columns:
             value = best.get(name, row[name].iloc[0] if len(row) else None)
             text = number(value, 3 if name == "latency" else 2, _UNITS.get(name, ""))
-            if name in bounds and bounds[name]["upper"] is not None:
+            if name == "latency" and config.latency_max is not None:
+                text += (f"  (budget {number(config.latency_max, 3, 'ms')}, searched under "
+                         f"{number(bounds[name]['upper'], 3, 'ms')}: {config.margin:.0%} margin)")
+            elif name in bounds and bounds[name]["upper"] is not None:
                 text += f"  (budget {number(bounds[name]['upper'], 3, _UNITS.get(name, ''))})"
             report.fact(label.get(name, name), text)
         for name, value in (("macs", cost.macs), ("params", cost.params)):
@@ -172,7 +184,7 @@ def human_summary(config, summary: dict) -> Summary:
     if best is not None:
         report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N "
                             "--out MODEL.onnx")
-    if config.strategy.startswith("optuna"):
-        storage = config.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
+    storage = summary.get("storage")
+    if storage:
         report.fact("study", f"optuna-dashboard {storage}")
     return report

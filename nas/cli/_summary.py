@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import re
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Summary", "add_json_flag", "number", "show"]
+__all__ = ["Summary", "add_json_flag", "deprecated_option", "number", "show"]
 
 _NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+( ?[%a-zA-Z]+)?$|^-$")  # right-aligned in tables
 
@@ -21,6 +22,22 @@ _NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+( ?[%a-zA-Z]+)?$|^-$")  # right-aligned
 def add_json_flag(parser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the full machine-readable summary (JSON) instead of the short one")
+
+
+class _Deprecated(argparse.Action):
+    def __init__(self, *args, instead: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.instead = instead
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"{parser.prog}: {option_string} is deprecated and will be removed in the next release; "
+              f"use {self.instead}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def deprecated_option(parser, old: str, instead: str, *, dest: str) -> None:
+    """``old`` keeps working for one release as a hidden spelling of ``instead``, with a warning."""
+    parser.add_argument(old, dest=dest, action=_Deprecated, instead=instead, help=argparse.SUPPRESS)
 
 
 def number(value: Any, digits: int = 2, unit: str = "") -> str:

@@ -35,9 +35,10 @@ class SearchConfig:
     ``objectives``: names from accuracy + `COSTS`; None picks accuracy alone when a bound is
     given, else accuracy and latency with a ``device`` table, else accuracy and MACs.
     ``device``: the target's latency table (file or shipped name). ``*_max`` and
-    ``accuracy_min`` are constraints. ``measure_accuracy`` (a supernet checkpoint) measures
-    accuracy instead of predicting it, searched with a predictor in the loop unless
-    ``loop`` is False."""
+    ``accuracy_min`` are constraints; ``margin``: the search keeps predicted latency under
+    ``(1 - margin) x latency_max``, so that the model still fits when timed whole.
+    ``measure_accuracy`` (a supernet checkpoint) measures accuracy instead of predicting it,
+    searched with a predictor in the loop unless ``loop`` is False."""
 
     space: str = "fmnist_small"
     objectives: tuple[str, ...] | None = None
@@ -49,6 +50,7 @@ class SearchConfig:
     resolutions: tuple[int, ...] | None = None
     precision: str = "fp32"
     latency_max: float | None = None
+    margin: float = 0.05
     macs_max: float | None = None
     params_max: float | None = None
     memory_max: float | None = None
@@ -91,11 +93,13 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise _bad(key, value, "a positive number")
+        if not (isinstance(self.margin, (int, float)) and 0.0 <= self.margin < 0.5):
+            raise _bad("margin", self.margin, "a fraction in [0, 0.5) of --latency-max")
         if isinstance(self.time_front, bool) or not isinstance(self.time_front, int) or self.time_front < 0:
             raise _bad("time_front", self.time_front, "a number of subnets >= 0")
         if self.time_front and not (self.device and "accuracy" in self.objective_names()
                                     and ("latency" in self.objective_names() or self.latency_max)):
-            raise _bad("time_front", self.time_front, "0 unless the search has a --device table, accuracy "
+            raise _bad("time_front", self.time_front, "0 unless the search has a --table table, accuracy "
                        "as an objective and latency as an objective or a bound (--latency-max)")
 
     @property
@@ -129,7 +133,7 @@ def _source(name: str, config: SearchConfig, space):
                         config.predictor)
         return predictor
     if name == "latency" and not config.device:
-        raise NASError("latency needs --device <latency table file or shipped name>")
+        raise NASError("latency needs --table <latency table file or shipped name>")
     from latency_tables import create_cost_model
 
     return create_cost_model(name, space=space, table=config.device)
@@ -149,7 +153,8 @@ def build_problem(config: SearchConfig):
         return sources[name]
 
     objectives = [Objective(n, source(n), maximize=n == "accuracy") for n in config.objective_names()]
-    bounds = [("latency", config.latency_max, None), ("macs", config.macs_max, None),
+    latency_upper = None if config.latency_max is None else config.latency_max * (1 - config.margin)
+    bounds = [("latency", latency_upper, None), ("macs", config.macs_max, None),
               ("params", config.params_max, None), ("peak_memory_bytes", config.memory_max, None),
               ("accuracy", None, config.accuracy_min)]
     constraints = [Constraint(n, source(n), upper=hi, lower=lo) for n, hi, lo in bounds
@@ -207,9 +212,13 @@ def _run(config: SearchConfig, out: Path) -> dict:
         raise _bad("ref_point", config.ref_point, f"{len(problem.objectives)} values, one per objective "
                    f"{problem.names}")
     kwargs = {}
+    measured = [o for o in problem.objectives if is_expensive(o.predictor)]
     if config.strategy.startswith("optuna"):
         Path(out).mkdir(parents=True, exist_ok=True)
-        kwargs["storage"] = config.storage or f"sqlite:///{Path(out).resolve() / 'optuna.db'}"
+        # a study of predictions is cheap to redo: in memory (SQLite costs ~200x per trial);
+        # one of measurements persists, so that a killed search resumes
+        kwargs["storage"] = config.storage or (f"sqlite:///{Path(out).resolve() / 'optuna.db'}"
+                                               if measured else None)
         kwargs["study_name"] = (config.study_name
                                 or f"{problem.space.name}-{config.strategy}-seed{config.seed}")
         kwargs["fresh"] = config.force  # --force starts the study over instead of resuming it
@@ -217,7 +226,6 @@ def _run(config: SearchConfig, out: Path) -> dict:
         kwargs.update(DEFAULT_STRATEGY_KWARGS)
     if config.population and config.strategy in ("evolution", "optuna-nsga2"):
         kwargs["population_size"] = config.population
-    measured = [o for o in problem.objectives if is_expensive(o.predictor)]
     if config.backend == "ray":
         _attach_ray(measured, config.ray_address)
     from supernet.core import progress
@@ -244,6 +252,7 @@ def _run(config: SearchConfig, out: Path) -> dict:
     extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints
              if c.name not in problem.names}
     meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "device": config.device,
+            "latency_budget_ms": config.latency_max, "latency_margin": config.margin,
             "resolutions": list(problem.space.resolutions), "precision": config.precision,
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
             "backend": config.backend, **kwargs}

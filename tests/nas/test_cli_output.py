@@ -35,7 +35,7 @@ def predictor_dir(tmp_path_factory):
 def test_search_prints_the_best_subnet_against_its_budget(tmp_path, predictor_dir, capsys):
     from supernet import ArchConfig
 
-    argv = ["search", "--predictor", predictor_dir, "--device", "xeon-2c_t1", "--latency-max", "0.6",
+    argv = ["search", "--predictor", predictor_dir, "--table", "xeon-2c_t1", "--latency-max", "0.6",
             "--budget", "150"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     text = capsys.readouterr().out
@@ -58,10 +58,14 @@ def test_an_optuna_search_names_the_dashboard_command(tmp_path, predictor_dir, c
     text = captured.out
     lines = [line for line in captured.err.splitlines() if line.startswith("search: ")]
     assert 1 <= len(lines) <= 11 and "40/40 arch (100 %)" in lines[-1]  # plain lines in a log, not a bar
-    assert f"optuna-dashboard sqlite:///{(out / 'optuna.db').resolve()}" in text
+    assert "optuna-dashboard" not in text and not (out / "optuna.db").exists()  # predictions: in memory
     assert "front:" in text and "macs (MACs)" in text
     assert "rank" in text and f"--front {out / 'front.csv'} --rank N" in text  # rows map to `export --rank`
     assert "accuracy (predicted)" in text and "feasible" not in text  # no constraint, no feasibility
+    storage = f"sqlite:///{(tmp_path / 'study.db').resolve()}"  # a database when asked: resumable, viewable
+    assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs", "--budget", "10",
+                 "--strategy", "optuna-tpe", "--storage", storage, "--out", str(tmp_path / "o2")]) == 0
+    assert f"optuna-dashboard {storage}" in capsys.readouterr().out
 
 
 def test_space_prints_stages_choices_and_cost_range(capsys):

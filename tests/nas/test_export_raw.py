@@ -1,6 +1,6 @@
 """A model a deployment engineer can use with onnxruntime alone: by default `nas export`
 writes a graph that takes Fashion-MNIST's images as the dataset stores them (uint8, 28x28,
-NCHW) and casts, normalises and resizes them itself; the README's client
+NCHW) and casts, normalises and resizes them itself; docs/deploy.md's client
 (`experiments/onnx_client.py`), run where neither torch nor this project exists, gets the
 card's test accuracy. `--bare` keeps the network's own input."""
 

@@ -231,12 +231,12 @@ def test_a_joint_search_picks_policies_the_table_times(tables, tmp_path, capsys)
     assert "--base" in capsys.readouterr().err
     args = ["search", "--space", str(tables["space_file"]), "--objectives", "latency,weight_bytes",
             "--budget", "40", "--strategy", "evolution", "--population", "10", "--json"]
-    assert main([*args, "--device", str(tables["mixed"].path), "--precision", "mixed",
+    assert main([*args, "--table", str(tables["mixed"].path), "--precision", "mixed",
                  "--out", str(tmp_path / "s")]) == 0
     front = [ArchConfig.from_dict(f["arch"]) for f in json.loads((tmp_path / "s" / "front.json").read_text())]
     evaluated = [ArchConfig.from_json(a) for a in pd.read_csv(tmp_path / "s" / "evaluated.csv")["arch"]]
     assert {p for a in evaluated for p in a.policy().values()} == {"fp32", "int8"}
     assert any(a.quantized for a in front)  # the smallest model stores its weights in int8
-    assert main([*args, "--device", str(tables["int8"].path), "--precision", "mixed",
+    assert main([*args, "--table", str(tables["int8"].path), "--precision", "mixed",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "times int8 blocks only" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_single_objective_under_a_constraint(tmp_path, predictor_dir):
 def test_optuna_study_resumes_from_the_command_line(tmp_path):
     out = tmp_path / "opt"
     base = ["search", "--objectives", "params,macs", "--strategy", "optuna-tpe",
-            "--study-name", "s1", "--out", str(out)]
+            "--study-name", "s1", "--storage", f"sqlite:///{out / 'optuna.db'}", "--out", str(out)]
     assert main([*base, "--budget", "15"]) == 0
     assert main([*base, "--budget", "25", "--force"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -84,18 +84,25 @@ def test_best_under_a_device_latency_budget(tmp_path, predictor_dir):
     except (IndexError, ArtifactMismatchError) as err:  # none shipped, or one being rebuilt
         pytest.skip(f"no complete shipped latency table: {err}")
     out = tmp_path / "device"
-    assert main(["search", "--device", list_tables()[0], "--latency-max", "0.6",
+    assert main(["search", "--table", list_tables()[0], "--latency-max", "0.6",
                  "--predictor", predictor_dir, "--budget", "200", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [o["name"] for o in summary["objectives"]] == ["accuracy"]
     evaluated = pd.read_csv(out / "evaluated.csv")
     assert (evaluated["latency"] <= 0.6).all() and (out / "front.png").exists()
+    # the default 5 % margin: feasible subnets are predicted at most 0.57 ms, not 0.6
+    assert (evaluated.loc[evaluated["feasible"], "latency"] <= 0.57 + 1e-9).all()
+    assert summary["latency_budget_ms"] == 0.6
+    assert main(["search", "--table", list_tables()[0], "--latency-max", "0.6", "--margin", "0",
+                 "--predictor", predictor_dir, "--budget", "200", "--out", str(tmp_path / "m0")]) == 0
+    bound = json.loads((tmp_path / "m0" / "summary.json").read_text())["constraints"][0]["upper"]
+    assert bound == pytest.approx(0.6) and summary["constraints"][0]["upper"] == pytest.approx(0.57)
 
 
 def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
     from nas import SearchConfig, run_search
 
-    argv = ["search", "--predictor", predictor_dir, "--device", "xeon-2c_t1", "--latency-max", "0.6",
+    argv = ["search", "--predictor", predictor_dir, "--table", "xeon-2c_t1", "--latency-max", "0.6",
             "--budget", "150", "--seed", "3"]
     assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
     summary = run_search(SearchConfig(predictor=predictor_dir, device="xeon-2c_t1", latency_max=0.6,
@@ -109,7 +116,7 @@ def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
 def test_the_front_timed_whole_as_the_table_was_built(tmp_path, predictor_dir, capsys):
     """--time-front: the table's prediction checked end to end before anything is exported."""
     out = tmp_path / "timed"
-    assert main(["search", "--device", "xeon-amx-2c_t1", "--predictor", predictor_dir, "--latency-max", "0.5",
+    assert main(["search", "--table", "xeon-amx-2c_t1", "--predictor", predictor_dir, "--latency-max", "0.5",
                  "--budget", "100", "--time-front", "3", "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     timed, summary = pd.read_csv(out / "timed.csv"), json.loads((out / "summary.json").read_text())

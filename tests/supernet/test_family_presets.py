@@ -41,7 +41,7 @@ def test_quick_config_and_chain(tmp_path, capsys, name, config):
                  "--out", str(work / "fit")]) == 0
     space = get_space(name)
     budget = float(LatencyTable.load(table).predict([space.smallest(28), space.largest(28)]).mean())
-    assert main(["search", "--space", name, "--predictor", str(work / "fit"), "--device", str(table),
+    assert main(["search", "--space", name, "--predictor", str(work / "fit"), "--table", str(table),
                  "--latency-max", str(budget), "--budget", "60", "--out", str(work / "search")]) == 0
     front = pd.read_csv(work / "search" / "front.csv")
     assert len(front) >= 1 and (front["latency"] <= budget).all()

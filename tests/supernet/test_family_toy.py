@@ -1,4 +1,4 @@
-"""A block family defined in this one file, the way README's "Add a block family" walks
+"""A block family defined in this one file, the way docs/families.md walks
 through it: a plain residual block of two 3x3 convolutions whose inner width is elastic.
 It registers itself (family, choice, block kinds, a preset) and then runs the whole chain
 with nothing else changed: train one epoch, build a latency table, collect accuracies
@@ -237,7 +237,7 @@ def test_the_whole_chain_runs_on_a_family_of_one_file(tmp_path, monkeypatch, cap
 
     ms = LatencyTable.load(table).predict([space.smallest(), space.largest()])
     budget = float(ms.mean())
-    assert main(["search", "--space", "toy_fmnist", "--predictor", str(work / "fit"), "--device", str(table),
+    assert main(["search", "--space", "toy_fmnist", "--predictor", str(work / "fit"), "--table", str(table),
                  "--latency-max", str(budget), "--budget", "80", "--out", str(work / "search")]) == 0
     front = pd.read_csv(work / "search" / "front.csv")
     assert len(front) >= 1 and (front["latency"] <= budget).all()

@@ -165,7 +165,7 @@ def test_the_whole_pipeline_on_an_imported_supernet(ofa_networks, tmp_path, caps
     space = get_space("ofa_mbv3")
     budget = 0.5 * (_table_ms(table, space.smallest(128)) + _table_ms(table, space.largest(128)))
     assert main(["search", "--space", "ofa_mbv3", "--predictor", str(work / "fit"),
-                 "--device", str(table), "--latency-max", str(budget), "--budget", "60",
+                 "--table", str(table), "--latency-max", str(budget), "--budget", "60",
                  "--out", str(work / "search")]) == 0
     front = pd.read_csv(work / "search" / "front.csv")
     assert len(front) >= 1 and json.loads(front["arch"][0])["resolution"] == 128

@@ -132,7 +132,7 @@ def test_the_whole_pipeline_on_an_imported_supernet(ofa_networks, tmp_path, caps
     space = get_space(name)
     ms = LatencyTable.load(table).predict([space.smallest(128), space.largest(128)])
     budget = float(ms.mean())
-    assert main(["search", "--space", name, "--predictor", str(work / "fit"), "--device", str(table),
+    assert main(["search", "--space", name, "--predictor", str(work / "fit"), "--table", str(table),
                  "--latency-max", str(budget), "--budget", "60", "--out", str(work / "search")]) == 0
     front = pd.read_csv(work / "search" / "front.csv")
     assert len(front) >= 1 and json.loads(front["arch"][0])["resolution"] == 128

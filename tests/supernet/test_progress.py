@@ -49,7 +49,7 @@ def test_a_latency_build_logged_to_a_file_stays_short(tmp_path):
 
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE))
     argv = [sys.executable, "-m", "nas.cli", "latency", "build", "--space", str(tmp_path / "space.yaml"),
-            "--rounds", "2", "--passes", "2", "--calibration-archs", "0", "--device", "log-test",
+            "--rounds", "2", "--passes", "2", "--calibration-archs", "0", "--device-name", "log-test",
             "--out", str(tmp_path / "t.csv")]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
