@@ -122,6 +122,8 @@ CASES = [
     # --- archs
     ("export: malformed inline arch", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", "{bad json",
                                                     "--out", str(t / "m.onnx")], "--arch: not valid JSON"),
+    ("export: malformed arch string", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", "r12[k3x6]",
+                                                    "--out", str(t / "m.onnx")], "block 'k3x6'"),
     ("export: negative depth", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch",
                                              json.dumps({**w["arch"], "depths": [-1, 2]}),
                                              "--out", str(t / "m.onnx")], "positive number of blocks"),

@@ -47,6 +47,7 @@ def test_quick_start_runs_as_written(tmp_path):
     assert card["test_acc"] >= 88 and (tmp_path / "runs/qs/model.onnx").stat().st_size > 0
     search = json.loads((tmp_path / "runs/qs/search/summary.json").read_text())
     assert search["latency_budget_ms"] == 0.5 and card["arch_str"] in done.stdout
+    assert card["budget"]["latency_max_ms"] == 0.5 and "within budget" in done.stdout  # the search's budget
 
 
 @pytest.mark.slow

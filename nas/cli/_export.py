@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", help="a fine-tuned subnet (OUT/finetuned.pt of `nas finetune`): export it "
                    "instead of the inherited weights; its arch is exported unless --arch or --front says")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--arch", help="arch JSON file, or an inline JSON object")
+    which.add_argument("--arch", help="the subnet: an arch JSON file or object (a model card works too), the "
+                       "compact string a summary prints (r24[k5e6,k3e4|...]), smallest or largest")
     which.add_argument("--front", help="front.csv written by `nas search`")
     p.add_argument("--rank", type=int, default=0, help="row of --front to export (0 = first)")
     p.add_argument("--out", required=True, help="output .onnx path (model card: same name, .json)")
@@ -28,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency, and "
                    "the model is timed as the table was (its threads, scaled by its reference subnets)")
     p.add_argument("--predictor", help="accuracy predictor folder: adds predicted accuracy")
+    p.add_argument("--latency-max", type=float, metavar="MS",
+                   help="the latency budget: the summary and card say whether the model keeps it (default: "
+                        "the budget of the --front search, if it had one)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing without --table")
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
@@ -54,21 +59,32 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def read_arch(text: str):
-    from supernet import ArchConfig, NASError
+def read_arch(text: str, supernet: str | None = None):
+    """The arch ``--arch`` names: a JSON file or object (a model card or front.json entry
+    works too), or, read with the space of ``supernet``, a compact string as the summaries
+    print it (``r24[k5e6,k3e4|...]``), ``smallest`` or ``largest``."""
+    from supernet import ArchConfig, NASError, SearchSpace, load_checkpoint
 
     path = Path(text)
     if path.suffix == ".json" or path.is_file():
         if not path.is_file():
             raise NASError(f"--arch: file {text!r} does not exist")
         text = path.read_text()
+    elif not text.strip().startswith("{"):
+        if supernet is None:
+            raise NASError(f"--arch {text[:60]!r}: a compact arch string needs --supernet (its space "
+                           "reads it)")
+        space = SearchSpace.from_dict(load_checkpoint(supernet)["space"])
+        if text.strip() in ("smallest", "largest"):
+            return getattr(space, text.strip())()
+        return space.parse_arch(text)
     try:
-        data = json.loads(text) if text.strip().startswith("{") else None
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise NASError(f"--arch: not valid JSON ({err.msg} at character {err.pos}): {text[:60]!r}") from None
     if isinstance(data, dict) and "arch" in data:  # a model card or a front.json entry
         data = data["arch"]
-    if data is None:
+    if not isinstance(data, dict):
         raise NASError(f"--arch: expected an arch JSON file or object, got {text[:60]!r}")
     return ArchConfig.from_dict(data)
 
@@ -83,8 +99,13 @@ def run(args) -> int:
         supernet = supernet or tuned.get("supernet")
     if not supernet:
         raise NASError("--supernet is required (or --weights of a fine-tuned subnet, which records it)")
+    budget = args.latency_max
+    if args.front and budget is None:  # the search's own budget
+        searched = Path(args.front).with_name("summary.json")
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            budget = json.loads(searched.read_text()).get("latency_budget_ms")
     if args.arch or args.front:
-        arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
+        arch = read_arch(args.arch, supernet) if args.arch else arch_from_front(args.front, args.rank)
     elif tuned is not None and "arch" in tuned:
         arch = ArchConfig.from_dict(tuned["arch"])
     else:
@@ -95,10 +116,12 @@ def run(args) -> int:
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
         force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
         max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop,
-        bare=args.bare, timing_rounds=args.timing_rounds))
+        bare=args.bare, timing_rounds=args.timing_rounds, latency_max=budget))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     summary = {k: card[k] for k in keys}
+    if "budget" in card:
+        summary["budget"] = card["budget"]
     if "quantization" in card:
         q = card["quantization"]
         summary["fp32_twin"] = card["fp32_twin"]
@@ -112,7 +135,14 @@ def run(args) -> int:
     latency = f"{number(card['measured_latency_ms'], 3, 'ms')} measured"
     if card.get("predicted_latency_ms") is not None:
         latency += f", {number(card['predicted_latency_ms'], 3, 'ms')} predicted by the table"
+    if not args.table:
+        latency += " (raw: this machine, batch 1; --table times it on a table's scale)"
     report.fact("latency", latency)
+    if "budget" in card:
+        b = card["budget"]
+        report.fact("within budget", f"{'yes' if b['within'] else 'NO'}: {number(b['measured_ms'], 3, 'ms')} "
+                                     f"against {number(b['latency_max_ms'], 3, 'ms')} "
+                                     f"({'table scale' if args.table else 'raw timing'})")
     report.fact("size", f"{number(card['macs'])} MACs, {number(card['params'])} params")
     report.fact("ONNX vs PyTorch", f"max abs. difference {card['parity_max_abs_diff']:.1e}")
     if card.get("finetuned"):

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
         "For several processes: torchrun --nproc_per_node N -m nas.cli finetune ...")
     p.add_argument("--supernet", required=True, help="supernet checkpoint (.pt) or pretrained:NAME")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--arch", help="arch JSON file, or an inline JSON object (a model card works too)")
+    which.add_argument("--arch", help="the subnet: an arch JSON file or object (a model card works too), the "
+                       "compact string a summary prints (r24[k5e6,k3e4|...]), smallest or largest")
     which.add_argument("--front", help="front.csv written by `nas search`")
     p.add_argument("--rank", type=int, default=0, help="row of --front to fine-tune (0 = first)")
     p.add_argument("--out", required=True, help="run directory")
@@ -47,7 +48,7 @@ def run(args) -> int:
     from supernet import DataConfig, FinetuneConfig, OptimConfig, finetune, load_checkpoint
     from supernet.train import shutdown_distributed
 
-    arch = read_arch(args.arch) if args.arch else arch_from_front(args.front, args.rank)
+    arch = read_arch(args.arch, args.supernet) if args.arch else arch_from_front(args.front, args.rank)
     train = {k: v for k, v in (("batch_size", args.batch_size), ("threads", args.threads),
                                ("max_steps_per_epoch", args.max_steps_per_epoch)) if v is not None}
     data = None

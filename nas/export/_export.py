@@ -63,6 +63,7 @@ class ExportConfig:
     allow_accuracy_drop: bool = False  # ... unless this is set
     bare: bool = False  # the network alone (float input at the resolution), not `RawInput`
     weights: str | None = None  # a fine-tuned subnet of ``arch`` (nas finetune) instead of inherited weights
+    latency_max: float | None = None  # the budget (ms): the card says whether the measured latency keeps it
 
     def __post_init__(self) -> None:
         if not str(self.out).endswith(".onnx"):
@@ -76,6 +77,10 @@ class ExportConfig:
             raise NASError(f"timing_rounds (--timing-rounds): got {rounds!r}, expected a positive int")
         if self.table is None:
             check_provider(self.provider)
+        budget = self.latency_max
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                                   or not 0 < budget < float("inf")):
+            raise NASError(f"latency_max (--latency-max): got {budget!r}, expected a positive number of ms")
         if not isinstance(self.quant_calib_images, int) or self.quant_calib_images < 1:
             raise NASError(f"quant_calib_images: got {self.quant_calib_images!r}, expected a positive int")
 
@@ -243,6 +248,16 @@ def _finetuned(config: ExportConfig, arch: ArchConfig) -> tuple[nn.Module, dict]
     return net, record
 
 
+def _verdict(card: dict, budget: float, scaled: bool) -> dict:
+    """Whether the model keeps its latency budget, on the scale the budget was set on: the
+    table's (the timing scaled to the machine's state when the table was built), or, without
+    a table, the raw timing on this machine."""
+    measured = card["measured_latency_ms"]
+    return {"latency_max_ms": budget, "measured_ms": measured, "within": bool(measured <= budget),
+            "scale": "the latency table's (measured_latency_ms)" if scaled
+            else "raw, this machine (no --table: compare with a budget set on this machine)"}
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file)."""
     from latency_tables import LatencyTable
@@ -343,6 +358,8 @@ def export_subnet(config: ExportConfig) -> dict:
         card["predicted_acc"] = float(predictor.predict([arch])[0])
     if finetuned is not None:
         card["finetuned"] = finetuned
+    if config.latency_max is not None:
+        card["budget"] = _verdict(card, config.latency_max, table is not None)
     atomic_write_json(card_path, card)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
              card["measured_latency_ms"], parity, card_path)

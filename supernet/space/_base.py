@@ -14,6 +14,7 @@ import importlib
 import itertools
 import json
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields, replace
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from supernet.core import SpaceError, short
-from supernet.space._arch import PRECISIONS, ArchConfig, choice_token
+from supernet.space._arch import PRECISIONS, ArchConfig, choice_token, precision_parts
 from supernet.space._block import BlockSpec
 
 __all__ = ["PLUGINS_VARIABLE", "SearchSpace", "as_rng", "check_choices", "check_field", "family_class",
@@ -152,6 +153,56 @@ class SearchSpace(ABC):
         return list(seen)
 
     # -------------------------------------------------------------- validation
+    def parse_arch(self, text: str) -> ArchConfig:
+        """The member of this space that a compact string names, as ``str(arch)`` writes it:
+        ``r24[k5e6,k3e4|k7e4,k5e3,k3e6|k5e6,k3e4]`` (resolution, then each block's choices,
+        stages split by ``|``), network-level choices after the brackets (``w(0.65,1,1)``),
+        and a precision policy after ``@`` (``@int8``, or one letter a part: ``@fiiff``)."""
+        form = re.fullmatch(r"r(\d+)\[([^\]]*)\]((?:[A-Za-z_]+\([^)]*\))*)(?:@(\w+))?", text.strip())
+        if form is None:
+            raise SpaceError(f"arch string {short(text)}: expected the form r24[k5e6,k3e4|k7e4,k5e3] "
+                             "(resolution, each block's choices, stages split by |), optionally @int8")
+        tokens = {choice_token(k): k for k in self.block_choices}
+        slots: dict[str, list[list[float]]] = {k: [] for k in self.block_choices}
+        depths = []
+        for stage in form.group(2).split("|"):
+            blocks = stage.split(",")
+            depths.append(len(blocks))
+            for values in slots.values():
+                values.append([])
+            for block in blocks:
+                pairs = re.findall(r"([A-Za-z_]+?)(\d+(?:\.\d+)?)", block)
+                found = {tokens.get(t): float(v) for t, v in pairs}
+                if "".join(t + v for t, v in pairs) != block or set(found) != set(slots):
+                    raise SpaceError(f"arch string {short(text)}: block {block!r} is not one value for each "
+                                     f"of {[choice_token(k) for k in slots]} (search space {self.name!r})")
+                for key, value in found.items():
+                    slots[key][-1].append(value)
+        net_tokens = {choice_token(k): k for k in self.net_choices}
+        net = {}
+        for token, values in re.findall(r"([A-Za-z_]+)\(([^)]*)\)", form.group(3)):
+            if token not in net_tokens:
+                raise SpaceError(f"arch string {short(text)}: {token!r} is not a network-level choice of "
+                                 f"search space {self.name!r} ({list(net_tokens)})")
+            try:
+                net[net_tokens[token]] = [float(v) for v in values.split(",")]
+            except ValueError:
+                raise SpaceError(f"arch string {short(text)}: {token}({values}) holds a non-number") from None
+        parts = len(precision_parts(self.num_stages))
+        policy = form.group(4)
+        if policy is None:
+            precision: tuple = ()
+        elif policy == "int8":
+            precision = ("int8",) * parts
+        elif len(policy) == parts and set(policy) <= {"f", "i"}:
+            precision = tuple("int8" if c == "i" else "fp32" for c in policy)
+        else:
+            raise SpaceError(f"arch string {short(text)}: precision @{policy} is neither @int8 nor {parts} "
+                             "letters f (fp32) or i (int8), one a part: stem, each stage, head")
+        arch = ArchConfig(int(form.group(1)), depths, precision=precision, **net,
+                          **{k: tuple(tuple(v) for v in stages) for k, stages in slots.items()})
+        return self.validate(arch)
+
     def validate(self, arch: ArchConfig) -> ArchConfig:
         """Return ``arch`` if it is a member of this space, else raise `SpaceError`."""
         def bad(field: str, value: Any, allowed: Any) -> SpaceError:
