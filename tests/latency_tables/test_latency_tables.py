@@ -382,3 +382,31 @@ def test_a_table_of_some_resolutions_limits_the_search_to_them(tmp_path):
     assert {json.loads(a)["resolution"] for a in evaluated["arch"]} == {8}
     with pytest.raises(NASError, match=r"--resolution.*got \[9\].*\[8, 12\]"):
         run_search(SearchConfig(**no_table, resolutions=(9,), out=str(tmp_path / "m9")))
+
+
+def test_a_local_file_never_shadows_a_shipped_table(tmp_path, monkeypatch):
+    from latency_tables import LatencyTable, list_tables
+    from supernet import ConfigError
+
+    name = list_tables()[0]
+    monkeypatch.chdir(tmp_path)
+    assert LatencyTable.load(name).meta["device"]  # the shipped one, by name
+    (tmp_path / f"{name}.csv").write_text("block,latency_ms\n")
+    with pytest.raises(ConfigError, match=f"latency table '{name}' is ambiguous.*give the .csv path"):
+        LatencyTable.load(name)
+    with pytest.raises(ArtifactMismatchError):  # the local file, asked for by its path, is what is read
+        LatencyTable.load(f"{name}.csv")
+
+
+def test_auto_device_names_tell_machines_apart():
+    from latency_tables import LatencyTable, default_device_name, list_tables
+    from latency_tables._timing import cpu_isa, device_name
+    from supernet.train import cpu_model
+
+    assert device_name("Intel(R) Xeon(R) Processor @ 2.10GHz", 2, "amx") == "xeon-amx-2c"
+    assert device_name("AMD EPYC 7B13", 4, "avx2") == "epyc-7b13-avx2-4c"
+    here = default_device_name()
+    assert here.endswith("c") and (cpu_isa() in here.split("-"))
+    for name in list_tables():  # a shipped table of this auto-name was measured on this CPU model
+        meta = LatencyTable.load(name, require_complete=False).meta
+        assert meta["device"] != here or meta.get("cpu_model") == cpu_model(), name
