@@ -8,21 +8,37 @@ all behind one ``predict(archs)`` interface (`CostModel`).
     measure_archs(table, archs).ms                                  # timed as the table was built
 """
 
-from latency_tables._build import BuildConfig, build_table
-from latency_tables._bundle import import_results, write_bundle
-from latency_tables._cost_model import CostModel, EfficiencyTable
-from latency_tables._measure import Measured, measure_archs, measure_subnets, table_reference_precisions
-from latency_tables._registry import create_cost_model, list_metrics
-from latency_tables._table import FORMAT as TABLE_FORMAT
-from latency_tables._table import LatencyTable, distinct_blocks, list_tables
-from latency_tables._timing import Protocol, default_device_name, time_interleaved
-from latency_tables._validate import ValidateConfig, validate_table
-from latency_tables.backends import Backend, list_backends, register_backend
+from supernet.core import lazy_face
 
-__all__ = [
-    "Backend", "build_table", "BuildConfig", "CostModel", "create_cost_model", "default_device_name",
-    "distinct_blocks", "EfficiencyTable", "import_results", "LatencyTable", "list_backends", "list_metrics",
-    "list_tables", "measure_archs", "measure_subnets", "Measured", "Protocol", "register_backend",
-    "TABLE_FORMAT", "table_reference_precisions", "time_interleaved", "validate_table", "ValidateConfig",
-    "write_bundle",
-]
+__getattr__, __dir__, __all__ = lazy_face(__name__, {
+    "latency_tables._build": (
+        "BuildConfig", "build_table"
+    ),
+    "latency_tables._bundle": (
+        "import_results", "write_bundle"
+    ),
+    "latency_tables._cost_model": (
+        "CostModel", "EfficiencyTable"
+    ),
+    "latency_tables._measure": (
+        "Measured", "measure_archs", "measure_subnets", "table_reference_precisions"
+    ),
+    "latency_tables._registry": (
+        "create_cost_model", "list_metrics"
+    ),
+    "latency_tables._table": (
+        "TABLE_FORMAT", "LatencyTable", "distinct_blocks"
+    ),
+    "latency_tables._timing": (
+        "Protocol", "default_device_name", "time_interleaved"
+    ),
+    "latency_tables._validate": (
+        "ValidateConfig", "validate_table"
+    ),
+    "latency_tables.backends": (
+        "Backend", "list_backends", "register_backend"
+    ),
+    "latency_tables._shipped": (
+        "list_tables", "read_table_meta"
+    ),
+})

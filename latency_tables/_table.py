@@ -19,16 +19,17 @@ import pandas as pd
 from latency_tables._calibration import apply_calibration
 from latency_tables._cost_model import CostModel, as_arch_list
 from latency_tables._io import atomic_write_csv, atomic_write_json
+from latency_tables._shipped import list_tables, table_paths
 from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
-from supernet.core import ConfigError, check_columns, short
+from supernet.core import check_columns, short
 
-__all__ = ["FORMAT", "KEY_COLUMNS", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks", "list_tables",
-           "table_paths"]
+__all__ = ["FORMAT", "KEY_COLUMNS", "TABLE_FORMAT", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks",
+           "list_tables", "table_paths"]
 
 FORMAT = "ofa-nas-latency-table/2"
 KEY_COLUMNS = [*(f.name for f in fields(BlockSpec)), "precision"]
 VALUE_COLUMNS = ["pass", "latency_ms", "raw_ms", "overhead_ms", "reference_ms"]
-TABLES_DIR = Path(__file__).parent / "tables"
+TABLE_FORMAT = FORMAT
 
 
 def distinct_blocks(space: SearchSpace) -> list[BlockSpec]:
@@ -48,24 +49,6 @@ def block_key(fields: dict) -> tuple[BlockSpec, str]:
 def with_precision_column(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its ``precision`` column: tables from before int8 timed fp32 blocks only."""
     return frame if "precision" in frame.columns else frame.assign(precision="fp32")
-
-
-def list_tables() -> list[str]:
-    """Names of the tables shipped with the package (pass one to `LatencyTable.load`)."""
-    return sorted(p.stem for p in TABLES_DIR.glob("*.csv") if p.with_suffix(".json").exists())
-
-
-def table_paths(path: str | Path) -> tuple[Path, Path]:
-    """``(csv, json)`` of a table given its CSV path, its stem, or a shipped table's name."""
-    path = Path(path)
-    if path.suffix != ".csv" and str(path) in list_tables():
-        if path.with_suffix(".csv").exists():  # never let a local file silently shadow a shipped table
-            raise ConfigError(f"latency table {str(path)!r} is ambiguous: both the file "
-                              f"{str(path.with_suffix('.csv'))!r} here and the shipped table "
-                              f"{str(TABLES_DIR / f'{path}.csv')!r}; give the .csv path of the one you mean")
-        path = TABLES_DIR / f"{path}.csv"
-    path = path.with_suffix(".csv")
-    return path, path.with_suffix(".json")
 
 
 def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:

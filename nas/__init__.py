@@ -16,46 +16,23 @@ of one subnet mirror `nas search`, `nas run`/`nas demo` and `nas export`:
     export_subnet(ExportConfig(supernet="runs/exp/supernet/supernet.pt", arch=arch, out="m.onnx"))
 """
 
-from nas.export import ExportConfig, arch_from_front, export_subnet
-from nas.pipeline import ExperimentConfig, SearchConfig, load_experiment, run_experiment, run_search
-from nas.search import (
-    Constraint,
-    Evaluator,
-    Measurement,
-    Objective,
-    RayBackend,
-    SearchProblem,
-    SearchResult,
-    SupernetAccuracy,
-    crowding_distance,
-    hypervolume,
-    non_dominated_sort,
-    pareto_mask,
-    reference_point,
-    write_search_outputs,
-)
-from nas.strategies import (
-    DEFAULT_STRATEGY,
-    DEFAULT_STRATEGY_KWARGS,
-    Evolution,
-    OptunaNSGA2,
-    OptunaSearch,
-    OptunaTPE,
-    RandomSearch,
-    RidgeSurrogate,
-    SearchStrategy,
-    create_strategy,
-    list_strategies,
-    predictor_in_the_loop,
-    register_strategy,
-)
+from supernet.core import lazy_face
 
-__all__ = [
-    "arch_from_front", "Constraint", "create_strategy", "crowding_distance", "DEFAULT_STRATEGY",
-    "DEFAULT_STRATEGY_KWARGS", "Evaluator", "Evolution", "ExperimentConfig", "export_subnet",
-    "ExportConfig", "hypervolume", "list_strategies", "load_experiment", "Measurement",
-    "non_dominated_sort", "Objective", "OptunaNSGA2", "OptunaSearch", "OptunaTPE", "pareto_mask",
-    "predictor_in_the_loop", "RandomSearch", "RayBackend", "reference_point", "register_strategy",
-    "RidgeSurrogate", "run_experiment", "run_search", "SearchConfig", "SearchProblem", "SearchResult",
-    "SearchStrategy", "SupernetAccuracy", "write_search_outputs",
-]
+__getattr__, __dir__, __all__ = lazy_face(__name__, {
+    "nas.export": (
+        "ExportConfig", "arch_from_front", "export_subnet"
+    ),
+    "nas.pipeline": (
+        "ExperimentConfig", "SearchConfig", "load_experiment", "run_experiment", "run_search"
+    ),
+    "nas.search": (
+        "Constraint", "Evaluator", "Measurement", "Objective", "RayBackend", "SearchProblem",
+        "SearchResult", "SupernetAccuracy", "crowding_distance", "hypervolume",
+        "non_dominated_sort", "pareto_mask", "reference_point", "write_search_outputs"
+    ),
+    "nas.strategies": (
+        "DEFAULT_STRATEGY", "DEFAULT_STRATEGY_KWARGS", "Evolution", "OptunaNSGA2", "OptunaSearch",
+        "OptunaTPE", "RandomSearch", "RidgeSurrogate", "SearchStrategy", "create_strategy",
+        "list_strategies", "predictor_in_the_loop", "register_strategy"
+    ),
+})

@@ -11,8 +11,7 @@ import importlib
 import logging
 import sys
 
-from supernet import NASError
-from supernet.core import short
+from supernet.core import NASError, short
 
 COMMANDS = [
     "nas.cli._demo",

@@ -189,18 +189,18 @@ def run_validate(args) -> int:
 
 
 def run_list(args) -> int:
-    from latency_tables import LatencyTable, list_tables
+    from latency_tables import list_tables, read_table_meta
 
     rows, record = [], []
-    for name in list_tables():
-        table = LatencyTable.load(name, require_complete=False)
-        m = table.meta
+    for name in list_tables():  # from the metadata alone: `nas show NAME` loads and checks a table
+        m = read_table_meta(name)
+        precision = m.get("precision", "fp32")
         record.append({"name": name, "device": m["device"], "cpu_model": m["cpu_model"],
-                       "threads": m["threads"], "batch_size": m["batch_size"], "precision": table.precision,
-                       "space": m["space_name"],
-                       "blocks": table.num_blocks, "complete": bool(m.get("complete"))})
+                       "threads": m["threads"], "batch_size": m["batch_size"], "precision": precision,
+                       "space": m["space_name"], "blocks": m.get("num_blocks"),
+                       "complete": bool(m.get("complete"))})
         rows.append([name, m["space_name"], m["cpu_model"], str(m["threads"]), str(m["batch_size"]),
-                     table.precision, str(table.num_blocks), "yes" if m.get("complete") else "no"])
+                     precision, str(m.get("num_blocks", "-")), "yes" if m.get("complete") else "no"])
     summary = Summary(f"{len(rows)} latency tables shipped with the package")
     summary.table(["name", "space", "CPU", "threads", "batch", "precision", "blocks", "complete"], rows)
     show(args, record, summary)

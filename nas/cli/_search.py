@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.cli._summary import Summary, add_json_flag, deprecated_option, number, show
-from supernet import NASError
+from supernet.core import NASError
 
 
 def add_parser(sub) -> None:
-    from nas.strategies import DEFAULT_STRATEGY, list_strategies
-
     p = sub.add_parser(
         "search", help="search subnets: best under constraints, or a Pareto front",
         description="Search a space for the most accurate subnet under device constraints (one "
@@ -50,9 +48,10 @@ def add_parser(sub) -> None:
                    help="keep predicted latency this fraction under --latency-max, so that the model still "
                         "fits when timed whole (default 0.05; 0 searches up to the budget itself)")
     p.add_argument("--accuracy-min", type=float, help="constraint: at least this accuracy (%%)")
-    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list_strategies(),
-                   help=f"search strategy (default {DEFAULT_STRATEGY}: 1,000 predicted archs in about a "
-                        "second; optuna-tpe and optuna-nsga2 cost more per trial)")
+    p.add_argument("--strategy", default="evolution",
+                   help="evolution (default: 1,000 predicted archs in about a second), random, optuna-nsga2, "
+                        "optuna-tpe (these two cost more per trial), or a strategy registered with "
+                        "@register_strategy")
     p.add_argument("--budget", type=int, default=1000,
                    help="evaluations: distinct archs scored (default 1000)")
     p.add_argument("--population", type=int, help="population size (evolution: 40 by default, "

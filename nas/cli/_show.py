@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli._summary import Summary, add_json_flag, number, show
-from supernet import NASError
+from supernet.core import NASError
 
 KINDS = ("supernet checkpoint (.pt, pretrained:NAME)", "latency table (.csv/.json)",
          "latency validation report (.json)", "accuracy table (.csv with .csv.meta.json)",

@@ -14,6 +14,7 @@ from supernet.core._io import (
     die_with_parent,
     start_ray,
 )
+from supernet.core._lazy import lazy_face
 from supernet.core._progress import progress
 from supernet.core._validate import check_columns, differences, short
 
@@ -21,5 +22,5 @@ __all__ = [
     "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
     "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "known_keys",
-    "progress", "read_yaml", "short", "start_ray",
+    "lazy_face", "progress", "read_yaml", "short", "start_ray",
 ]

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from supernet.core._errors import ArtifactMismatchError
 
 __all__ = ["differences", "short", "check_columns"]
@@ -18,7 +15,7 @@ __all__ = ["differences", "short", "check_columns"]
 def short(value: Any, limit: int = 120) -> str:
     """``repr(value)`` cut to ``limit`` characters (numpy scalars shown as plain numbers): an
     error never prints a huge value."""
-    if isinstance(value, np.generic):
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # a numpy scalar
         value = value.item()
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
@@ -39,6 +36,9 @@ def check_columns(frame, path: Any, columns: dict[str, tuple[float | None, float
     """Every ``column`` of ``frame`` numeric, finite and within its ``(low, high)`` bounds
     (None: unbounded; bounds inclusive), and no two rows alike in ``unique``; else
     `ArtifactMismatchError` naming the file, column, first bad row and value."""
+    import numpy as np
+    import pandas as pd
+
     for column, (low, high) in columns.items():
         if column not in frame.columns:
             raise ArtifactMismatchError(f"{path}: {what} lacks the column {column!r}")

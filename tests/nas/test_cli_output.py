@@ -97,7 +97,7 @@ def test_a_log_gets_plain_text_without_colour_codes(tmp_path):
 
 
 def test_show_recognises_each_artifact(tmp_path, predictor_dir, capsys):
-    from latency_tables._table import TABLES_DIR
+    from latency_tables._shipped import TABLES_DIR
     from supernet import Subnet, export_onnx
 
     assert main(["search", "--predictor", predictor_dir, "--objectives", "accuracy,macs", "--budget", "40",

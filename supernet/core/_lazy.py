@@ -1,0 +1,40 @@
+"""Package faces that import their names on first use, so that a command that needs none
+of torch, pandas or onnxruntime (``nas --help``, ``nas --version``) starts at once."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+__all__ = ["lazy_face"]
+
+
+def lazy_face(package: str, modules: dict[str, tuple[str, ...]], *,
+              first: str | None = None) -> tuple[Callable, Callable, list[str]]:
+    """``(__getattr__, __dir__, __all__)`` for the face of ``package``: ``modules`` maps each
+    module to the names the face gives from it; a name is imported when first asked for (a
+    subpackage too), after ``first`` (e.g. the module that registers what the rest relies
+    on). Once imported, a name is an ordinary attribute of the package."""
+    where = {name: module for module, names in modules.items() for name in names}
+
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if first is not None:
+            importlib.import_module(first)
+        if name not in where:
+            try:
+                return importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as err:
+                if err.name != f"{package}.{name}":
+                    raise
+                raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(where[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(where) | set(vars(sys.modules[package])))
+
+    return __getattr__, __dir__, sorted(where)
