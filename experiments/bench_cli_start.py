@@ -31,7 +31,7 @@ COMMANDS = {
     "nas search --help": [sys.executable, "-m", "nas.cli", "search", "--help"],
     "nas latency list": [sys.executable, "-m", "nas.cli", "latency", "list"],
     "nas space fmnist_small": [sys.executable, "-m", "nas.cli", "space", "fmnist_small"],
-    "nas show TABLE": [sys.executable, "-m", "nas.cli", "show", "xeon-amx-2c_t1"],
+    "nas show TABLE": [sys.executable, "-m", "nas.cli", "show", "latency_tables/tables/xeon-amx-2c_t1.csv"],
     "nas show pretrained:fmnist_small": [sys.executable, "-m", "nas.cli", "show", "pretrained:fmnist_small"],
 }
 

@@ -18,8 +18,8 @@ HEAVY = ("torch", "pandas", "onnxruntime", "optuna", "ray", "sklearn", "matplotl
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["search", "--help"], ["export", "--help"],
                                   ["latency", "list"], ["latency", "list", "--json"]])
 def test_browsing_commands_import_nothing_heavy(argv):
-    code = ("import sys\nfrom nas.cli import main\ntry:\n    main(%r)\nexcept SystemExit as e:\n"
-            "    assert not e.code, e.code\nprint(sorted(m for m in %r if m in sys.modules))" % (argv, HEAVY))
+    code = (f"import sys\nfrom nas.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as e:\n"
+            f"    assert not e.code, e.code\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", f"nas {' '.join(argv)} imported {done.stdout[-200:]}"
