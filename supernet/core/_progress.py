@@ -11,6 +11,11 @@ from typing import IO
 __all__ = ["progress"]
 
 
+def _number(value: float) -> str:
+    """A rate for a person: 3 significant digits below 100, whole and grouped above (7,110)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
@@ -42,6 +47,7 @@ class _Lines(_Display):
         self.every_s, self.postfix = every_s, ""
         self.t0 = self.last_t = time.monotonic()
         self.last_n = initial
+        self.per_second: bool | None = None  # the rate's form, fixed by the first line: unit/s or s/unit
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -59,7 +65,10 @@ class _Lines(_Display):
             parts[0] += f" ({100 * self.n / self.total:.0f} %)"
         if done > 0 and spent > 0:
             rate = done / spent
-            parts.append(f"{rate:.3g} {self.unit}/s" if rate >= 1 else f"{1 / rate:.3g} s/{self.unit}")
+            if self.per_second is None:
+                self.per_second = rate >= 1
+            parts.append(f"{_number(rate)} {self.unit}/s" if self.per_second
+                         else f"{_number(1 / rate)} s/{self.unit}")
             if self.total and self.n < self.total:
                 parts.append(f"{_duration((self.total - self.n) / rate)} left")
         if self.postfix:

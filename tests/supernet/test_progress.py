@@ -27,6 +27,20 @@ def test_a_log_gets_a_line_per_tenth_with_rate_and_time_left():
     assert lines[0].startswith("collect: 100/1000 arch (10 %), ")
     assert "arch/s" in lines[0] and "left" in lines[0]
     assert lines[-1].startswith("collect: 1000/1000 arch (100 %)")
+    assert all("arch/s" in line and "e+" not in line for line in lines)  # one unit, plain numbers
+
+
+def test_the_rate_keeps_its_form_when_the_speed_changes(monkeypatch):
+    import supernet.core._progress as module
+
+    clock = iter([0.0, 0.5, 1.0, 10.0, 30.0, 31.0])  # fast first, then slower than a step a second
+    monkeypatch.setattr(module.time, "monotonic", lambda: next(clock))
+    log = io.StringIO()
+    bar = progress(5, "fine-tune", unit="step", stream=log, every_pct=20)
+    for _ in range(5):
+        bar.update(1)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 5 and all("step/s" in line and "s/step" not in line for line in lines), lines
 
 
 def test_a_terminal_gets_a_live_bar_and_disable_gets_nothing():
