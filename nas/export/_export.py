@@ -120,8 +120,14 @@ def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
     frame = pd.read_csv(path)
     if "arch" not in frame.columns:
         raise NASError(f"{path}: no 'arch' column; expected the front.csv of `nas search`")
+    if len(frame) == 0:
+        raise NASError(f"{path}: no subnet in it (the search found none that met its bounds); loosen them "
+                       "and search again")
     if not 0 <= rank < len(frame):
-        raise NASError(f"rank: got {rank}, the front {path} has ranks 0..{len(frame) - 1}")
+        single = len(frame) == 1  # a single-objective search writes its best subnet alone
+        raise NASError(f"rank: got {rank}, but {path} holds " + (
+            "one subnet, the best of a single-objective search: rank 0" if single
+            else f"{len(frame)} subnets: ranks 0..{len(frame) - 1}"))
     return ArchConfig.from_json(frame["arch"].iloc[rank])
 
 

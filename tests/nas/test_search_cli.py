@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from nas.cli import main
-from supernet import arch_cost, get_space
+from supernet import NASError, arch_cost, get_space
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +148,19 @@ def test_search_config_errors_name_field_and_value(field, value, fragment):
 
     with pytest.raises(ConfigError, match=fragment):
         SearchConfig(**{field: value})
+
+
+def test_a_rank_past_the_front_says_what_the_front_holds(tmp_path):
+    from nas.export import arch_from_front
+
+    single, front = tmp_path / "single", tmp_path / "front"
+    assert main(["search", "--objectives", "params", "--macs-max", "5e6", "--budget", "30", "--quiet",
+                 "--out", str(single)]) == 0
+    assert main(["search", "--objectives", "params,macs", "--budget", "30", "--quiet",
+                 "--out", str(front)]) == 0
+    assert arch_from_front(single / "front.csv", 0) is not None
+    with pytest.raises(NASError, match="holds one subnet, the best of a single-objective search: rank 0"):
+        arch_from_front(single / "front.csv", 5)
+    rows = len(pd.read_csv(front / "front.csv"))
+    with pytest.raises(NASError, match=f"holds {rows} subnets: ranks 0..{rows - 1}"):
+        arch_from_front(front / "front.csv", rows)
