@@ -108,6 +108,10 @@ CASES = [
     ("train: 5000-digit number", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, lr: " + "9" * 5000 + "}]\n"), "--out", str(t / "r")], "not valid YAML"),
     ("run: experiment bad key", lambda w, t: ["run", "--config", _yaml(t, "serch: {}\n"), "--out", str(t / "r")],
      "experiment: got ['serch']"),
+    ("demo: --set of an unknown key", lambda w, t: ["demo", "--set", "serch.budget=3", "--out", str(t / "d")],
+     "experiment: got ['serch']"),
+    ("train: --set without a value", lambda w, t: ["train", "--config", _yaml(t, "phases: [{name: a, epochs: 1, "
+     "lr: 0.1}]\n"), "--set", "train.batch_size", "--out", str(t / "r")], "expected KEY=VALUE"),
     ("space: bad preset", lambda w, t: ["space", "nope"], "unknown search space 'nope'"),
     ("space: file of wrong fields", lambda w, t: ["space", _yaml(t, "name: x\n", "s.yaml")], "SearchSpace"),
     # --- checkpoints

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
         p.add_argument("--data-dir", help="dataset location (default: the config's, e.g. the Debian "
                        "Fashion-MNIST files)")
         p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_keys",
+                       help="override one key of the experiment config, e.g. --set search.budget=2000 "
+                            "(the value is read as YAML; repeatable)")
         p.add_argument("--finetune", type=int, metavar="EPOCHS",
                        help="fine-tune each exported subnet this many epochs and export it again "
                             "(overrides the config's finetune.epochs; 0: none)")
@@ -44,7 +47,9 @@ def run(args) -> int:
     from nas.pipeline import DEMO_TRAIN_CONFIG, load_experiment, run_experiment
 
     path = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
-    config = load_experiment(path)
+    from supernet.core import parse_assignments
+
+    config = load_experiment(path, parse_assignments(args.set_keys))
     if args.finetune is not None:
         config = replace(config, finetune=replace(config.finetune, epochs=args.finetune))
     summary = run_experiment(config, args.out, fresh=args.fresh, data_dir=args.data_dir,

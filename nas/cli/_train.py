@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     start.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     start.add_argument("--force", action="store_true", help="start over even if --out holds a run")
     p.add_argument("--data-dir", default=None, help="dataset location (overrides data.path)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_keys",
+                   help="override one key of the config, e.g. --set train.batch_size=64 (the value is read "
+                        "as YAML; repeatable)")
     p.add_argument("--max-steps-per-epoch", type=int, default=None,
                    help="cap the steps of every epoch (overrides train.max_steps_per_epoch)")
     p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
@@ -33,9 +36,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from supernet import load_train_config, train
+    from supernet.core import parse_assignments
     from supernet.train import shutdown_distributed, tracking_uri
 
-    overrides = {}
+    overrides = parse_assignments(args.set_keys)
     if args.data_dir is not None:
         overrides["data.path"] = args.data_dir
     if args.max_steps_per_epoch is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet import TrainConfig, load_train_config
-from supernet.core import check, is_int, read_yaml
+from supernet.core import check, is_int, read_yaml, set_keys
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
@@ -149,7 +149,12 @@ class ExperimentConfig:
         return cls(**kw)
 
 
-def load_experiment(path: str | Path | None = None) -> ExperimentConfig:
-    """An experiment YAML (``yaml.safe_load``); None gives the built-in demo experiment."""
+def load_experiment(path: str | Path | None = None,
+                    overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """An experiment YAML (``yaml.safe_load``), None giving the built-in demo experiment,
+    with ``overrides`` set (dotted keys: `set_keys`)."""
     path = Path(path) if path else DEMO_CONFIG
-    return ExperimentConfig.from_dict(read_yaml(path, "experiment config"), base=path.parent)
+    data = read_yaml(path, "experiment config")
+    if overrides:
+        data = set_keys(data, overrides, str(path))
+    return ExperimentConfig.from_dict(data, base=path.parent)

@@ -1,7 +1,17 @@
 """The project-wide toolbox: errors, the one check helper, bounded YAML, validation of what
 is read from outside, atomic I/O, child processes (reaper, Ray) and progress bars."""
 
-from supernet.core._config import ConfigError, build_config, check, is_int, is_num, known_keys, read_yaml
+from supernet.core._config import (
+    ConfigError,
+    build_config,
+    check,
+    is_int,
+    is_num,
+    known_keys,
+    parse_assignments,
+    read_yaml,
+    set_keys,
+)
 from supernet.core._errors import ArtifactMismatchError, DataError, NASError, SpaceError
 from supernet.core._io import (
     Reaper,
@@ -22,5 +32,5 @@ __all__ = [
     "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
     "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "known_keys",
-    "lazy_face", "progress", "read_yaml", "short", "start_ray",
+    "lazy_face", "parse_assignments", "progress", "read_yaml", "set_keys", "short", "start_ray",
 ]

@@ -68,6 +68,48 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
 MAX_CONFIG_BYTES, MAX_CONFIG_NODES = 1 << 20, 100_000
 
 
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings, as the command line's ``--set`` gives them, as a mapping of
+    dotted keys to values read as YAML (``64``, ``0.1``, ``true``, ``[1, 2]``, ``null``; ``off``
+    and ``on``, ``yes`` and ``no`` stay words, as in ``train.amp=off``)."""
+    import yaml
+
+    parsed = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {short(item)}: expected KEY=VALUE, e.g. train.batch_size=64")
+        if text.strip().lower() in ("yes", "no", "on", "off", "y", "n"):  # words, not YAML 1.1 booleans
+            parsed[key.strip()] = text.strip()
+            continue
+        try:
+            parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {short(item)}: the value is not valid YAML") from None
+    return parsed
+
+
+def set_keys(data: Any, items: dict[str, Any], where: str = "config") -> Any:
+    """``data`` (a parsed YAML mapping) with dotted keys set (``{"train.batch_size": 64}``).
+    Missing sections are created; a key that runs through a value which is not a mapping is
+    refused by name."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of sections, got {type(data).__name__}")
+    for key, value in items.items():
+        *sections, name = key.split(".")
+        node = data
+        for i, section in enumerate(sections):
+            if node.get(section) is None:
+                node[section] = {}
+            node = node[section]
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {'.'.join(sections[:i + 1])!r} is {type(node).__name__}, "
+                                  f"not a section of keys (to set {key})")
+        node[name] = value
+    return data
+
+
 def _bounded(data: Any, path: Path) -> None:
     """Refuse a document that expands to more than `MAX_CONFIG_NODES` values: YAML aliases
     can make a few lines stand for billions (a "billion laughs" bomb)."""

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supernet.core import ConfigError, build_config, check, is_int, is_num, known_keys, read_yaml
+from supernet.core import build_config, check, is_int, is_num, known_keys, read_yaml, set_keys
 from supernet.data import DataConfig
 
 __all__ = ["PhaseConfig", "OptimConfig", "TrainConfig", "load_train_config"]
@@ -168,15 +168,9 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML config (``yaml.safe_load``) and validate it."""
+    """Read a YAML config (``yaml.safe_load``), set ``overrides`` (dotted keys: `set_keys`)
+    and validate it."""
     data = read_yaml(path)
-    if isinstance(data, dict) and overrides:
-        for key, value in overrides.items():
-            section, _, name = key.partition(".")
-            if data.get(section) is None:
-                data[section] = {}
-            if not isinstance(data[section], dict):
-                raise ConfigError(f"{path}: {section!r} is {type(data[section]).__name__}, expected a "
-                                  f"mapping (to set {key})")
-            data[section][name] = value
+    if overrides:
+        data = set_keys(data, overrides, str(path))
     return TrainConfig.from_dict(data)

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from supernet import ConfigError, PhaseConfig, TrainConfig, load_train_config
+from supernet.core import parse_assignments
 
 PHASE = {"name": "full", "epochs": 1, "lr": 0.1}
 
@@ -62,8 +63,20 @@ def test_load_yaml_with_overrides(tmp_path):
     path.write_text(yaml.safe_dump({**config(), "data": None}))  # an empty section takes overrides
     assert load_train_config(path, {"data.path": "/x"}).data.path == "/x"
     path.write_text(yaml.safe_dump({**config(), "data": [1]}))
-    with pytest.raises(ConfigError, match="'data' is list, expected a mapping"):
+    with pytest.raises(ConfigError, match="'data' is list, not a section of keys"):
         load_train_config(path, {"data.path": "/x"})
+    path.write_text(yaml.safe_dump(config()))  # --set KEY=VALUE: values read as YAML, any depth
+    cfg = load_train_config(path, parse_assignments(["train.batch_size=64", "train.amp=off",
+                                                     "data.mean=[0.5]", "data.std=[0.25]",
+                                                     "train.max_steps_per_epoch=null"]))
+    assert cfg.train.batch_size == 64 and cfg.train.amp == "off" and list(cfg.data.mean) == [0.5]
+    assert cfg.train.max_steps_per_epoch is None
+    for bad, fragment in (("train.batch_size", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE"),
+                          ("train.lr=[1,", "not valid YAML")):
+        with pytest.raises(ConfigError, match=fragment):
+            parse_assignments([bad])
+    with pytest.raises(ConfigError, match="'train.batch_size' is int, not a section"):
+        load_train_config(path, {"train.batch_size": 5, "train.batch_size.x": 1})
     (tmp_path / "bad.yaml").write_text("phases: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_train_config(tmp_path / "bad.yaml")
