@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
         p.add_argument("--data-dir", help="dataset location (default: the config's, e.g. the Debian "
                        "Fashion-MNIST files)")
         p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the stages, their sizes, which finished ones would be reused and a rough "
+                            "time for each on a 2-core CPU; run nothing")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_keys",
                        help="override one key of the experiment config, e.g. --set search.budget=2000 "
                             "(the value is read as YAML; repeatable)")
@@ -41,6 +44,20 @@ def add_parser(sub) -> None:
         p.set_defaults(func=run)
 
 
+def _dry_run(args, config) -> int:
+    from nas.pipeline import plan_experiment
+
+    rows = plan_experiment(config, args.out)
+    total = sum(r["seconds"] for r in rows)
+    report = Summary(f"{config.name} in {args.out}: {len(rows)} stages, about {total / 60:.0f} min on a "
+                     "2-core CPU (dry run: nothing was run)")
+    report.table(["stage", "what", "time"], [[r["stage"], r["what"], "-" if r["what"].startswith("use ") else
+                                              "reused" if r["reused"] else f"~{r['seconds'] / 60:.1f} min"]
+                                             for r in rows])
+    show(args, {"name": config.name, "out": str(args.out), "stages": rows, "seconds": total}, report)
+    return 0
+
+
 def run(args) -> int:
     from dataclasses import replace
 
@@ -52,6 +69,8 @@ def run(args) -> int:
     config = load_experiment(path, parse_assignments(args.set_keys))
     if args.finetune is not None:
         config = replace(config, finetune=replace(config.finetune, epochs=args.finetune))
+    if args.dry_run:
+        return _dry_run(args, config)
     summary = run_experiment(config, args.out, fresh=args.fresh, data_dir=args.data_dir,
                              progress=not args.quiet)
     rows = [[number(b["latency_budget_ms"], 3), b["arch"], number(b["test_acc"]),

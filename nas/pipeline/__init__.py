@@ -9,8 +9,9 @@ from nas.pipeline._experiment import (
     FinetuneStage,
     load_experiment,
 )
+from nas.pipeline._plan import plan_experiment
 from nas.pipeline._run import run_experiment
 from nas.pipeline._search import SearchConfig, run_search
 
 __all__ = ["DEMO_CONFIG", "DEMO_TRAIN_CONFIG", "ExperimentConfig", "FinetuneStage", "SearchConfig",
-           "load_experiment", "run_experiment", "run_search"]
+           "load_experiment", "plan_experiment", "run_experiment", "run_search"]

@@ -18,6 +18,7 @@ from nas.pipeline import (
     ExperimentConfig,
     FinetuneStage,
     load_experiment,
+    plan_experiment,
     run_experiment,
 )
 from supernet import ArtifactMismatchError, ConfigError, NASError, load_checkpoint, save_checkpoint
@@ -58,6 +59,10 @@ def from_trained(tmp_path, *, supernet: str, predictor: str) -> ExperimentConfig
 
 def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     out = tmp_path / "run"
+    plan = plan_experiment(tiny_experiment(tmp_path), out)  # --dry-run: every stage to do, nothing done
+    stages = ["train", "latency", "predictor", "front", *(f"budget {i}" for i in range(3))]
+    assert [r["stage"] for r in plan] == stages
+    assert not any(r["reused"] for r in plan) and all(r["seconds"] > 0 for r in plan) and not out.exists()
     summary = run_experiment(tiny_experiment(tmp_path), out)
     assert len(summary["budgets"]) == 3
     budgets = [row["latency_budget_ms"] for row in summary["budgets"]]
@@ -90,6 +95,7 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     assert (out / "supernet" / "supernet.pt").stat().st_mtime == ckpt_time  # training reused
     assert [r["arch"] for r in again["budgets"]] == [r["arch"] for r in summary["budgets"]]
     assert [Path(r["onnx_path"]).stat().st_mtime_ns for r in again["budgets"]] == model_times  # reused
+    assert all(r["reused"] and r["seconds"] == 0 for r in plan_experiment(tiny_experiment(tmp_path), out))
 
     # fine-tuning added to the finished run: the chosen subnets fine-tuned and exported again
     tuned = run_experiment(replace(tiny_experiment(tmp_path), finetune=FinetuneStage(epochs=1)), out)
@@ -100,6 +106,9 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
         assert card["finetuned"]["epochs"] == 1 and card["parity_max_abs_diff"] <= 1e-4
         assert card["test_acc"] == pytest.approx(card["finetuned"]["finetuned"]["test_acc"])
     assert "Fine-tuned from their inherited weights" in (out / "report.md").read_text()
+    for epochs, done in ((1, True), (2, False)):
+        plan = plan_experiment(replace(tiny_experiment(tmp_path), finetune=FinetuneStage(epochs=epochs)), out)
+        assert [r["reused"] for r in plan if r["stage"].startswith("finetune")] == [done] * 3
 
     # from a trained supernet and a fitted predictor: neither stage runs again
     given = {"supernet": str(out / "supernet" / "supernet.pt"),
@@ -130,6 +139,17 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     rc = main(["export", "--supernet", str(out / "supernet" / "supernet.pt"), "--front",
                str(out / "front.csv"), "--rank", "999", "--out", str(tmp_path / "x.onnx")])
     assert rc == 2
+
+
+def test_the_demo_dry_run_runs_nothing(tmp_path, capsys):
+    assert main(["demo", "--dry-run", "--finetune", "2", "--out", str(tmp_path / "d"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    stages = {r["stage"]: r for r in record["stages"]}
+    assert stages["train"]["reused"] and stages["predictor"]["reused"]  # the pretrained ones
+    assert stages["latency"]["seconds"] > 0 and len([s for s in stages if s.startswith("budget")]) == 3
+    assert stages["finetune 0"]["seconds"] > 0 and not (tmp_path / "d").exists()
+    assert main(["demo", "--dry-run", "--out", str(tmp_path / "d")]) == 0
+    assert "dry run: nothing was run" in capsys.readouterr().out
 
 
 def test_a_run_logged_to_a_file_reads_well(tmp_path):
