@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="default: 128")
     p.add_argument("--data-dir", default=None, help="dataset location, if not where the supernet was trained")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and augmentation")
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap the steps of every epoch")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

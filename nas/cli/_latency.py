@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
                    help="the table's device label (default: from this CPU's model, ISA and cores, e.g. "
                         "xeon-amx-2c)")
     deprecated_option(b, "--device", "--device-name", dest="device")
-    b.add_argument("--runtime", choices=("ort", "torch"), default="ort")
+    b.add_argument("--runtime", choices=("ort", "torch"), default="ort",
+                   help="the runtime the blocks are timed in: ort (ONNX Runtime, as models deploy) or torch "
+                        "(eager PyTorch)")
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
@@ -72,7 +74,7 @@ def add_parser(sub) -> None:
 def _build_options(p) -> None:
     p.add_argument("--space", default="fmnist_small", help="preset name or .json/.yaml space file")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (1: process pinned to a core)")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="images per timed call (the deployment's batch)")
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider to time on (e.g. CUDAExecutionProvider, "
                         "OpenVINOExecutionProvider: whatever this onnxruntime build offers)")

@@ -33,3 +33,41 @@ def test_every_name_of_a_face_resolves(package):
     assert set(face.__all__) <= set(dir(face))
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         face.not_a_name  # noqa: B018
+
+
+def _parsers(parser, path=()):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_every_command_describes_itself_and_every_option_its_default():
+    import argparse
+
+    from nas.cli import build_parser
+
+    for path, parser in _parsers(build_parser()):
+        if path:
+            assert parser.description or parser.format_usage(), path
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or action.dest == "help":
+                continue
+            assert action.help, f"nas {' '.join(path)} {action.option_strings[0]} has no help"
+            text = parser._get_formatter()._get_help_string(action)
+            if action.default not in (None, False, [], argparse.SUPPRESS):
+                assert "default" in text.lower(), f"nas {' '.join(path)} {action.option_strings[0]}"
+
+
+def test_old_option_spellings_work_for_one_release_with_a_warning(tmp_path, capsys):
+    from nas.cli import main
+
+    out = tmp_path / "s"
+    assert main(["search", "--device", "xeon-amx-2c_t1", "--objectives", "latency,macs", "--budget", "20",
+                 "--quiet", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "--device is deprecated" in err and "use --table" in err
+    assert '"device": "xeon-amx-2c_t1"' in (out / "summary.json").read_text()
