@@ -77,7 +77,11 @@ def run_collect(args) -> int:
         report.fact("int8 drop", f"{number(drop.mean(), 2, 'pp')} mean, {number(drop.max(), 2, 'pp')} worst "
                                  "(accuracy as deployed vs the fp32 twin)")
     report.fact("table", out)
-    report.fact("next", f"nas fit-predictor --data {out} --out PREDICTOR_DIR")
+    if cfg.precision != "fp32":  # a few hundred quantised rows: learn the drop on top of an fp32 predictor
+        report.fact("next", f"nas fit-predictor --data {out} --models transfer --base FP32_PREDICTOR "
+                            "--out PREDICTOR_DIR (e.g. --base pretrained:fmnist_small)")
+    else:
+        report.fact("next", f"nas fit-predictor --data {out} --out PREDICTOR_DIR")
     show(args, record, report)
     return 0
 
