@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from supernet.core import NASError, short
@@ -72,7 +73,9 @@ def _with_defaults(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "latency_command", None))))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    quiet_rank = os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 logs (warnings: all)
+    level = logging.DEBUG if args.verbose else logging.WARNING if quiet_rank else logging.INFO
+    logging.basicConfig(level=level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         return int(args.func(args) or 0)

@@ -71,3 +71,15 @@ def test_old_option_spellings_work_for_one_release_with_a_warning(tmp_path, caps
     err = capsys.readouterr().err
     assert "--device is deprecated" in err and "use --table" in err
     assert '"device": "xeon-amx-2c_t1"' in (out / "summary.json").read_text()
+
+
+@pytest.mark.parametrize(("rank", "level"), [("0", 20), ("1", 30)])
+def test_under_torchrun_only_rank_0_logs(rank, level):
+    import os
+
+    code = ("import logging\nfrom nas.cli import main\nmain(['space', 'fmnist_small', '--json'])\n"
+            "print(logging.getLogger().level)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RANK": rank})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(level)
