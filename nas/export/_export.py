@@ -296,8 +296,10 @@ def export_subnet(config: ExportConfig) -> dict:
         sub = calibrated_subnet(model, arch, data.calib)
     else:
         sub, finetuned = finetuned
+    log.info("test accuracy on %d images", data.test.num_images)
     test_acc = accuracy(sub, data.test, arch.resolution)
     bare = _raw_input(config, data_cfg, policy)
+    log.info("exporting to ONNX and checking it against PyTorch")
     if bare is None:
         images, labels = data.test.uint8()
         net, x = RawInput(sub, data.mean, data.std, arch.resolution), images[:64]
@@ -318,6 +320,8 @@ def export_subnet(config: ExportConfig) -> dict:
 
             predicted = onnx_predictions(ort_session(fp32_out, 1), images.numpy())
             onnx_test_acc = 100.0 * float((predicted == labels.numpy()).mean())
+        log.info("timing the model whole: %d rounds x 2 passes%s", config.timing_rounds,
+                 ", beside the table's reference subnets" if table is not None else "")
         timed = _time(table, space, arch, config)
         quant = None if policy is None else _quantize(
             config, fp32_out, out, arch, space.block_precisions(arch), policy, data, table)
