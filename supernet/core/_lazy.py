@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable
 
 __all__ = ["lazy_face"]
+
+
+class _Face(types.ModuleType):
+    """A package face whose names win over subpackages of the same spelling: importing the
+    subpackage ``supernet.train`` must not replace the face's ``supernet.train``, the
+    function (an eager face rebound the name after the import; a lazy one keeps it)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if (isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{name}"
+                and name in self.__dict__.get("_face_names", ())):
+            return
+        super().__setattr__(name, value)
 
 
 def lazy_face(package: str, modules: dict[str, tuple[str, ...]], *,
@@ -17,6 +30,9 @@ def lazy_face(package: str, modules: dict[str, tuple[str, ...]], *,
     subpackage too), after ``first`` (e.g. the module that registers what the rest relies
     on). Once imported, a name is an ordinary attribute of the package."""
     where = {name: module for module, names in modules.items() for name in names}
+    face = sys.modules[package]
+    face._face_names = frozenset(where)
+    face.__class__ = _Face
 
     def __getattr__(name: str):
         if name.startswith("__"):
