@@ -83,3 +83,10 @@ def test_under_torchrun_only_rank_0_logs(rank, level):
                           env={**os.environ, "RANK": rank})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == str(level)
+
+
+def test_a_face_name_wins_over_its_subpackage():
+    code = ("import supernet.train\nimport supernet\nassert callable(supernet.train), supernet.train\n"
+            "from supernet import train\nprint(train.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "supernet.train._trainer", done.stderr[-2000:]
