@@ -21,13 +21,13 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
         "CostModel", "EfficiencyTable"
     ),
     "latency_tables._measure": (
-        "Measured", "measure_archs", "measure_subnets", "table_reference_precisions"
+        "Measured", "measure_archs", "measure_subnets"
     ),
     "latency_tables._registry": (
         "create_cost_model", "list_metrics"
     ),
     "latency_tables._table": (
-        "TABLE_FORMAT", "LatencyTable", "distinct_blocks"
+        "TABLE_FORMAT", "LatencyTable", "distinct_blocks", "table_reference_precisions"
     ),
     "latency_tables._timing": (
         "Protocol", "default_device_name", "time_interleaved"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latency_tables._calibration import reference_archs, reference_time, spread_archs
+from latency_tables._table import table_reference_precisions
 from latency_tables._timing import Protocol, pinned, time_interleaved
 from latency_tables.backends import make_runner
 from supernet import ArchConfig, SearchSpace, Subnet
@@ -20,7 +21,7 @@ from supernet.deploy import CPU_PROVIDER
 if TYPE_CHECKING:
     from latency_tables._table import LatencyTable
 
-__all__ = ["Measured", "measure_archs", "measure_subnets", "table_reference_precisions"]
+__all__ = ["Measured", "measure_archs", "measure_subnets"]
 
 
 def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime: str, threads: int,
@@ -120,9 +121,3 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))
 
 
-def table_reference_precisions(table: LatencyTable) -> list[str]:
-    """The precisions of the reference subnets ``table``'s calibration level was timed with
-    (its blocks' when it has no calibration): timings to be put on its scale use the same.
-    Tables from before int8 references were scaled by fp32 ones."""
-    recorded = (table.calibration or {}).get("reference_precisions") or table.meta.get("reference_precisions")
-    return list(recorded or ["fp32"])

@@ -3,6 +3,7 @@ function), and loading a user's own space from a JSON or YAML file."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +32,24 @@ class Importer:
 _IMPORTERS: dict[str, Importer] = {}
 
 
-def register_importer(family: str, *, detect: Callable, convert: Callable) -> Importer:
-    """Register ``family``'s importer of published checkpoints (where it is defined)."""
-    _IMPORTERS[family] = Importer(family, detect, convert)
+def register_importer(family: str, *, detect: Callable | str, convert: Callable | str) -> Importer:
+    """Register ``family``'s importer of published checkpoints: two functions, or their
+    ``"module:function"`` names, imported when first called (an importer needs torch; a
+    family registers it without importing torch)."""
+    _IMPORTERS[family] = Importer(family, _resolved(detect), _resolved(convert))
     return _IMPORTERS[family]
+
+
+def _resolved(function: Callable | str) -> Callable:
+    if callable(function):
+        return function
+    module, _, name = function.partition(":")
+
+    def call(*args):
+        return getattr(importlib.import_module(module), name)(*args)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 def importers() -> dict[str, Importer]:

@@ -16,7 +16,6 @@ import torch
 
 from supernet.core import ArtifactMismatchError
 from supernet.nn import Supernet, renamed_state
-from supernet.space import register_importer
 
 __all__ = ["convert_ofa_state", "detect_ofa_mbv3", "detect_ofa_proxyless"]
 
@@ -89,7 +88,6 @@ def detect_ofa_mbv3(state: dict[str, Any]) -> str | None:
     return space
 
 
-register_importer("mbconv", detect=detect_ofa_mbv3, convert=convert_ofa_state)
 
 
 def detect_ofa_proxyless(state: dict[str, Any]) -> str | None:
@@ -99,4 +97,3 @@ def detect_ofa_proxyless(state: dict[str, Any]) -> str | None:
     return "ofa_proxyless" if isinstance(stem, torch.Tensor) and head else None
 
 
-register_importer("proxyless", detect=detect_ofa_proxyless, convert=convert_ofa_state)

@@ -15,8 +15,7 @@ from supernet.space import (
     make_divisible,
     register_family,
 )
-from supernet.spaces.mbconv._blocks import EXPAND, KERNEL
-from supernet.spaces.mbconv._supernet import MBConvSupernet
+from supernet.spaces.mbconv._costs import EXPAND, KERNEL
 
 __all__ = ["MBConvSpace", "make_divisible"]
 
@@ -133,6 +132,8 @@ class MBConvSpace(SearchSpace):
 
     @classmethod
     def supernet_class(cls) -> type:
+        from supernet.spaces.mbconv._supernet import MBConvSupernet  # torch: only when a network is built
+
         return MBConvSupernet
 
     def layout_parts(self, arch: ArchConfig) -> list[str]:

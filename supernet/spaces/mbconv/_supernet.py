@@ -20,7 +20,8 @@ from supernet.nn import (
     permute_channels,
 )
 from supernet.space import ArchConfig, BlockSpec
-from supernet.spaces.mbconv._blocks import EXPAND, KERNEL, MBConv
+from supernet.spaces.mbconv._blocks import MBConv
+from supernet.spaces.mbconv._costs import EXPAND, KERNEL
 
 __all__ = ["ElasticMBConv", "MBConvSupernet"]
 

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from supernet.nn import Supernet, renamed_state
-from supernet.space import register_importer
 
 __all__ = ["convert_ofa_resnet_state", "detect_ofa_resnet"]
 
@@ -53,4 +52,3 @@ def detect_ofa_resnet(state: dict[str, Any]) -> str | None:
     return "ofa_resnet50" if any(_plain(k) == "input_stem.0.conv.weight" for k in state) else None
 
 
-register_importer("resnet", detect=detect_ofa_resnet, convert=convert_ofa_resnet_state)

@@ -16,8 +16,7 @@ from supernet.space import (
     make_divisible,
     register_family,
 )
-from supernet.spaces.resnet._blocks import EXPAND, STEM_DEPTH, WIDTH
-from supernet.spaces.resnet._supernet import ResNetSupernet
+from supernet.spaces.resnet._costs import EXPAND, STEM_DEPTH, WIDTH
 
 __all__ = ["ResNetSpace"]
 
@@ -87,6 +86,8 @@ class ResNetSpace(SearchSpace):
 
     @classmethod
     def supernet_class(cls) -> type:
+        from supernet.spaces.resnet._supernet import ResNetSupernet  # torch: only when a network is built
+
         return ResNetSupernet
 
     def describe(self) -> dict[str, str]:

@@ -20,15 +20,8 @@ from supernet.nn import (
     permute_channels,
 )
 from supernet.space import ArchConfig, BlockSpec
-from supernet.spaces.resnet._blocks import (
-    EXPAND,
-    STEM_DEPTH,
-    WIDTH,
-    Bottleneck,
-    Downsample,
-    LinearHead,
-    ResNetStem,
-)
+from supernet.spaces.resnet._blocks import Bottleneck, Downsample, LinearHead, ResNetStem
+from supernet.spaces.resnet._costs import EXPAND, STEM_DEPTH, WIDTH
 
 __all__ = ["ElasticBottleneck", "ElasticResNetStem", "ResNetSupernet"]
 
