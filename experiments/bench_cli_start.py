@@ -36,6 +36,13 @@ COMMANDS = {
 }
 
 
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=7)
@@ -54,8 +61,7 @@ def main(argv=None) -> int:
     record = {
         "command": "python experiments/bench_cli_start.py " + " ".join(argv or sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
         "load_average_1min": [round(x, 2) for x in load], "repeats": args.repeats,
         "median_seconds": median, "all_seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()},
         "within_1s": {k: v <= 1.0 for k, v in median.items() if k != "python -c pass"},
