@@ -23,6 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from supernet.train import cpu_model  # noqa: E402
+
 RESULTS = ROOT / "experiments" / "results"
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -34,13 +37,6 @@ COMMANDS = {
     "nas show TABLE": [sys.executable, "-m", "nas.cli", "show", "latency_tables/tables/xeon-amx-2c_t1.csv"],
     "nas show pretrained:fmnist_small": [sys.executable, "-m", "nas.cli", "show", "pretrained:fmnist_small"],
 }
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.lower().startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -61,7 +57,7 @@ def main(argv=None) -> int:
     record = {
         "command": "python experiments/bench_cli_start.py " + " ".join(argv or sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
         "load_average_1min": [round(x, 2) for x in load], "repeats": args.repeats,
         "median_seconds": median, "all_seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()},
         "within_1s": {k: v <= 1.0 for k, v in median.items() if k != "python -c pass"},

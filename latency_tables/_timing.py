@@ -83,8 +83,8 @@ def cpu_isa() -> str:
     """The widest vector instruction set of this CPU that the runtimes use: ``amx``,
     ``avx512``, ``avx2``, ``neon``, or ``""`` when /proc/cpuinfo does not say."""
     with contextlib.suppress(OSError):
-        info = Path("/proc/cpuinfo").read_text()
-        flags = set(re.findall(r"^(?:flags|Features)\s*:(.*)$", info, re.M)[0].split()) if info else set()
+        line = re.search(r"^(?:flags|Features)\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M)
+        flags = set(line.group(1).split()) if line else set()
         for isa, flag in (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2"), ("neon", "asimd")):
             if flag in flags:
                 return isa

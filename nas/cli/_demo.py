@@ -51,7 +51,7 @@ def _dry_run(args, config) -> int:
     total = sum(r["seconds"] for r in rows)
     report = Summary(f"{config.name} in {args.out}: {len(rows)} stages, about {total / 60:.0f} min on a "
                      "2-core CPU (dry run: nothing was run)")
-    report.table(["stage", "what", "time"], [[r["stage"], r["what"], "-" if r["what"].startswith("use ") else
+    report.table(["stage", "what", "time"], [[r["stage"], r["what"], "-" if r["given"] else
                                               "reused" if r["reused"] else f"~{r['seconds'] / 60:.1f} min"]
                                              for r in rows])
     show(args, {"name": config.name, "out": str(args.out), "stages": rows, "seconds": total}, report)
@@ -62,10 +62,9 @@ def run(args) -> int:
     from dataclasses import replace
 
     from nas.pipeline import DEMO_TRAIN_CONFIG, load_experiment, run_experiment
-
-    path = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
     from supernet.core import parse_assignments
 
+    path = args.config or (DEMO_TRAIN_CONFIG if getattr(args, "train", False) else None)
     config = load_experiment(path, parse_assignments(args.set_keys))
     if args.finetune is not None:
         config = replace(config, finetune=replace(config.finetune, epochs=args.finetune))

@@ -24,9 +24,9 @@ SECONDS = {"fit": 15.0, "search": 3.0, "verify_arch": 1.2, "export": 40.0, "fine
 
 
 def plan_experiment(config: ExperimentConfig, out: str | Path) -> list[dict[str, Any]]:
-    """One row per stage: ``stage``, ``what`` (its size in words), ``reused`` (given by the
-    config, or a finished output in ``out`` that would be kept) and ``seconds`` (a rough
-    estimate; 0 when reused)."""
+    """One row per stage: ``stage``, ``what`` (its size in words), ``given`` (the config names
+    its output: a trained supernet, a table, a predictor), ``reused`` (given, or a finished
+    output in ``out`` that would be kept) and ``seconds`` (a rough estimate; 0 when reused)."""
     from latency_tables import LatencyTable, distinct_blocks
     from nas.pipeline._run import _space, latency_budgets
     from supernet import ArtifactMismatchError
@@ -36,8 +36,7 @@ def plan_experiment(config: ExperimentConfig, out: str | Path) -> list[dict[str,
     rows = [_train_row(config, out)]
     table = None
     if config.latency.table:
-        rows.append({"stage": "latency", "what": f"use the table {config.latency.table}", "reused": True,
-                     "seconds": 0.0})
+        rows.append(_given("latency", f"the table {config.latency.table}"))
         table = LatencyTable.load(config.latency.table, space=space)
     else:
         with contextlib.suppress(ArtifactMismatchError):  # none yet, or unfinished
@@ -72,8 +71,13 @@ def plan_experiment(config: ExperimentConfig, out: str | Path) -> list[dict[str,
                          "reused": values != [] and _finetuned(out, i, values[i], config.finetune.epochs),
                          "seconds": config.finetune.epochs * SECONDS["finetune_epoch"] + SECONDS["export"]})
     for row in rows:
+        row.setdefault("given", False)
         row["seconds"] = 0.0 if row["reused"] else round(float(row["seconds"]))
     return rows
+
+
+def _given(stage: str, what: str) -> dict[str, Any]:
+    return {"stage": stage, "what": f"use {what}", "given": True, "reused": True, "seconds": 0.0}
 
 
 def _finetuned(out: Path, i: int, budget: float, epochs: int) -> bool:
@@ -85,8 +89,7 @@ def _finetuned(out: Path, i: int, budget: float, epochs: int) -> bool:
 
 def _train_row(config: ExperimentConfig, out: Path) -> dict[str, Any]:
     if config.supernet is not None:
-        return {"stage": "train", "what": f"use the trained supernet {config.supernet}", "reused": True,
-                "seconds": 0.0}
+        return _given("train", f"the trained supernet {config.supernet}")
     train, data = config.train, config.train.data
     images = data.train_subset or max(60_000 - data.val_size, 0)
     steps = -(-images // train.train.batch_size)
@@ -102,8 +105,7 @@ def _train_row(config: ExperimentConfig, out: Path) -> dict[str, Any]:
 def _predictor_row(config: ExperimentConfig, out: Path) -> dict[str, Any]:
     stage = config.predictor
     if stage.path is not None:
-        return {"stage": "predictor", "what": f"use the predictor {stage.path}", "reused": True,
-                "seconds": 0.0}
+        return _given("predictor", f"the predictor {stage.path}")
     done = (out / "predictor" / "models" / "report.json").is_file()
     return {"stage": "predictor", "what": f"collect {stage.num_archs} archs ({stage.workers} workers), "
             f"fit {', '.join(stage.models)}", "reused": done,

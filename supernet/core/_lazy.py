@@ -47,10 +47,10 @@ def lazy_face(package: str, modules: dict[str, tuple[str, ...]], *,
                     raise
                 raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
         value = getattr(importlib.import_module(where[name]), name)
-        setattr(sys.modules[package], name, value)
+        setattr(face, name, value)
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(where) | set(vars(sys.modules[package])))
+        return sorted(set(where) | set(vars(face)))
 
     return __getattr__, __dir__, sorted(where)

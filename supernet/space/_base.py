@@ -173,7 +173,8 @@ class SearchSpace(ABC):
             for block in blocks:
                 pairs = re.findall(r"([A-Za-z_]+?)(\d+(?:\.\d+)?)", block)
                 found = {tokens.get(t): float(v) for t, v in pairs}
-                if "".join(t + v for t, v in pairs) != block or set(found) != set(slots):
+                if ("".join(t + v for t, v in pairs) != block or len(pairs) != len(slots)
+                        or set(found) != set(slots)):
                     raise SpaceError(f"arch string {short(text)}: block {block!r} is not one value for each "
                                      f"of {[choice_token(k) for k in slots]} (search space {self.name!r})")
                 for key, value in found.items():
