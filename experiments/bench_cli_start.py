@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from supernet.train import cpu_model  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
+TABLE = "latency_tables/tables/xeon-amx-2c_t1.csv"
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "nas --version": [sys.executable, "-m", "nas.cli", "--version"],
@@ -34,7 +35,8 @@ COMMANDS = {
     "nas search --help": [sys.executable, "-m", "nas.cli", "search", "--help"],
     "nas latency list": [sys.executable, "-m", "nas.cli", "latency", "list"],
     "nas space fmnist_small": [sys.executable, "-m", "nas.cli", "space", "fmnist_small"],
-    "nas show TABLE": [sys.executable, "-m", "nas.cli", "show", "latency_tables/tables/xeon-amx-2c_t1.csv"],
+    "nas show TABLE": [sys.executable, "-m", "nas.cli", "show", TABLE],
+    "nas show TABLE --json": [sys.executable, "-m", "nas.cli", "show", TABLE, "--json"],
     "nas show pretrained:fmnist_small": [sys.executable, "-m", "nas.cli", "show", "pretrained:fmnist_small"],
 }
 

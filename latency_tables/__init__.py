@@ -27,7 +27,7 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
         "create_cost_model", "list_metrics"
     ),
     "latency_tables._table": (
-        "TABLE_FORMAT", "LatencyTable", "distinct_blocks", "table_reference_precisions"
+        "TABLE_FORMAT", "LatencyTable", "distinct_blocks"
     ),
     "latency_tables._timing": (
         "Protocol", "default_device_name", "time_interleaved"
@@ -39,6 +39,6 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
         "Backend", "list_backends", "register_backend"
     ),
     "latency_tables._shipped": (
-        "list_tables", "read_table_meta"
+        "default_table_name", "list_tables", "read_table_meta", "reference_precisions"
     ),
 })

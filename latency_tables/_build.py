@@ -219,7 +219,7 @@ def _first(chunks: list[list], n: int) -> list[list]:
 
 
 def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, force: bool = False,
-                progress: bool = True, max_blocks: int | None = None,
+                progress: bool = False, max_blocks: int | None = None,
                 recalibrate: bool = False) -> LatencyTable | None:
     """Measure every block of ``config.space`` not yet in ``out`` and save after each chunk;
     then fit the calibration. Returns the finished table, or None when ``max_blocks`` new

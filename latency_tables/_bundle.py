@@ -29,6 +29,7 @@ from latency_tables._build import (
 )
 from latency_tables._calibration import calibration_archs, reference_archs, reference_time
 from latency_tables._io import atomic_write_csv, atomic_write_json
+from latency_tables._shipped import default_table_name
 from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, block_key, table_paths
 from latency_tables._timing import device_name
@@ -156,17 +157,22 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
     return dict(zip(zip(timed["job"], timed["model"]), ms.astype(float))), record
 
 
-def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, device: str | None = None,
-                   force: bool = False) -> LatencyTable:
-    """The latency table of ``results`` (probe_runner.py's CSV of ``bundle``), written to ``out``."""
+def import_results(results: str | Path, bundle: str | Path, out: str | Path | None = None, *,
+                   device: str | None = None, force: bool = False) -> LatencyTable:
+    """The latency table of ``results`` (probe_runner.py's CSV of ``bundle``), written to ``out``
+    (default: `default_table_name` of the device, in the current folder)."""
     manifest = _read_bundle(bundle)
     times_of, record = _read_results(results, manifest)
-    csv, meta_path = table_paths(out)
-    check_outputs([csv, meta_path], force=force, what="latency table")
     meta = dict(manifest["meta"])
     if meta.get("format") != TABLE_FORMAT:
         raise ArtifactMismatchError(f"{bundle}: made for table format {meta.get('format')!r}, this version "
                                     f"writes {TABLE_FORMAT!r}; make the bundle again")
+    cpu = record.get("cpu_model", "unknown")
+    device = device or device_name(cpu, record.get("cores") or 1)
+    out = out or default_table_name(device, meta["threads"], meta.get("batch_size", 1),
+                                    meta.get("precision", "fp32"))
+    csv, meta_path = table_paths(out)
+    check_outputs([csv, meta_path], force=force, what="latency table")
     refs = manifest["references"]
 
     def timed(job: dict) -> tuple[dict[str, float], float]:
@@ -182,8 +188,7 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path, *, 
         rows += block_rows([(job["pass"], spec) for spec in specs], specs, times_of[(job["id"], "overhead")],
                            reference)
     frame = _rescale(pd.DataFrame(rows), meta)
-    cpu = record.get("cpu_model", "unknown")
-    meta.update(device=device or device_name(cpu, record.get("cores") or 1), cpu_model=cpu,
+    meta.update(device=device, cpu_model=cpu,
                 runtime_version=f"onnxruntime {record.get('onnxruntime', '?')}",
                 provider=record.get("provider", meta["provider"]), rows_done=len(frame), complete=True,
                 build_seconds=None, probe={"bundle_id": manifest["bundle_id"], "device": record})

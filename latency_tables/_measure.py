@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latency_tables._calibration import reference_archs, reference_time, spread_archs
-from latency_tables._table import table_reference_precisions
+from latency_tables._shipped import reference_precisions
 from latency_tables._timing import Protocol, pinned, time_interleaved
 from latency_tables.backends import make_runner
 from supernet import ArchConfig, SearchSpace, Subnet
@@ -117,7 +117,7 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
                                  threads=meta["threads"], batch_size=meta["batch_size"], passes=passes,
                                  seed=seed, protocol=protocol, pin_core=pin_core, group_size=group,
                                  provider=meta.get("provider", CPU_PROVIDER), progress=progress,
-                                 reference_precisions=table_reference_precisions(table))
+                                 reference_precisions=reference_precisions(table.meta))
     return Measured(runs[:, :len(archs)], refs[:, :len(archs)], calibration.get("reference_ms"))
 
 

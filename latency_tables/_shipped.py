@@ -8,7 +8,8 @@ from pathlib import Path
 
 from supernet.core import ArtifactMismatchError, ConfigError
 
-__all__ = ["TABLES_DIR", "list_tables", "read_table_meta", "table_paths"]
+__all__ = ["TABLES_DIR", "default_table_name", "list_tables", "read_table_meta", "reference_precisions",
+           "table_paths"]
 
 TABLES_DIR = Path(__file__).parent / "tables"
 
@@ -39,3 +40,18 @@ def read_table_meta(path: str | Path) -> dict:
         return json.loads(meta.read_text())
     except (OSError, ValueError) as err:
         raise ArtifactMismatchError(f"latency table metadata {str(meta)!r} cannot be read: {err}") from None
+
+
+def reference_precisions(meta: dict) -> list[str]:
+    """The precisions of the reference subnets a table's calibration level was timed with
+    (its blocks' when it has no calibration), from its metadata: timings to be put on its
+    scale use the same. Tables from before int8 references were scaled by fp32 ones."""
+    recorded = (meta.get("calibration") or {}).get("reference_precisions") or meta.get("reference_precisions")
+    return list(recorded or ["fp32"])
+
+
+def default_table_name(device: str, threads: int, batch_size: int = 1, precision: str = "fp32") -> str:
+    """The file a table is written to when no path is given: ``DEVICE_tTHREADS[_bBATCH][_PRECISION].csv``
+    (the shipped tables' names)."""
+    return (f"{device}_t{threads}" + (f"_b{batch_size}" if batch_size != 1 else "")
+            + (f"_{precision}" if precision != "fp32" else "") + ".csv")

@@ -24,7 +24,7 @@ from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, S
 from supernet.core import check_columns, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "TABLE_FORMAT", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks",
-           "list_tables", "table_paths", "table_reference_precisions"]
+           "list_tables", "table_paths"]
 
 FORMAT = "ofa-nas-latency-table/2"
 KEY_COLUMNS = [*(f.name for f in fields(BlockSpec)), "precision"]
@@ -239,11 +239,3 @@ class LatencyTable(CostModel):
                 f"precision={self.precision!r}, "
                 f"threads={m.get('threads')}, batch_size={m.get('batch_size')}, "
                 f"space={self.space.name!r}, blocks={len(self._index)})")
-
-
-def table_reference_precisions(table: LatencyTable) -> list[str]:
-    """The precisions of the reference subnets ``table``'s calibration level was timed with
-    (its blocks' when it has no calibration): timings to be put on its scale use the same.
-    Tables from before int8 references were scaled by fp32 ones."""
-    recorded = (table.calibration or {}).get("reference_precisions") or table.meta.get("reference_precisions")
-    return list(recorded or ["fp32"])

@@ -10,7 +10,7 @@ timed calls in a fresh random order); a model's result is a quantile of its call
 (the protocol's, e.g. the 5th percentile).
 After each job its rows are added to ``--out`` (rewritten atomically), so a killed run
 started again with the same command goes on with the next job. Bring the CSV back and run
-``nas latency import results.csv --bundle probe.zip --out my_device.csv``.
+``nas latency import results.csv --bundle probe.zip --device-name my_device``.
 """
 
 import argparse
@@ -181,7 +181,7 @@ def main(argv=None):
                       flush=True)
     if not args.quiet:
         print(f"results in {args.out}; bring it back and run `nas latency import {args.out} "
-              f"--bundle {args.bundle} --out DEVICE.csv`")
+              f"--bundle {args.bundle} --device-name DEVICE`")
     return 0
 
 

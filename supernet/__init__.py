@@ -12,8 +12,7 @@ from supernet.core import lazy_face
 
 __getattr__, __dir__, __all__ = lazy_face(__name__, {
     "supernet._checkpoint": (
-        "file_hash", "load_checkpoint", "load_pretrained", "load_supernet", "save_checkpoint",
-        "supernet_from_payload"
+        "load_checkpoint", "load_pretrained", "load_supernet", "save_checkpoint", "supernet_from_payload"
     ),
     "supernet._cost": (
         "Cost", "arch_cost", "block_cost"
@@ -24,6 +23,9 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
     ),
     "supernet._import_ofa": (
         "import_ofa",
+    ),
+    "supernet._peek": (
+        "file_hash", "peek_checkpoint"
     ),
     "supernet._pretrained": (
         "PRETRAINED_DIR", "list_pretrained", "pretrained_card", "resolve_checkpoint"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from supernet.core import ArtifactMismatchError, atomic_path, short
 from supernet.nn import Supernet
 from supernet.space import SearchSpace
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained", "file_hash"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained"]
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -74,13 +73,3 @@ def load_pretrained(name: str) -> tuple[Supernet, dict[str, Any]]:
     """A supernet that ships with the project, e.g. ``load_pretrained("fmnist_small")``
     (`list_pretrained` names them; `pretrained_card` tells how each was trained)."""
     return load_supernet(f"pretrained:{name}")
-
-
-def file_hash(path: str | Path) -> str:
-    """Short sha256 of a file's bytes (``pretrained:NAME`` names a shipped checkpoint):
-    artifacts record the hashes of their inputs."""
-    digest = hashlib.sha256()
-    with open(resolve_checkpoint(path), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"nas {command}: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
+    except BrokenPipeError:  # the reader went away (`nas show X | head`): stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except KeyboardInterrupt:
         print(f"nas {command}: interrupted; finished steps are kept (train, collect, search, "
               "latency build and run continue when rerun)", file=sys.stderr)

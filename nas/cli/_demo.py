@@ -20,8 +20,9 @@ def add_parser(sub) -> None:
                            "Rerunning reuses the finished stages.")
         p.add_argument("--config", required=name == "run",
                        help="experiment YAML" + (" (default: the built-in demo)" if name == "demo" else ""))
-        p.add_argument("--out", default="runs/demo" if name == "demo" else None, required=name == "run",
-                       help="run folder" + (" (default: runs/demo)" if name == "demo" else ""))
+        p.add_argument("--out", default="runs/demo" if name == "demo" else None,
+                       help="run folder (default: " + ("runs/demo)" if name == "demo" else
+                                                        "runs/<config name>)"))
         p.add_argument("--data-dir", help="dataset location (default: the config's, e.g. the Debian "
                        "Fashion-MNIST files)")
         p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
@@ -68,6 +69,7 @@ def run(args) -> int:
     config = load_experiment(path, parse_assignments(args.set_keys))
     if args.finetune is not None:
         config = replace(config, finetune=replace(config.finetune, epochs=args.finetune))
+    args.out = args.out or f"runs/{config.name}"
     if args.dry_run:
         return _dry_run(args, config)
     summary = run_experiment(config, args.out, fresh=args.fresh, data_dir=args.data_dir,

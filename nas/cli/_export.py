@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
                        "compact string a summary prints (r24[k5e6,k3e4|...]), smallest or largest")
     which.add_argument("--front", help="front.csv written by `nas search`")
     p.add_argument("--rank", type=int, default=0, help="row of --front to export (0 = first)")
-    p.add_argument("--out", required=True, help="output .onnx path (model card: same name, .json)")
+    p.add_argument("--out", default="runs/export/model.onnx",
+                   help="output .onnx path (model card: same name, .json; default: runs/export/model.onnx)")
     p.add_argument("--data-dir", help="dataset location, if not where the supernet was trained")
     p.add_argument("--table", help="latency table (file or shipped name): adds predicted latency, and "
                    "the model is timed as the table was (its threads, scaled by its reference subnets)")

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
                        "compact string a summary prints (r24[k5e6,k3e4|...]), smallest or largest")
     which.add_argument("--front", help="front.csv written by `nas search`")
     p.add_argument("--rank", type=int, default=0, help="row of --front to fine-tune (0 = first)")
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", default="runs/finetune", help="run directory (default: runs/finetune)")
     p.add_argument("--epochs", type=int, default=5, help="epochs of fine-tuning (default 5)")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate, cosine to 0 (default 0.02)")
     p.add_argument("--teacher", default="largest",
@@ -73,6 +73,6 @@ def run(args) -> int:
         report.fact("time", f"{summary['wall_seconds_this_session'] / 60:.1f} min this session")
         report.fact("checkpoint", summary["checkpoint"])
         report.fact("curves", summary["curves"])
-        report.fact("next", f"nas export --weights {summary['checkpoint']} --out model.onnx")
+        report.fact("next", f"nas export --weights {summary['checkpoint']}")
         show(args, summary, report)
     return 0

@@ -3,6 +3,8 @@ ResNet50) as checkpoints of this project."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nas.cli._summary import Summary, add_json_flag, number, show
 
 
@@ -14,7 +16,8 @@ def add_parser(sub) -> None:
                        "of the ofa_mbv3 (ofa_mbv3_w12), ofa_proxyless or ofa_resnet50 space, usable "
                        "wherever a checkpoint is taken.")
     p.add_argument("--checkpoint", required=True, help="MIT's checkpoint file")
-    p.add_argument("--out", required=True, help="supernet checkpoint to write (.pt)")
+    p.add_argument("--out", help="supernet checkpoint to write "
+                   "(default: runs/import/<--checkpoint's name>.pt)")
     p.add_argument("--space", help="the preset it is a supernet of (default: found from its tensors: "
                    "ofa_mbv3, ofa_mbv3_w12, ofa_proxyless or ofa_resnet50)")
     p.add_argument("--data-dir", help="ImageNet-layout folder (train/CLASS/*, val/CLASS/*) the checkpoint's "
@@ -30,6 +33,7 @@ def run(args) -> int:
     from supernet import file_hash, import_ofa, save_checkpoint
     from supernet.core import check_outputs
 
+    args.out = args.out or f"runs/import/{Path(args.checkpoint).name.removesuffix('.pth')}.pt"
     check_outputs([args.out], force=args.force, what="checkpoint")
     config = _imagenet_config(args.data_dir, args.image_size) if args.data_dir else None
     model = import_ofa(args.checkpoint, args.space)

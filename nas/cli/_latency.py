@@ -39,14 +39,18 @@ def add_parser(sub) -> None:
                          "zip; on the device: `python probe_runner.py probe.zip --out results.csv` "
                          "(needs Python >= 3.8, onnxruntime and numpy only); then `nas latency import`.")
     _build_options(pb)
-    pb.add_argument("--out", required=True, help="bundle path (.zip); probe_runner.py is written beside it")
+    pb.add_argument("--out", default="runs/probe/bundle.zip",
+                    help="bundle path (.zip); probe_runner.py is written beside it "
+                         "(default: runs/probe/bundle.zip)")
     pb.add_argument("--force", action="store_true", help="overwrite an existing bundle")
     pb.set_defaults(func=run_bundle)
 
     im = cmds.add_parser("import", help="a latency table from probe_runner.py results")
     im.add_argument("results", help="results CSV written by probe_runner.py")
     im.add_argument("--bundle", required=True, help="the probe bundle (.zip) the results were timed from")
-    im.add_argument("--out", required=True, help="table path NAME.csv (NAME.json beside it)")
+    im.add_argument("--out", help="table path NAME.csv (NAME.json beside it; default: "
+                    "DEVICE_tTHREADS[_bBATCH].csv in the current folder, DEVICE from --device-name or "
+                    "the bundle's results)")
     im.add_argument("--device-name", dest="device",
                     help="the table's device label (default: from the CPU model the runner recorded "
                          "on the device)")
@@ -120,12 +124,10 @@ def _table_summary(title: str, table, record: dict) -> Summary:
 
 
 def run_build(args) -> int:
-    from latency_tables import build_table, default_device_name
+    from latency_tables import build_table, default_device_name, default_table_name
 
     device = args.device or default_device_name()
-    suffix = f"_b{args.batch_size}" if args.batch_size != 1 else ""
-    suffix += f"_{args.precision}" if args.precision != "fp32" else ""
-    out = Path(args.out or f"{device}_t{args.threads}{suffix}.csv")
+    out = Path(args.out or default_table_name(device, args.threads, args.batch_size, args.precision))
     config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet,
                         recalibrate=args.recalibrate)
@@ -146,7 +148,7 @@ def run_bundle(args) -> int:
     record = {"bundle": str(out), "runner": str(runner)}
     report = Summary(f"probe bundle {out}")
     report.fact("on the device", f"python {runner.name} {out.name} --out results.csv   (onnxruntime + numpy)")
-    report.fact("then here", f"nas latency import results.csv --bundle {out} --out DEVICE.csv")
+    report.fact("then here", f"nas latency import results.csv --bundle {out} --device-name DEVICE")
     show(args, record, report)
     return 0
 

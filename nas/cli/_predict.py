@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
                         "collected with --precision int8/mixed")
     p.add_argument("--base", help="the fp32 predictor a 'transfer' model starts from (folder or "
                                   "pretrained:NAME): it learns only what quantisation changes")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder (default: predictor/ beside the --data table)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
     p.add_argument("--force", action="store_true", help="replace an earlier fit's files in --out")
@@ -79,9 +79,9 @@ def run_collect(args) -> int:
     report.fact("table", out)
     if cfg.precision != "fp32":  # a few hundred quantised rows: learn the drop on top of an fp32 predictor
         report.fact("next", f"nas fit-predictor --data {out} --models transfer --base FP32_PREDICTOR "
-                            "--out PREDICTOR_DIR (e.g. --base pretrained:fmnist_small)")
+                            "(e.g. --base pretrained:fmnist_small)")
     else:
-        report.fact("next", f"nas fit-predictor --data {out} --out PREDICTOR_DIR")
+        report.fact("next", f"nas fit-predictor --data {out}")
     show(args, record, report)
     return 0
 
@@ -90,6 +90,7 @@ def run_fit(args) -> int:
     from predictors import FitConfig, fit_predictors
     from supernet import NASError
 
+    args.out = args.out or str(Path(args.data).with_name("predictor"))
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     if "transfer" in models and not args.base:
         raise NASError("--models transfer needs --base: the fp32 predictor it starts from "

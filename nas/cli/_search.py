@@ -74,7 +74,7 @@ def add_parser(sub) -> None:
                    help="time the N most accurate subnets of the accuracy-latency front whole on this "
                         "machine, as the --table table was built, into timed.csv (checks the table where it "
                         "models subnets poorly, e.g. mixed int8/fp32 policies; 10 take about a minute)")
-    p.add_argument("--out", default="search_out", help="output folder")
+    p.add_argument("--out", default="runs/search", help="output folder (default: runs/search)")
     p.add_argument("--force", action="store_true",
                    help="overwrite outputs in --out, and start an existing Optuna study over (its trials "
                         "are deleted: never on a study other drivers are still writing to)")
@@ -97,7 +97,8 @@ def config_from_args(args):
     names = tuple(n.strip() for n in args.objectives.split(",") if n.strip()) if args.objectives else None
     parsed = {"objectives": names, "loop": not args.no_loop,
               "resolutions": tuple(args.resolutions) if args.resolutions else None,
-              "ref_point": floats(args.ref_point) if args.ref_point else None}
+              "ref_point": floats(args.ref_point) if args.ref_point else None,
+              "progress": not args.quiet}
     same = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if f.name not in parsed}
     return SearchConfig(**same, **parsed)
 
@@ -181,8 +182,7 @@ def human_summary(config, summary: dict) -> Summary:
     files = ", ".join(f for f in summary.get("files", []) if f != "front.json") or "front.csv, summary.json"
     report.fact("files", f"{out}/ ({files})")
     if best is not None:
-        report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N "
-                            "--out MODEL.onnx")
+        report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N")
     storage = summary.get("storage")
     if storage:
         report.fact("study", f"optuna-dashboard {storage}")

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    record, report = describe(args.path)
+    record, report = describe(args.path, check=args.json)
     show(args, record, report)
     return 0
 
@@ -39,8 +39,9 @@ def _json(path: Path) -> Any:
         raise NASError(f"{path}: not readable JSON ({err})") from None
 
 
-def describe(text: str) -> tuple[dict, Summary]:
-    """``(record, summary)`` of the artifact at ``text``; a clear error for anything else."""
+def describe(text: str, check: bool = True) -> tuple[dict, Summary]:
+    """``(record, summary)`` of the artifact at ``text``; a clear error for anything else.
+    ``check=False`` describes a latency table from its metadata, without reading its timings."""
     path = Path(text)
     if text.startswith("pretrained:") or path.suffix == ".pt":
         return _checkpoint(text)
@@ -57,7 +58,7 @@ def describe(text: str) -> tuple[dict, Summary]:
     if path.suffix in (".csv", ".json"):
         meta = _json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else None
         if isinstance(meta, dict) and str(meta.get("format", "")).startswith("ofa-nas-latency-table"):
-            return _latency_table(path)
+            return _latency_table(path, check)
         data = _json(path) if path.suffix == ".json" else None
         if isinstance(data, dict) and {"within_10pct", "kendall_tau", "raw"} <= set(data):
             return _validation(path, data)
@@ -67,9 +68,14 @@ def describe(text: str) -> tuple[dict, Summary]:
 
 
 def _checkpoint(text: str) -> tuple[dict, Summary]:
-    from supernet import SearchSpace, file_hash, load_checkpoint, resolve_checkpoint
+    from supernet import ArtifactMismatchError, SearchSpace, file_hash, peek_checkpoint, resolve_checkpoint
 
-    payload = load_checkpoint(text)
+    try:
+        payload = peek_checkpoint(text)  # without torch: seconds faster
+    except ArtifactMismatchError:
+        from supernet import load_checkpoint
+
+        payload = load_checkpoint(text)  # reads what it can, or says what is wrong
     space = SearchSpace.from_dict(payload["space"])
     phases = [p["name"] for p in (payload.get("config") or {}).get("phases", [])]
     metrics = payload.get("metrics") or {}
@@ -99,24 +105,31 @@ def _checkpoint(text: str) -> tuple[dict, Summary]:
     return record, report
 
 
-def _latency_table(path: Path) -> tuple[dict, Summary]:
-    from latency_tables import LatencyTable, table_reference_precisions
+def _latency_table(path: Path, check: bool) -> tuple[dict, Summary]:
+    """From the metadata alone (fast: no pandas), or with ``check`` also the timings read,
+    checked and fingerprinted, as any command that uses the table does."""
+    from latency_tables import read_table_meta, reference_precisions
 
-    table = LatencyTable.load(path, require_complete=False)
-    m, cal = table.meta, table.calibration or {}
+    m = read_table_meta(path)
     record = {"kind": "latency table",
-              **{k: v for k, v in m.items() if k not in ("space", "calibration", "previous_calibration")},
-              "calibration": {k: v for k, v in cal.items() if k not in ("archs", "measured_ms")},
-              "fingerprint": table.fingerprint()}
+              **{k: v for k, v in m.items() if k not in ("space", "calibration", "previous_calibration")}}
+    cal = m.get("calibration") or {}
+    if check:
+        from latency_tables import LatencyTable
+
+        table = LatencyTable.load(path, require_complete=False)
+        m, cal = table.meta, table.calibration or {}
+        record["fingerprint"] = table.fingerprint()
+    record["calibration"] = {k: v for k, v in cal.items() if k not in ("archs", "measured_ms")}
     report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
     report.fact("device", f"{m['cpu_model']}, {m.get('runtime_version')}, {m.get('provider', 'CPU')}, "
-                          f"{m['threads']} thread(s), batch {m['batch_size']}, {table.precision}")
-    report.fact("space", f"{m['space_name']} (hash {m['space_hash']}), {table.num_blocks} blocks at "
+                          f"{m['threads']} thread(s), batch {m['batch_size']}, {m.get('precision', 'fp32')}")
+    report.fact("space", f"{m['space_name']} (hash {m['space_hash']}), {m.get('num_blocks')} blocks at "
                          f"{', '.join(map(str, m.get('resolutions') or []))} px")
     report.fact("protocol", ", ".join(f"{k} {v}" for k, v in m["protocol"].items()))
     if cal:
         groups = "random groups" if cal.get("groups") == "random" else "groups by size (old: --recalibrate)"
-        refs = "/".join(table_reference_precisions(table))
+        refs = "/".join(reference_precisions(m))
         report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %, "
                                    f"{groups}, {refs} references")
     report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"

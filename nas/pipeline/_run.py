@@ -44,7 +44,7 @@ def _prepare(config: ExperimentConfig, out: Path, fresh: bool) -> None:
     atomic_write_json(recorded, wanted)
 
 
-def _train(config: ExperimentConfig, folder: Path, progress: bool = True) -> str | Path:
+def _train(config: ExperimentConfig, folder: Path, progress: bool = False) -> str | Path:
     from supernet import load_checkpoint, train
 
     if config.supernet is not None:  # a trained one: checked readable, not copied
@@ -59,7 +59,7 @@ def _train(config: ExperimentConfig, folder: Path, progress: bool = True) -> str
     return ckpt
 
 
-def _latency(config: ExperimentConfig, space, folder: Path, progress: bool = True):
+def _latency(config: ExperimentConfig, space, folder: Path, progress: bool = False):
     from latency_tables import TABLE_FORMAT as FORMAT
     from latency_tables import BuildConfig, LatencyTable, Protocol, build_table
     from supernet import ArtifactMismatchError
@@ -83,7 +83,7 @@ def _latency(config: ExperimentConfig, space, folder: Path, progress: bool = Tru
 
 
 def _predictor(config: ExperimentConfig, ckpt: str | Path, folder: Path, data_dir: str | None,
-               progress: bool = True):
+               progress: bool = False):
     from predictors import CollectConfig, FitConfig, collect, fit_predictors, load_predictor
 
     if config.predictor.path is not None:  # a fitted one, checked against the supernet
@@ -238,7 +238,7 @@ def _export_within_budget(export, candidates: list, budget: float, onnx: Path, t
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
-                   data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+                   data_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
     from nas.pipeline._report import write_report
 

@@ -66,8 +66,8 @@ class SearchConfig:
     ray_address: str | None = None
     threads: int = 1
     time_front: int = 0
-    quiet: bool = False
-    out: str = "search_out"
+    progress: bool = False
+    out: str = "runs/search"
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -237,7 +237,7 @@ def _run(config: SearchConfig, out: Path) -> dict:
         seen[0] = evaluator.n_evals
 
     start = time.perf_counter()
-    with progress(config.budget, "search", unit="arch", disable=config.quiet) as bar:
+    with progress(config.budget, "search", unit="arch", disable=not config.progress) as bar:
         if measured and config.loop:
             inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
             result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,

@@ -4,11 +4,13 @@ into a missing value (NaN: that arch is treated as infeasible), never a crashed 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from supernet import ArchConfig
 from supernet.core import Reaper, check, start_ray
@@ -25,6 +27,27 @@ def _trainable(fn: Callable[[ArchConfig], float]):
         tune.report({"value": float(fn(ArchConfig.from_json(config["arch"])))})
 
     return measure
+
+
+@contextlib.contextmanager
+def _tune_quiet() -> Iterator[None]:
+    """Tune's console off while it runs our trials: its reporter prints boxed tables and
+    folder hints even at ``verbose=0`` (only its legacy reporter honours that), and logs each
+    retried failure with a traceback. The search reports what matters: its own progress,
+    and a warning for a value given up. ``nas --verbose`` keeps Tune's logs."""
+    tune_log, saved = logging.getLogger("ray.tune"), os.environ.get("RAY_AIR_NEW_OUTPUT")
+    level = tune_log.level
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    if not log.isEnabledFor(logging.DEBUG):
+        tune_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        tune_log.setLevel(level)
+        if saved is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = saved
 
 
 class RayBackend:
@@ -68,7 +91,8 @@ class RayBackend:
                     name=f"measure-{self.runs}", storage_path=storage, verbose=0,
                     failure_config=tune.FailureConfig(max_failures=self.max_failures)),
             )
-            grid = tuner.fit()
+            with _tune_quiet():
+                grid = tuner.fit()
             values: dict[str, float] = {}
             for result in grid:
                 if result.error is None and result.metrics and "value" in result.metrics:

@@ -68,9 +68,9 @@ class Evolution(SearchStrategy):
     def ask(self, n: int) -> list[ArchConfig]:
         space, rng = self.problem.space, self.rng
         if not self.parents:
-            return self.draw_feasible(lambda: space.sample(rng), self.population_size,
+            return self.draw_feasible(lambda: space.sample(rng), min(self.population_size, n),
                                       max_tries=self.max_tries)
-        n_children = self.population_size - len(self.parents)
+        n_children = min(self.population_size - len(self.parents), n)  # the last generation: what is left
         n_mut = int(round(n_children * self.mutation_ratio))
         parents = self.parents  # best first (the order of `select_survivors`)
 

@@ -178,7 +178,7 @@ def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------- driver side
-def collect(cfg: CollectConfig, *, progress: bool = True) -> pd.DataFrame:
+def collect(cfg: CollectConfig, *, progress: bool = False) -> pd.DataFrame:
     """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
     from supernet import load_checkpoint
     from supernet.core import progress as show_progress

@@ -189,7 +189,7 @@ def start_ray(address: str | None, num_cpus: int, reaper: Reaper) -> bool:
 
     if ray.is_initialized():
         return False
-    kwargs = {"include_dashboard": False, "log_to_driver": False}
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
     try:
         if address is None:
             reaper.start()

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from supernet._checkpoint import (
-    file_hash,
     load_checkpoint,
     load_supernet,
     save_checkpoint,
     supernet_from_payload,
 )
 from supernet._evaluate import accuracy, calibrated_subnet
+from supernet._peek import file_hash
 from supernet.core import (
     ArtifactMismatchError,
     NASError,
@@ -126,7 +126,7 @@ class FinetuneConfig:
 
 
 def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = False) -> dict[str, Any]:
     """Fine-tune ``config.arch`` in ``out_dir`` (``finetuned.pt`` after every epoch,
     ``metrics.jsonl``, ``summary.json``, ``curves.png``); returns the summary. Run under
     ``torchrun --nproc_per_node N`` for data-parallel training, as `train`."""

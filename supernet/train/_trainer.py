@@ -60,7 +60,8 @@ RUN_FILES = (CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CURVES_NAME)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False,
-          progress: bool = True, model: Supernet | None = None, log_to: Sequence[str] = ()) -> dict[str, Any]:
+          progress: bool = False, model: Supernet | None = None,
+          log_to: Sequence[str] = ()) -> dict[str, Any]:
     """Train a supernet as ``config`` says, in ``out_dir``; returns the final summary.
     ``model``: train this `Supernet` of the config's space in place (default: a fresh one).
     ``log_to``: also write the per-epoch metrics for ``tensorboard`` and/or ``mlflow``.

@@ -1,6 +1,7 @@
 """The commands a person browses with answer without importing torch, pandas, onnxruntime,
-optuna or ray (what makes them start in a fraction of a second: experiments/bench_cli_start.py),
-and the package faces still give every name they list."""
+optuna or ray (what makes them start in a fraction of a second: experiments/bench_cli_start.py;
+`nas show` reads a checkpoint without torch and a table from its metadata), and the package
+faces still give every name they list."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ TABLE = str(ROOT / "latency_tables" / "tables" / "xeon-amx-2c_t1.csv")
 @pytest.mark.parametrize(("argv", "allowed"), [
     (["--version"], ()), (["--help"], ()), (["search", "--help"], ()), (["export", "--help"], ()),
     (["latency", "list"], ()), (["latency", "list", "--json"], ()), (["space", "fmnist_small"], ()),
-    (["space", "ofa_resnet50", "--json"], ()), (["show", TABLE], ("pandas",)),
+    (["space", "ofa_resnet50", "--json"], ()), (["show", TABLE], ()),
+    (["show", "pretrained:fmnist_small"], ()),
 ])
 def test_browsing_commands_import_nothing_heavy(argv, allowed):
     heavy = tuple(m for m in HEAVY if m not in allowed)
@@ -67,6 +69,8 @@ def test_every_command_describes_itself_and_every_option_its_default():
             text = parser._get_formatter()._get_help_string(action)
             if action.default not in (None, False, [], argparse.SUPPRESS):
                 assert "default" in text.lower(), f"nas {' '.join(path)} {action.option_strings[0]}"
+            if action.dest == "out":  # one rule: every command that writes has --out, with a default it names
+                assert not action.required and "default" in text.lower(), f"nas {' '.join(path)} --out"
 
 
 def test_old_option_spellings_work_for_one_release_with_a_warning(tmp_path, capsys):

@@ -99,16 +99,21 @@ def test_best_under_a_device_latency_budget(tmp_path, predictor_dir):
     assert bound == pytest.approx(0.6) and summary["constraints"][0]["upper"] == pytest.approx(0.57)
 
 
-def test_python_api_mirrors_the_cli(tmp_path, predictor_dir):
+def test_python_api_mirrors_the_cli(tmp_path, predictor_dir, capsys):
+    """The same search from the command line and from Python; the command line shows its
+    progress, the library call prints none unless asked."""
     from nas import SearchConfig, run_search
 
     argv = ["search", "--predictor", predictor_dir, "--table", "xeon-2c_t1", "--latency-max", "0.6",
             "--budget", "150", "--seed", "3"]
+    capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
+    assert "search: 150/150 arch" in capsys.readouterr().err
     summary = run_search(SearchConfig(predictor=predictor_dir, device="xeon-2c_t1", latency_max=0.6,
                                       budget=150, seed=3, out=str(tmp_path / "api")))
+    assert "search:" not in capsys.readouterr().err
     cli = json.loads((tmp_path / "cli" / "summary.json").read_text())
-    assert summary["best"]["arch"] == cli["best"]["arch"] and summary["evaluated"] == cli["evaluated"]
+    assert summary["best"]["arch"] == cli["best"]["arch"] and summary["evaluated"] == cli["evaluated"] == 150
     evaluated = pd.read_csv(tmp_path / "api" / "evaluated.csv")
     assert (evaluated.loc[evaluated["feasible"], "latency"] <= 0.6).all()
 

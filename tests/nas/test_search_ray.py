@@ -1,5 +1,5 @@
 """The Ray backend on a local Ray: measurements run as Ray Tune trials and a trial that
-fails is retried instead of failing the search."""
+fails is retried instead of failing the search, without Tune's console output."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _flaky_measure(space, attempts_dir: str, flaky_arch: str):
     return measure
 
 
-def test_ray_backend_retries_a_failing_trial(tmp_path):
+def test_ray_backend_retries_a_failing_trial(tmp_path, capfd):
     space = get_space("fmnist_small")
     # RandomSearch with seed 0 first draws the same arch as this: make that one flaky
     probe = space.sample(np.random.default_rng(0))
@@ -42,3 +42,6 @@ def test_ray_backend_retries_a_failing_trial(tmp_path):
     assert result.values[:, 0].tolist() == local
     attempts = sorted(len(p.read_text()) for p in tmp_path.iterdir())
     assert attempts == [1, 1, 2]  # the flaky trial ran twice, the others once
+    printed = "".join(capfd.readouterr())  # no Tune boxed tables, folder hints or tracebacks
+    assert "Configuration for experiment" not in printed and "tensorboard" not in printed
+    assert "simulated worker failure" not in printed

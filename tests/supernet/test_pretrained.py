@@ -63,3 +63,40 @@ def test_pretrained_supernet_matches_its_card_and_predictor(name):
     archs = [model.space.smallest(), model.space.largest()]
     low, high = predictor.predict(archs)
     assert 0 < low < high <= 100  # the largest subnet is predicted the more accurate
+
+
+def test_a_checkpoint_peeked_without_torch_holds_what_torch_reads(tmp_path):
+    """`peek_checkpoint` (what `nas show` uses) gives every value torch's safe loader gives,
+    each tensor as its shape and type, and runs nothing a crafted file asks for."""
+    import pickle
+    import zipfile
+
+    from supernet import load_checkpoint, peek_checkpoint, save_checkpoint
+    from supernet._peek import TensorInfo
+
+    payload = load_checkpoint("pretrained:fmnist_small")
+    payload["extra"] = {"half": torch.zeros(2, 3, dtype=torch.float16), "steps": torch.arange(4)}
+    save_checkpoint(tmp_path / "c.pt", payload)
+    peeked = peek_checkpoint(tmp_path / "c.pt")
+
+    def plain(value):
+        if isinstance(value, torch.Tensor):
+            return TensorInfo(tuple(value.shape), str(value.dtype).removeprefix("torch."))
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    assert plain(payload) == plain(peeked)
+    assert peeked["extra"]["half"] == TensorInfo((2, 3), "float16")
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("ran code from the file",))
+
+    with zipfile.ZipFile(tmp_path / "evil.pt", "w") as zf:
+        zf.writestr("evil/data.pkl", pickle.dumps({"model": Boom(), "space": {}}, protocol=2))
+    with pytest.raises(ArtifactMismatchError, match="print, which only torch can read"):
+        peek_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(ArtifactMismatchError, match="not readable without torch"):
+        peek_checkpoint(tmp_path / "text.pt")
