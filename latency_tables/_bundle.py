@@ -42,7 +42,7 @@ from supernet import (
     build_block,
     get_space,
 )
-from supernet.core import atomic_path, check_outputs, short
+from supernet.core import atomic_path, check_outputs, json_text, short
 
 __all__ = ["write_bundle", "import_results", "RUNNER"]
 
@@ -110,7 +110,7 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
             path = export_model(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), int8.get(name))
             zf.write(path, f"models/{name}.onnx")
             bar.update(1)
-        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+        zf.writestr("manifest.json", json_text(manifest, indent=1))
         zf.write(RUNNER, RUNNER.name)
     shutil.copyfile(RUNNER, runner)
     log.info("bundle %s: %d models, %d jobs (id %s); runner %s", out, len(models), len(jobs),

@@ -3,7 +3,6 @@ of fitting, how well each one predicts (JSON report, predicted-vs-true plot)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -17,7 +16,7 @@ from predictors._metrics import kendall_tau, regression_metrics
 from predictors.labels import read_table
 from predictors.models import EncodedPredictor, create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
-from supernet.core import atomic_write_bytes, check_outputs, short
+from supernet.core import atomic_write_bytes, check_outputs, json_text, short
 
 __all__ = ["FitConfig", "fit_predictors", "split_table", "load_training_data", "plot_predictions"]
 
@@ -133,5 +132,5 @@ def fit_predictors(cfg: FitConfig, *, model_kwargs: dict[str, dict[str, Any]] | 
         "best": best, "tau_ceiling": kendall_tau(half_a, half_b),
         "plot": str(plot_predictions(out / "pred_vs_true.png", y[test_idx], preds, metrics)),
     }
-    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
+    atomic_write_bytes(out / "report.json", json_text(report, indent=1).encode())
     return report

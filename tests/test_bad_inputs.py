@@ -191,6 +191,19 @@ CASES = [
     ("finetune: unknown teacher", lambda w, t: ["finetune", "--supernet", str(w["ckpt"]), "--arch",
         json.dumps(w["arch"]), "--teacher", str(t / "nope.pt"), "--out", str(t / "f")], "nope.pt"),
     ("search: study of other inputs", lambda w, t: _study_of_other_inputs(w, t), "made with other inputs"),
+    # --- non-finite numbers and impossible sizes (infinity is no setting's meaning; null is "no bound")
+    ("search: infinite latency budget", lambda w, t: _search(w, t, "--table", str(w["table"]), "--latency-max",
+                                                             "inf"), "(--latency-max): got inf, expected a positive, finite number"),
+    ("search: NaN accuracy bound", lambda w, t: _search(w, t, "--accuracy-min", "nan"), "(--accuracy-min): got nan"),
+    ("run: infinite budget in the experiment", lambda w, t: ["run", "--config", _yaml(
+        t, f"supernet: {w['ckpt']}\nsearch: {{latency_budgets_ms: [.inf]}}\n"), "--out", str(t / "r")],
+     "search.latency_budgets_ms"),
+    ("space: stage widths not numbers", lambda w, t: ["space", _yaml(t, yaml.safe_dump(
+        {**{k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}, "stage_widths": "abc"}),
+        "s.yaml")], "stage_widths: got 'abc'"),
+    ("latency build: resolution of 100000 px", lambda w, t: ["latency", "build", "--space", _yaml(t, yaml.safe_dump(
+        {**{k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}, "resolutions": [100000]}),
+        "s.yaml"), "--out", str(t / "t.csv")], "ints from 8 to 2048"),
 ]
 
 

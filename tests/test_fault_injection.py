@@ -203,7 +203,33 @@ def _latency_stage() -> Stage:
                  [lambda w: _rows(w / "t.csv") >= 1, lambda w: _rows(w / "t.csv") > _pass_rows(w)], check)
 
 
-STAGES = [_train_stage(), _collect_stage(), _search_stage(), _latency_stage()]
+def _export_argv(work: Path) -> list[str]:
+    ckpt = work / "supernet0.pt"
+    if not ckpt.is_file():
+        make_checkpoint(work)
+    return [*NAS, "export", "--supernet", str(ckpt), "--arch", "largest", "--timing-rounds", "20",
+            "--out", str(work / "m.onnx")]
+
+
+def _export_stage() -> Stage:
+    """Killed while the model is written but not yet checked, and while it is timed: never an
+    unchecked model at --out, and the plain rerun finishes the export (no --force needed)."""
+
+    def unchecked(work: Path) -> bool:
+        if (work / ".m.partial.onnx").exists():
+            assert not (work / "m.onnx").exists(), "an unchecked model stood at --out"
+            return True
+        return False
+
+    def check(work: Path) -> None:
+        card = json.loads((work / "m.json").read_text())
+        assert card["parity_max_abs_diff"] < 1e-3 and (work / "m.onnx").is_file()
+        assert not list(work.glob(".m*")), f"left behind: {list(work.glob('.m*'))}"
+
+    return Stage("export", _export_argv, [unchecked, unchecked], check)
+
+
+STAGES = [_train_stage(), _collect_stage(), _search_stage(), _latency_stage(), _export_stage()]
 
 
 @pytest.mark.slow
@@ -287,3 +313,17 @@ def test_the_reaper_kills_what_was_started_after_it_and_spares_the_rest():
         with contextlib.suppress(OSError):
             os.kill(forked, signal.SIGKILL)
         os.waitpid(forked, 0)
+
+
+def test_two_exports_to_one_path_at_once_one_is_refused(tmp_path):
+    """Started together, one export writes the model; the other is refused with one line
+    (the output is being written, or it exists) and changes nothing."""
+    argv = _export_argv(tmp_path)
+    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 2], results
+    refused = next(err for rc, err in results if rc == 2).strip().splitlines()[-1]
+    assert "is being written by another process" in refused or "already exist" in refused, refused
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["onnx"] == str(tmp_path / "m.onnx") and not list(tmp_path.glob(".m*"))

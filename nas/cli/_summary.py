@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from supernet.core import json_text
 
 __all__ = ["Summary", "add_json_flag", "deprecated_option", "number", "show"]
 
@@ -96,7 +97,7 @@ def show(args, record: dict, summary: Summary) -> None:
     """``record`` as JSON with ``--json``, else ``summary`` for a person (colour on a
     terminal, long cells folded to its width; a log gets plain text, never wrapped)."""
     if getattr(args, "json", False):
-        print(json.dumps(record, indent=2, default=str))
+        print(json_text(record, default=str))
         return
     from rich.console import Console
 

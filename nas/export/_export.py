@@ -30,7 +30,7 @@ from supernet import (
     onnx_parity,
     resize,
 )
-from supernet.core import atomic_write_json, check_outputs
+from supernet.core import atomic_write_json, check_outputs, output_lock
 from supernet.data import normalise
 from supernet.deploy import CPU_PROVIDER, check_provider, onnx_predictions, parse_precision, quantize_onnx
 
@@ -185,7 +185,8 @@ def _inputs(loader, resolution: int, limit: int | None = None) -> tuple[np.ndarr
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
 
 
-def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, block_precisions: list[str],
+def _quantize(config: ExportConfig, fp32: Path, out: Path, failed: Path, arch: ArchConfig,
+              block_precisions: list[str],
               policy: dict, data, table) -> dict:
     """The int8 model at ``out`` and what quantisation changed: accuracy on the validation
     and test splits against the fp32 twin (both in ONNX Runtime), top-1 agreement, file
@@ -223,7 +224,6 @@ def _quantize(config: ExportConfig, fp32: Path, out: Path, arch: ArchConfig, blo
     if drop > config.max_accuracy_drop and not config.allow_accuracy_drop:
         hint = ("the stem is the part most often hurt: --precision int8,stem:fp32" if policy["stem"] == "int8"
                 else "e.g. --precision int8,stem:fp32,stage1:fp32")
-        failed = out.with_suffix(".failed.onnx")
         os.replace(out, failed)
         raise NASError(f"int8 loses {drop:.2f} pp of validation accuracy against fp32 "
                        f"({acc['val'][1]:.2f} vs {acc['val'][0]:.2f} %), more than the "
@@ -265,10 +265,20 @@ def _verdict(card: dict, budget: float, scaled: bool) -> dict:
 
 
 def export_subnet(config: ExportConfig) -> dict:
-    """Run the export and return the model card (also written beside the .onnx file)."""
+    """Run the export and return the model card (also written beside the .onnx file). The
+    model is written and checked under a temporary name and moved into place with its card
+    at the end, holding the output's lock throughout: a second export to the same path is
+    refused, and a rerun after a kill does the export again without --force."""
+    out = Path(config.out)
+    with output_lock(out) as killed:
+        if killed:
+            log.warning("an earlier export to %s was killed before it finished; doing it again", out)
+        return _export(config, out, redo=killed)
+
+
+def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
     from latency_tables import LatencyTable
 
-    out = Path(config.out)
     card_path = _card_path(out)
     model, payload = load_supernet(config.supernet)
     space, arch = model.space, model.space.validate(config.arch)
@@ -276,7 +286,9 @@ def export_subnet(config: ExportConfig) -> dict:
         arch = arch.with_precision(parse_precision(config.precision, space.num_stages) or "fp32")
     policy = arch.policy() if arch.quantized else None
     fp32_out = out if policy is None else out.with_name(f"{out.stem}.fp32.onnx")
-    check_outputs([out, card_path, fp32_out], force=config.force, what="export")
+    check_outputs([out, card_path, fp32_out], force=config.force or redo, what="export")
+    partial = {fp32_out: fp32_out.with_name(f".{fp32_out.stem}.partial.onnx"),
+               out: out.with_name(f".{out.stem}.partial.onnx")}  # the files until they are checked
     # everything the card needs is loaded and checked before the first file is written
     table = LatencyTable.load(config.table, space=space) if config.table else None
     if table is not None:
@@ -303,32 +315,32 @@ def export_subnet(config: ExportConfig) -> dict:
     if bare is None:
         images, labels = data.test.uint8()
         net, x = RawInput(sub, data.mean, data.std, arch.resolution), images[:64]
-        export_onnx(net, fp32_out, (1, *images.shape[1:]), dtype=torch.uint8)
+        export_onnx(net, partial[fp32_out], (1, *images.shape[1:]), dtype=torch.uint8)
     else:
         x, _ = next(iter(data.test.epoch(0)))
         net, x = sub, resize(x[:64], arch.resolution)
-        export_onnx(sub, fp32_out, (1, space.in_channels, arch.resolution, arch.resolution))
+        export_onnx(sub, partial[fp32_out], (1, space.in_channels, arch.resolution, arch.resolution))
+    failed = out.with_suffix(".failed.onnx")
     try:
-        parity = onnx_parity(fp32_out, net, x)
+        parity = onnx_parity(partial[fp32_out], net, x)
         if parity > config.tolerance:
-            failed = out.with_suffix(".failed.onnx")
-            os.replace(fp32_out, failed)
+            os.replace(partial[fp32_out], failed)
             raise NASError(f"ONNX Runtime output differs from PyTorch by {parity:.3g} "
                            f"(> tolerance {config.tolerance:g}); the model was moved to {failed}")
         if bare is None:  # what a client with onnxruntime alone gets on the raw test images
             from supernet import ort_session
 
-            predicted = onnx_predictions(ort_session(fp32_out, 1), images.numpy())
+            predicted = onnx_predictions(ort_session(partial[fp32_out], 1), images.numpy())
             onnx_test_acc = 100.0 * float((predicted == labels.numpy()).mean())
         log.info("timing the model whole: %d rounds x 2 passes%s", config.timing_rounds,
                  ", beside the table's reference subnets" if table is not None else "")
         timed = _time(table, space, arch, config)
         quant = None if policy is None else _quantize(
-            config, fp32_out, out, arch, space.block_precisions(arch), policy, data, table)
-    except BaseException:  # no half-made export blocks the corrected rerun
-        for path in {out, fp32_out}:
+            config, partial[fp32_out], partial[out], failed, arch, space.block_precisions(arch), policy, data,
+            table)
+    except BaseException:  # nothing half-made is left; (--force) the earlier model and card stay as they were
+        for path in partial.values():
             path.unlink(missing_ok=True)
-        card_path.unlink(missing_ok=True)  # (--force) the old card described the replaced model
         raise
     cost = arch_cost(space, arch)
     card = {
@@ -370,6 +382,8 @@ def export_subnet(config: ExportConfig) -> dict:
         card["finetuned"] = finetuned
     if config.latency_max is not None:
         card["budget"] = _verdict(card, config.latency_max, table is not None)
+    for final, path in partial.items():  # checked: in place, then the card that describes them
+        os.replace(path, final)
     atomic_write_json(card_path, card)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
              card["measured_latency_ms"], parity, card_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet import TrainConfig, load_train_config
-from supernet.core import check, is_int, read_yaml, set_keys
+from supernet.core import check, is_int, is_num, read_yaml, set_keys
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
@@ -78,10 +78,11 @@ class SearchStage:
     def __post_init__(self) -> None:
         _positive_int("search.budget", self.budget)
         _positive_int("search.verify_top", self.verify_top)
-        check(0.0 <= self.margin < 0.5, "search.margin", self.margin, "a fraction in [0, 0.5)")
+        check(is_num(self.margin) and 0.0 <= self.margin < 0.5, "search.margin", self.margin,
+              "a fraction in [0, 0.5)")
         if self.latency_budgets_ms is not None:
             ok = (isinstance(self.latency_budgets_ms, (list, tuple)) and len(self.latency_budgets_ms) > 0
-                  and all(isinstance(b, (int, float)) and b > 0 for b in self.latency_budgets_ms))
+                  and all(is_num(b) and b > 0 for b in self.latency_budgets_ms))
             check(ok, "search.latency_budgets_ms", self.latency_budgets_ms,
                    "null or a non-empty list of positive numbers (milliseconds)")
             object.__setattr__(self, "latency_budgets_ms", tuple(float(b) for b in self.latency_budgets_ms))
@@ -99,8 +100,7 @@ class FinetuneStage:
     def __post_init__(self) -> None:
         check(is_int(self.epochs) and self.epochs >= 0, "finetune.epochs", self.epochs,
               "an integer >= 0 (0: no fine-tuning)")
-        check(isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr > 0,
-              "finetune.lr", self.lr, "a positive number")
+        check(is_num(self.lr) and self.lr > 0, "finetune.lr", self.lr, "a positive number")
         check(isinstance(self.teacher, str) and self.teacher != "", "finetune.teacher", self.teacher,
               "largest, none or a checkpoint path")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nas.strategies import DEFAULT_STRATEGY
 from supernet import ConfigError, NASError, SearchSpace
+from supernet.core import is_num
 
 __all__ = ["COSTS", "SearchConfig", "build_problem", "run_search"]
 
@@ -91,9 +92,13 @@ class SearchConfig:
                 raise _bad("objectives", self.objectives, f"names from {('accuracy', *COSTS)}")
         for key in ("latency_max", "macs_max", "params_max", "memory_max"):
             value = getattr(self, key)
-            if value is not None and not value > 0:
-                raise _bad(key, value, "a positive number")
-        if not (isinstance(self.margin, (int, float)) and 0.0 <= self.margin < 0.5):
+            if value is not None and not (is_num(value) and value > 0):
+                raise _bad(key, value, "a positive, finite number (leave it out for no bound)")
+        acc = self.accuracy_min
+        if acc is not None and not (is_num(acc) and 0 <= acc <= 100):
+            raise _bad("accuracy_min", self.accuracy_min, "a percentage in [0, 100] (leave it out for no "
+                       "bound)")
+        if not (is_num(self.margin) and 0.0 <= self.margin < 0.5):
             raise _bad("margin", self.margin, "a fraction in [0, 0.5) of --latency-max")
         if isinstance(self.time_front, bool) or not isinstance(self.time_front, int) or self.time_front < 0:
             raise _bad("time_front", self.time_front, "a number of subnets >= 0")

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
 from supernet import ArchConfig
-from supernet.core import Reaper, check, start_ray
+from supernet.core import Reaper, check, is_num, start_ray
 
 __all__ = ["RayBackend"]
 
@@ -61,7 +61,7 @@ class RayBackend:
         own = "RayBackend"
         check(address is None or isinstance(address, str), f"{own}.address", address, "None or a str")
         check(isinstance(num_cpus, int) and num_cpus > 0, f"{own}.num_cpus", num_cpus, "a positive int")
-        check(isinstance(cpus_per_trial, (int, float)) and cpus_per_trial > 0, f"{own}.cpus_per_trial",
+        check(is_num(cpus_per_trial) and cpus_per_trial > 0, f"{own}.cpus_per_trial",
               cpus_per_trial, "a positive number")
         check(isinstance(max_failures, int) and max_failures >= 0, f"{own}.max_failures", max_failures,
               "an int >= 0")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from predictors.labels._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, file_hash
-from supernet.core import atomic_write_bytes, check_columns, check_writable, die_with_parent, short
+from supernet.core import atomic_write_bytes, check_columns, check_writable, die_with_parent, json_text, short
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 
@@ -220,7 +220,7 @@ def collect(cfg: CollectConfig, *, progress: bool = False) -> pd.DataFrame:
         r["plan_index"] = position[r["arch"]]
     done = {r["arch"] for r in rows}
     todo = [(i, src, a.to_json()) for i, (a, src) in enumerate(plan) if a.to_json() not in done]
-    atomic_write_bytes(Path(f"{out}.meta.json"), json.dumps(meta, indent=1).encode())
+    atomic_write_bytes(Path(f"{out}.meta.json"), json_text(meta, indent=1).encode())
     log.info("collect: %d of %d planned archs already in %s, %d to measure with %d worker(s)",
              cfg.num_archs - len(todo), cfg.num_archs, out, len(todo), cfg.workers)
     chunks = [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]

@@ -23,7 +23,7 @@ from supernet import (
     get_space,
     resolve_checkpoint,
 )
-from supernet.core import atomic_write_bytes
+from supernet.core import atomic_write_bytes, json_text
 
 __all__ = ["EncodedPredictor", "FORMAT", "MANIFEST", "sha256_of"]
 
@@ -123,7 +123,7 @@ class EncodedPredictor(Predictor):
             atomic_write_bytes(folder / fname, data)
             files[fname] = hashlib.sha256(data).hexdigest()
         manifest = self.manifest(state, files)
-        atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+        atomic_write_bytes(folder / MANIFEST, json_text(manifest, indent=1).encode())
         return folder
 
     def manifest(self, state: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from supernet.core._io import (
     check_outputs,
     check_writable,
     die_with_parent,
+    json_text,
+    output_lock,
     start_ray,
 )
 from supernet.core._lazy import lazy_face
@@ -31,6 +33,7 @@ from supernet.core._validate import check_columns, differences, short
 __all__ = [
     "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
-    "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "known_keys",
-    "lazy_face", "parse_assignments", "progress", "read_yaml", "set_keys", "short", "start_ray",
+    "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "json_text",
+    "known_keys", "lazy_face", "output_lock", "parse_assignments", "progress", "read_yaml", "set_keys",
+    "short", "start_ray",
 ]

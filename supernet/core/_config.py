@@ -4,6 +4,7 @@ YAML (``yaml.safe_load``, size- and alias-bomb-limited)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def is_int(v: Any) -> bool:
 
 
 def is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (not a bool): NaN and infinity are no setting's meaning here
+    (an unbounded setting is null), and every comparison with NaN is False."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def known_keys(where: str, data: dict, cls: type) -> None:

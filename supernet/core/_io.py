@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import math
 import os
 import socket
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 from supernet.core._errors import NASError
 
 __all__ = ["start_ray", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "check_outputs", "check_writable", "die_with_parent", "Reaper"]
+           "check_outputs", "check_writable", "die_with_parent", "json_text", "output_lock", "Reaper"]
 
 
 def _umask() -> int:
@@ -235,8 +236,25 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
+def json_text(data: Any, indent: int | None = 2, default: Any = None) -> str:
+    """``data`` as strict JSON, the only JSON the project writes: a NaN or an infinity (a
+    figure that is missing or undefined) becomes null, never the bare tokens ``NaN`` or
+    ``Infinity`` that strict parsers reject."""
+    return json.dumps(_finite(data), indent=indent, allow_nan=False, default=default)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return atomic_write_text(path, json_text(data) + "\n")
 
 
 def check_writable(path: str | Path) -> None:
@@ -255,10 +273,42 @@ def check_writable(path: str | Path) -> None:
 def check_outputs(paths, *, force: bool, what: str = "output") -> None:
     """Every path in ``paths`` writable, and new unless ``force``: a user's file is never
     replaced without --force. Called before any work is done."""
-    paths = [Path(p) for p in paths]
+    paths = list(dict.fromkeys(Path(p) for p in paths))
     for p in paths:
         check_writable(p)
     existing = [str(p) for p in paths if p.exists()]
     if existing and not force:
         raise NASError(f"{what} {', '.join(existing)} already exist(s); choose another path or pass "
                        "--force to replace it")
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path) -> Iterator[bool]:
+    """Hold ``path``'s lock (``.NAME.lock`` beside it, an exclusive ``flock``) from the start
+    of a write to its end: a second writer of the same output is refused at once instead of
+    replacing the first one's files. Yields whether an earlier writer was killed before it
+    finished (its lock file was left behind: its outputs are unfinished, redo them). The
+    lock file goes when the block ends, by success or error; the kernel drops the lock of a
+    killed process, so a stale file never blocks a rerun."""
+    import fcntl
+
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    killed = lock.exists()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise NASError(f"{path} is being written by another process now ({holder}); wait for it to end "
+                           "or choose another output") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        try:
+            yield killed
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)

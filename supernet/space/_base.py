@@ -29,6 +29,8 @@ from supernet.space._block import BlockSpec
 __all__ = ["PLUGINS_VARIABLE", "SearchSpace", "as_rng", "check_choices", "check_field", "family_class",
            "list_families", "load_plugins", "register_family"]
 
+MAX_RESOLUTION = 2048  # px: 4x the largest ImageNet evaluation size in use; refused before any allocation
+
 _FAMILIES: dict[str, type[SearchSpace]] = {}
 
 
@@ -514,7 +516,9 @@ class SearchSpace(ABC):
             check_field(self, isinstance(value, int) and not isinstance(value, bool) and value > 0,
                         name, value, "a positive integer")
         check_choices(self, "resolutions", self.resolutions,
-                      lambda r: isinstance(r, int) and not isinstance(r, bool) and r >= 8, "ints >= 8")
+                      lambda r: isinstance(r, int) and not isinstance(r, bool) and 8 <= r <= MAX_RESOLUTION,
+                      f"ints from 8 to {MAX_RESOLUTION} (pixels; a larger image would need tens of GB "
+                      "per network)")
         keys = [*self.block_choices, *self.net_choices]
         tokens = [choice_token(k) for k in keys]
         check_field(self, len(set(tokens)) == len(tokens), "choices", keys,

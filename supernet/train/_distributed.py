@@ -5,6 +5,7 @@ with the sampled subnets, which DDP's reducer does not expect."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "same_on_all_ranks", "shutdown_distributed", "cpu_model", "device_label"]
+           "same_on_all_ranks", "finite_on_all_ranks", "shutdown_distributed", "cpu_model", "device_label"]
 
 # Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
 # a barrier: allow that far longer than the collectives' default timeout.
@@ -84,6 +85,16 @@ def same_on_all_ranks(flag: bool, env: DistEnv) -> bool:
     t = torch.tensor([float(flag), -float(flag)], device=env.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)  # [max, -min]
     return bool(t[0] == -t[1])
+
+
+def finite_on_all_ranks(value: float, env: DistEnv) -> bool:
+    """Whether ``value`` is finite on every rank (all ranks get the same answer, so that they
+    stop together instead of leaving the others waiting in a collective)."""
+    if env.world == 1:
+        return math.isfinite(value)
+    t = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() == 0.0)
 
 
 def barrier(env: DistEnv) -> None:

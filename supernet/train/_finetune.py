@@ -56,6 +56,7 @@ from supernet.train._trainer import (
     check_data,
     check_run_dir,
     start_run_dir,
+    stop_if_diverged,
     to_device,
     train_step,
     truncate_metrics,
@@ -287,6 +288,7 @@ def _epoch(student, teacher, arch: ArchConfig, config: FinetuneConfig, epoch: in
         x = to_device(resize(x, arch.resolution), env.device, config.train.channels_last)
         optimizer.zero_grad(set_to_none=True)
         loss = train_step(student, teacher, [None], x, y.to(env.device), config.train)
+        stop_if_diverged(loss, env, f"fine-tune epoch {epoch + 1}, step {done + 1}", optimizer)
         average_gradients(student, env)
         optimizer.step()
         scheduler.step()

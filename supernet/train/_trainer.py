@@ -26,6 +26,7 @@ from supernet.core import (
     atomic_write_text,
     check_writable,
     differences,
+    json_text,
 )
 from supernet.core import progress as show_progress
 from supernet.data import DataSplits, build_data, resize
@@ -39,6 +40,7 @@ from supernet.train._distributed import (
     barrier,
     broadcast_state,
     device_label,
+    finite_on_all_ranks,
     init_distributed,
     same_on_all_ranks,
 )
@@ -186,6 +188,7 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
         optimizer.zero_grad(set_to_none=True)
         step_loss = train_step(model, teacher if phase.kd else None, archs, x, y.to(env.device), opt,
                                inplace=inplace)
+        stop_if_diverged(step_loss, env, f"{phase.name} epoch {epoch + 1}, step {done + 1}", optimizer)
         average_gradients(model, env)
         optimizer.step()
         scheduler.step()
@@ -195,6 +198,19 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
         bar.set_postfix(loss=f"{step_loss:.3f}", res=resolution)
     bar.close()
     return round(total / max(done, 1), 5)
+
+
+def stop_if_diverged(loss: float, env: DistEnv, where: str, optimizer) -> None:
+    """Raise `NASError` on every rank at once when the step's loss is NaN or infinite on any
+    rank: nothing of the step is applied, and the checkpoint on disk keeps the last finished
+    epoch, where a rerun with a lower learning rate can start from."""
+    if finite_on_all_ranks(loss, env):
+        return
+    lr = optimizer.param_groups[0]["lr"]
+    raise NASError(f"{where}: the loss is {loss} (not a finite number); training stopped before this step "
+                   f"changed any weight, and the checkpoint keeps the last finished epoch. Likely cause: a "
+                   f"learning rate too high for this model and batch size (now {lr:.3g}); lower it "
+                   "(e.g. --set train.lr=...) and start again with --force")
 
 
 def check_run_dir(out: Path, ckpt_path: Path, names: Sequence[str], *, resume: bool, force: bool,
@@ -226,7 +242,7 @@ def start_run_dir(out: Path, existing: Sequence[str], *, resume: bool, env: Dist
 def append_metrics(path: Path, metrics: dict) -> None:
     """One metrics line appended and flushed to disk before the checkpoint that follows it."""
     with open(path, "a") as fh:
-        fh.write(json.dumps(metrics) + "\n")
+        fh.write(json_text(metrics, indent=None) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 

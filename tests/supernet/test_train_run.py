@@ -124,3 +124,20 @@ def test_teacher_is_the_net_the_first_phase_left(tmp_path):
     model = load_supernet(tmp_path / "full" / "supernet.pt")[0]
     full = model.extract(model.space.largest()).state_dict()  # the teacher is a static copy
     assert set(teacher) == set(full) and all(torch.equal(teacher[k], full[k]) for k in full)
+
+
+def test_a_diverging_run_stops_at_the_step_and_keeps_the_last_good_epoch(tmp_path):
+    """A learning rate that blows the loss up: the run stops with an error naming the phase,
+    epoch and step, and the checkpoint and metrics keep the last finished epoch, no NaN."""
+    phases = [{"name": "full", "epochs": 1, "lr": 0.1, "kd": False, "kernels": [5], "expands": [3],
+               "depths": [2]},
+              {"name": "wild", "epochs": 1, "lr": 1e38, "kd": False, "kernels": [5], "expands": [3],
+               "depths": [2]}]
+    cfg = load_train_config(write_config(tmp_path, phases, train={"max_steps_per_epoch": 6}))
+    with pytest.raises(NASError, match=r"wild epoch 1, step \d: the loss is (nan|inf) \(not a finite"):
+        train(cfg, tmp_path / "run", progress=False)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "NaN" not in lines[0] and json.loads(lines[0])["phase"] == "full"
+    _, payload = load_supernet(tmp_path / "run" / "supernet.pt")
+    assert payload["metrics"]["global_epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())

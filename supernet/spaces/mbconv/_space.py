@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
+from supernet.core import is_num
 from supernet.space import (
     ArchConfig,
     BlockSpec,
@@ -79,8 +80,10 @@ class MBConvSpace(SearchSpace):
                      "se_reduction", "channel_divisor"):
             value = getattr(self, name)
             check_field(self, isinstance(value, int) and value > 0, name, value, "a positive integer")
+        check_field(self, isinstance(self.stage_widths, tuple) and len(self.stage_widths) > 0 and all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.stage_widths),
+            "stage_widths", self.stage_widths, "a list of positive ints, one output width per stage")
         n = len(self.stage_widths)
-        check_field(self, n > 0, "stage_widths", self.stage_widths, "at least one stage")
         for name in ("stage_strides", "stage_acts", "stage_se"):
             value = getattr(self, name)
             check_field(self, len(value) == n, name, value, f"{n} entries, one per stage")
@@ -90,7 +93,7 @@ class MBConvSpace(SearchSpace):
                self.stage_strides, "values in (1, 2)")
         for name, ok, what in (
             ("kernel_choices", lambda k: isinstance(k, int) and k > 0 and k % 2, "odd positive ints"),
-            ("expand_choices", lambda e: isinstance(e, (int, float)) and e > 0, "positive numbers"),
+            ("expand_choices", lambda e: is_num(e) and e > 0, "positive numbers"),
             ("depth_choices", lambda d: isinstance(d, int) and d > 0, "positive ints"),
         ):
             check_choices(self, name, getattr(self, name), ok, what)

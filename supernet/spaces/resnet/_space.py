@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from supernet.core import is_num
 from supernet.space import (
     ArchConfig,
     BlockSpec,
@@ -65,7 +66,7 @@ class ResNetSpace(SearchSpace):
                       "ints >= 0")
         for name in ("expand_choices", "width_choices"):
             check_choices(self, name, getattr(self, name),
-                          lambda v: isinstance(v, (int, float)) and 0 < v <= 4, "numbers in (0, 4]")
+                          lambda v: is_num(v) and 0 < v <= 4, "numbers in (0, 4]")
         check_field(self, 0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a float in [0, 1)")
 
     # ------------------------------------------------------------ the contract
