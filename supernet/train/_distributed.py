@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "same_on_all_ranks", "shutdown_distributed", "cpu_model", "device_label"]
+           "same_on_all_ranks", "gather_objects", "shutdown_distributed", "cpu_model", "device_label"]
 
 # Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
 # a barrier: allow that far longer than the collectives' default timeout.
@@ -84,6 +84,15 @@ def same_on_all_ranks(flag: bool, env: DistEnv) -> bool:
     t = torch.tensor([float(flag), -float(flag)], device=env.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)  # [max, -min]
     return bool(t[0] == -t[1])
+
+
+def gather_objects(obj, env: DistEnv) -> list:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    if env.world == 1:
+        return [obj]
+    gathered = [None] * env.world
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def barrier(env: DistEnv) -> None:
