@@ -71,6 +71,9 @@ def run(args) -> int:
                       ["fine-tuned", number(after["val_acc"]), number(after["test_acc"])]])
         report.fact("gain", f"{summary['gain_test_pp']:+.2f} pp test accuracy")
         report.fact("time", f"{summary['wall_seconds_this_session'] / 60:.1f} min this session")
+        if summary.get("bad_files"):
+            report.fact("unreadable", f"{summary['bad_files']} image file(s) skipped over the epochs, e.g. "
+                                      f"{summary['bad_file_examples'][0]}")
         report.fact("checkpoint", summary["checkpoint"])
         report.fact("curves", summary["curves"])
         report.fact("next", f"nas export --weights {summary['checkpoint']}")

@@ -58,6 +58,9 @@ def run(args) -> int:
         if accs:
             report.table(["subnet", "validation accuracy (%)"], [[k, number(v)] for k, v in accs])
         report.fact("time", f"{summary['wall_seconds_this_session'] / 60:.1f} min this session")
+        if summary.get("bad_files"):
+            report.fact("unreadable", f"{summary['bad_files']} image file(s) skipped over the epochs, e.g. "
+                                      f"{summary['bad_file_examples'][0]}")
         report.fact("checkpoint", summary["checkpoint"])
         if summary.get("curves"):
             report.fact("curves", summary["curves"])

@@ -85,7 +85,9 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     lines += ["", "Measured: timed on this machine as the latency table was built, beside its reference "
               "subnets, and scaled back to the machine's state during the build; raw: the same timing "
               "unscaled (their ratio is the machine's load factor then).", "",
-              "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()),
+              "Stage times (s, as measured when each ran): " + ", ".join(
+                  f"{k} {v['seconds']}" + (" (reused)" if v["reused"] else "")
+                  for k, v in summary["stages"].items()),
               "", "Each model's card (`.json` beside the `.onnx`) records its arch, input "
               "normalisation, parity with PyTorch and the hashes of what produced it.", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))

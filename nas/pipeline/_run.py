@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.pipeline._experiment import ExperimentConfig
+from nas.pipeline._stages import StageClock
 from supernet import ArchConfig, FinetuneConfig, NASError, finetune, get_space
 from supernet.core import atomic_write_json
 
@@ -237,58 +238,65 @@ def _export_within_budget(export, candidates: list, budget: float, onnx: Path, t
     return card
 
 
+def _budget_row(card: dict, budget: float, onnx: Path) -> dict[str, Any]:
+    """One latency budget's line of the summary, from its model card."""
+    tuned = card.get("finetuned") or {}
+    return {"latency_budget_ms": budget, "predicted_latency_ms": card["predicted_latency_ms"],
+            "measured_latency_ms": card["measured_latency_ms"],
+            "measured_latency_raw_ms": card["measured_latency_raw_ms"],
+            "load_factor": card["load_factor"], "export_attempts": card["export_attempts"],
+            "predicted_acc": card["predicted_acc"], "test_acc": card["test_acc"],
+            "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
+            "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],
+            "macs": card["macs"], "params": card["params"],
+            "inherited_test_acc": tuned.get("inherited", {}).get("test_acc"),
+            "finetune_epochs": tuned.get("epochs")}
+
+
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
                    data_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
-    """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds."""
+    """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds.
+    ``seconds``: this run; ``total_seconds``: every run in ``out`` (a killed one loses only its
+    unfinished stage's partial time); ``stage_seconds``: each stage as measured when it ran,
+    kept when a rerun reuses it; ``stages``: those and whether this run reused each
+    (`StageClock`, ``out/stages.json``)."""
     from nas.pipeline._report import write_report
 
+    start = time.perf_counter()
     out = Path(out)
     if data_dir and config.train is not None:
         config = replace(config, train=replace(config.train, data=replace(config.train.data, path=data_dir)))
     _prepare(config, out, fresh)
     space = _space(config)
-    start, seconds = time.perf_counter(), {}
+    clock = StageClock(out, started=start)
+    stage = clock.run
 
-    def stage(name: str, fn, *args):
-        t = time.perf_counter()
-        log.info("stage %s", name)
-        value = fn(*args)
-        seconds[name] = round(time.perf_counter() - t, 1)
-        return value
-
-    ckpt = stage("train", _train, config, out / "supernet", progress)
-    table = stage("latency", _latency, config, space, out / "latency", progress)
-    predictor_dir, predictor = stage("predictor", _predictor, config, ckpt, out / "predictor", data_dir,
-                                     progress)
+    trained = None if config.supernet else out / "supernet" / "summary.json"  # None: a given one
+    built = None if config.latency.table else out / "latency" / "table.csv"
+    fitted = None if config.predictor.path else out / "predictor" / "models" / "report.json"
+    ckpt = stage("train", trained, _train, config, out / "supernet", progress)
+    table = stage("latency", built, _latency, config, space, out / "latency", progress)
+    predictor_dir, predictor = stage("predictor", fitted, _predictor, config, ckpt, out / "predictor",
+                                     data_dir, progress)
     budgets = latency_budgets(config, table, space)
-    stage("front", _search, config, space, predictor, table, out / "search" / "front", None)
+    front = out / "search" / "front"
+    stage("front", front / "summary.json", _search, config, space, predictor, table, front, None)
     rows = []
     for i, budget in enumerate(budgets):
         upper = budget * (1 - config.search.margin)
         folder = out / "search" / f"budget_{i}"
-        stage(f"search_{i}", _search, config, space, predictor, table, folder, upper)
-        candidates = stage(f"verify_{i}", _verify_on_device, config, table, folder, budget)
+        stage(f"search_{i}", folder / "summary.json", _search, config, space, predictor, table, folder, upper)
+        candidates = stage(f"verify_{i}", folder / "verified.json", _verify_on_device, config, table, folder,
+                           budget)
         onnx = out / "models" / f"budget_{i}_{budget:g}ms.onnx"
         export = partial(_export_to, ckpt=ckpt, onnx=onnx, table=table, predictor_dir=predictor_dir,
                          data_dir=data_dir, config=config)
-        card = stage(f"export_{i}", _export_within_budget, export, candidates, budget, onnx)
+        card_path = onnx.with_suffix(".json")
+        card = stage(f"export_{i}", card_path, _export_within_budget, export, candidates, budget, onnx)
         if config.finetune.epochs:
-            card = stage(f"finetune_{i}", _finetune, config, card, ckpt, onnx, export, progress)
-        rows.append({"latency_budget_ms": budget, "predicted_latency_ms": card["predicted_latency_ms"],
-                     "measured_latency_ms": card["measured_latency_ms"],
-                     "measured_latency_raw_ms": card["measured_latency_raw_ms"],
-                     "load_factor": card["load_factor"], "export_attempts": card["export_attempts"],
-                     "predicted_acc": card["predicted_acc"], "test_acc": card["test_acc"],
-                     "onnx_path": str(onnx), "parity_max_abs_diff": card["parity_max_abs_diff"],
-                     "meets_budget": card["measured_latency_ms"] <= budget, "arch": card["arch_str"],
-                     "macs": card["macs"], "params": card["params"],
-                     "inherited_test_acc": (card.get("finetuned") or {}).get("inherited", {}).get("test_acc"),
-                     "finetune_epochs": (card.get("finetuned") or {}).get("epochs")})
-    earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
-    this_run = round(time.perf_counter() - start, 1)
-    before = earlier.get("total_seconds", earlier.get("seconds", 0.0))  # the runs this one continued
-    summary = {"name": config.name, "seconds": this_run, "total_seconds": round(before + this_run, 1),
-               "stage_seconds": seconds, "budgets": rows, "supernet": str(ckpt),
+            card = stage(f"finetune_{i}", card_path, _finetune, config, card, ckpt, onnx, export, progress)
+        rows.append(_budget_row(card, budget, onnx))
+    summary = {"name": config.name, **clock.finish(), "budgets": rows, "supernet": str(ckpt),
                "latency_table": str(getattr(table, "path", config.latency.table)),
                "predictor": str(predictor_dir)}
     write_report(out, summary)

@@ -50,6 +50,7 @@ class TensorLoader:
         self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
         self.shuffle, self.crop_padding, self.flip, self.drop_last = shuffle, crop_padding, flip, drop_last
         self.rank, self.world = rank, world
+        self.skipped, self.skipped_files = 0, []  # `FolderLoader`'s counts: nothing is unreadable here
 
     @property
     def num_images(self) -> int:

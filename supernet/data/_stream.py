@@ -31,6 +31,7 @@ log = logging.getLogger("supernet.data")
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)  # ImageNet's, averaged over the channels
+SKIPPED_EXAMPLES = 3  # unreadable files named per pass
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -117,10 +118,11 @@ def _eight_bit(im):
 
 
 class _Images(Dataset):
-    """Item ``(index, seed)``: the decoded, cropped uint8 CHW image, its label and how many
-    unreadable files were passed over, or None when the file cannot be decoded. Training
-    items take the next readable file instead (so every rank's batches stay full and the
-    same in number); evaluation items are left out."""
+    """Item ``(index, seed)``: the decoded, cropped uint8 CHW image, its label, and the item's
+    own file in a list when it cannot be decoded (else an empty list). Training items then
+    take the next readable file instead (so every rank's batches stay full and the same in
+    number); evaluation items have no image (``None, None``). A pass draws each index once,
+    so each unreadable file it meets is listed once."""
 
     def __init__(self, files: list[str], labels: np.ndarray, size: int, mode: str, train: bool,
                  min_scale: float, flip: bool, center_crop: float) -> None:
@@ -132,12 +134,14 @@ class _Images(Dataset):
 
     def __getitem__(self, item: tuple[int, int]):
         i, seed = item
+        bad = []
         for passed in range(min(len(self.files), 64) if self.train else 1):
             j = (i + passed) % len(self.files)
             pixels = self._decode(j, seed)
             if pixels is not None:
-                return pixels, int(self.labels[j]), passed
-        return None
+                return pixels, int(self.labels[j]), bad
+            bad = [self.files[i]]
+        return None, None, bad
 
     def _decode(self, i: int, seed: int) -> np.ndarray | None:
         from PIL import Image
@@ -184,12 +188,12 @@ class _Images(Dataset):
 
 
 def _collate(items):
-    kept = [it for it in items if it is not None]
-    skipped = len(items) - len(kept) + sum(it[2] for it in kept)
+    bad = [path for it in items for path in it[2]]
+    kept = [it for it in items if it[0] is not None]
     if not kept:
-        return None, None, skipped
+        return None, None, bad
     x = torch.from_numpy(np.stack([it[0] for it in kept]))
-    return x, torch.tensor([it[1] for it in kept], dtype=torch.int64), skipped
+    return x, torch.tensor([it[1] for it in kept], dtype=torch.int64), bad
 
 
 def _worker_init(_: int) -> None:
@@ -199,7 +203,11 @@ def _worker_init(_: int) -> None:
 class FolderLoader:
     """Batches of ``(normalised float images, labels)`` streamed from image files; the same
     interface as `TensorLoader` (``epoch(seed)``, ``len``, ``num_images``, ``channels``,
-    ``labels``). With ``world > 1`` each rank takes its own slice of every global batch."""
+    ``labels``). With ``world > 1`` each rank takes its own slice of every global batch.
+
+    ``skipped`` and ``skipped_files`` (the first few paths) count the unreadable files of the
+    batches taken so far in the current pass (or the last one), kept up to date batch by
+    batch: a pass stopped early (the trainer's ``max_steps_per_epoch``) is counted too."""
 
     def __init__(self, files: list[str], labels: np.ndarray, batch_size: int, *, size: int, mode: str,
                  mean, std, train: bool = False, shuffle: bool = False, min_scale: float = 0.08,
@@ -211,7 +219,7 @@ class FolderLoader:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.workers, self.rank, self.world = workers, rank, world
-        self.skipped = 0  # unreadable files met in the last epoch
+        self.skipped, self.skipped_files = 0, []
 
     @property
     def num_images(self) -> int:
@@ -239,13 +247,15 @@ class FolderLoader:
                             num_workers=self.workers, worker_init_fn=_worker_init,
                             prefetch_factor=2 if self.workers else None,
                             pin_memory=torch.cuda.is_available())
-        self.skipped = 0
-        for x, y, skipped in loader:
-            self.skipped += skipped
+        self.skipped, self.skipped_files = 0, []
+        for x, y, bad in loader:
+            self.skipped += len(bad)
+            self.skipped_files += bad[:SKIPPED_EXAMPLES - len(self.skipped_files)]
             if x is not None:
                 yield x, y
-        if self.skipped:
-            log.warning("skipped %d unreadable image file(s) of %d", self.skipped, self.num_images)
+        if self.skipped:  # a whole pass; the trainer logs the epochs it stops early itself
+            log.warning("skipped %d unreadable image file(s) of %d, e.g. %s", self.skipped, self.num_images,
+                        self.skipped_files[0])
 
     def epoch(self, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for x, y in self.raw(seed):

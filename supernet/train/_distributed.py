@@ -17,7 +17,8 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "same_on_all_ranks", "finite_on_all_ranks", "shutdown_distributed", "cpu_model", "device_label"]
+           "same_on_all_ranks", "finite_on_all_ranks", "gather_objects", "shutdown_distributed", "cpu_model",
+           "device_label"]
 
 # Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
 # a barrier: allow that far longer than the collectives' default timeout.
@@ -95,6 +96,15 @@ def finite_on_all_ranks(value: float, env: DistEnv) -> bool:
     t = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=env.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() == 0.0)
+
+
+def gather_objects(obj, env: DistEnv) -> list:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    if env.world == 1:
+        return [obj]
+    gathered = [None] * env.world
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def barrier(env: DistEnv) -> None:

@@ -42,7 +42,7 @@ from supernet.data import DataConfig, build_data, resize
 from supernet.nn import Subnet, memory_format
 from supernet.space import ArchConfig, SearchSpace
 from supernet.train._config import OptimConfig, PhaseConfig
-from supernet.train._curves import plot_curves
+from supernet.train._curves import plot_curves, read_metrics
 from supernet.train._distributed import (
     average_gradients,
     barrier,
@@ -51,6 +51,7 @@ from supernet.train._distributed import (
     init_distributed,
 )
 from supernet.train._schedule import make_optimizer
+from supernet.train._skipped import epoch_skipped, run_skipped
 from supernet.train._trainer import (
     append_metrics,
     check_data,
@@ -209,13 +210,14 @@ def finetune(config: FinetuneConfig, out_dir: str | Path, *, resume: bool = Fals
     for epoch in range(first_epoch, config.epochs):
         tic = time.time()
         loss = _epoch(student, teacher, arch, config, epoch, data, optimizer, scheduler, steps, env, progress)
+        skipped = epoch_skipped(data.train, env, f"fine-tune epoch {epoch + 1}/{config.epochs}")
         broadcast_state(student, env)  # one set of BN statistics in the checkpoint
         last = epoch + 1 == config.epochs
         if env.is_main:
             metrics = {"phase": "finetune", "phase_index": 1, "epoch": epoch + 1, "global_epoch": epoch + 1,
                        "step": (epoch + 1) * steps, "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                        "acc_finetuned": round(accuracy(student, data.val, arch.resolution, device), 3),
-                       "seconds": round(time.time() - tic, 2), "device": where}
+                       "seconds": round(time.time() - tic, 2), "device": where, **skipped}
             append_metrics(out / "metrics.jsonl", metrics)
             final = {"val_acc": metrics["acc_finetuned"],
                      "test_acc": accuracy(student, data.test, arch.resolution, device)} if last else None
@@ -305,7 +307,8 @@ def _summary(out: Path, config: FinetuneConfig, arch: ArchConfig, inherited: dic
     summary = {"checkpoint": str(out / FINETUNED_NAME), "arch": arch.to_dict(), "arch_str": str(arch),
                "epochs": config.epochs, "teacher": config.teacher, "inherited": inherited, "finetuned": final,
                "gain_test_pp": round(final["test_acc"] - inherited["test_acc"], 3) if final else None,
-               "wall_seconds_this_session": round(seconds, 1)}
+               "wall_seconds_this_session": round(seconds, 1),
+               **run_skipped(read_metrics(out / "metrics.jsonl"))}
     plot_curves({out.name or "finetune": out / "metrics.jsonl"}, out / "curves.png",
                 title=f"fine-tuning {arch} (inherited val {inherited['val_acc']:.2f} %)")
     summary["curves"] = str(out / "curves.png")

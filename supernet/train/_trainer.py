@@ -52,6 +52,7 @@ from supernet.train._schedule import (
     step_archs,
 )
 from supernet.train._sinks import open_sinks
+from supernet.train._skipped import epoch_skipped, run_skipped
 
 __all__ = ["train", "train_step", "to_device", "CHECKPOINT_NAME", "METRICS_NAME"]
 
@@ -146,6 +147,7 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
             loss = _train_epoch(model, teacher, config, p, epoch, data, optimizer, scheduler,
                                 steps_per_epoch, env, progress)
             state["step"] += steps_per_epoch
+            skipped = epoch_skipped(data.train, env, f"{phase.name} epoch {epoch + 1}/{phase.epochs}")
             broadcast_state(model, env)  # one set of BN statistics in the checkpoint
             last = epoch + 1 == phase.epochs
             position = (p + 1, 0) if last else (p, epoch + 1)
@@ -154,7 +156,7 @@ def _schedule(model, teacher, config: TrainConfig, state: dict, data: DataSplits
                            "global_epoch": sum(q.epochs for q in config.phases[:p]) + epoch + 1,
                            "step": state["step"], "lr": optimizer.param_groups[0]["lr"], "loss": loss,
                            **_evaluate_epoch(model, space, data, config.seed, env),
-                           "seconds": round(time.time() - tic, 2), "device": where}
+                           "seconds": round(time.time() - tic, 2), "device": where, **skipped}
                 append_metrics(out / METRICS_NAME, metrics)  # a resume drops lines past its checkpoint
                 for sink in sinks:
                     sink.log(metrics)
@@ -370,15 +372,16 @@ def check_data(data: DataSplits, space) -> None:
 
 
 def _summary(out: Path, config: TrainConfig, seconds: float, env: DistEnv) -> dict[str, Any]:
-    """Final metrics of the run (last epoch's line) written to ``summary.json``, and the
-    validation curves plotted to ``curves.png``."""
+    """Final metrics of the run (last epoch's line) and the unreadable files its epochs
+    skipped (`run_skipped`) written to ``summary.json``, and the validation curves plotted
+    to ``curves.png``."""
     if not env.is_main:
         return {}
     rows = read_metrics(out / METRICS_NAME) if (out / METRICS_NAME).exists() else []
     last = rows[-1] if rows else {}
     summary = {"checkpoint": str(out / CHECKPOINT_NAME), "epochs": config.total_epochs,
                "phases": [p.name for p in config.phases], "final": last,
-               "wall_seconds_this_session": round(seconds, 1)}
+               "wall_seconds_this_session": round(seconds, 1), **run_skipped(rows)}
     if rows:
         plot_curves({out.name or "run": out / METRICS_NAME}, out / CURVES_NAME)
         summary["curves"] = str(out / CURVES_NAME)

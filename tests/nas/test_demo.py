@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,6 +97,12 @@ def test_tiny_experiment_end_to_end_and_rerun(tmp_path):
     assert [r["arch"] for r in again["budgets"]] == [r["arch"] for r in summary["budgets"]]
     assert [Path(r["onnx_path"]).stat().st_mtime_ns for r in again["budgets"]] == model_times  # reused
     assert all(r["reused"] and r["seconds"] == 0 for r in plan_experiment(tiny_experiment(tmp_path), out))
+    assert all(s["reused"] for s in again["stages"].values()) and not any(
+        s["reused"] for s in summary["stages"].values())
+    assert again["stage_seconds"] == summary["stage_seconds"]  # as measured when they ran
+    assert again["total_seconds"] >= summary["total_seconds"] > 0
+    report = (out / "report.md").read_text()
+    assert f"train {summary['stage_seconds']['train']} (reused)" in report and "train 0.0" not in report
 
     # fine-tuning added to the finished run: the chosen subnets fine-tuned and exported again
     tuned = run_experiment(replace(tiny_experiment(tmp_path), finetune=FinetuneStage(epochs=1)), out)
@@ -199,6 +206,38 @@ def test_export_within_budget_tries_the_next_candidate(tmp_path):
     assert card["measured_latency_ms"] <= 0.22
     with pytest.raises(NASError, match="no feasible subnet"):
         _export_within_budget(export, [], 1.0, tmp_path / "o.onnx")
+
+
+def test_stage_clock_keeps_measured_times_across_reruns_and_a_kill(tmp_path, caplog):
+    from nas.pipeline._stages import RECORD, StageClock
+
+    def work(path, seconds):  # a stage: writes its output unless it is there already
+        if not path.exists():
+            time.sleep(seconds)
+            path.write_text("done")
+        return path.name
+
+    first = StageClock(tmp_path)
+    assert first.run("a", tmp_path / "a", work, tmp_path / "a", 0.2) == "a"
+    first.run("b", tmp_path / "b", work, tmp_path / "b", 0.1)
+    first.run("given", None, work, tmp_path / "a", 0)  # checks a given artifact: always runs
+    ran = first.finish()
+    measured = json.loads((tmp_path / RECORD).read_text())["stages"]["a"]["seconds"]
+    assert ran["stage_seconds"]["a"] >= 0.2 and ran["total_seconds"] >= 0.3
+    assert not any(s["reused"] for s in ran["stages"].values())
+    (tmp_path / "b").unlink()  # b to do again
+    killed = StageClock(tmp_path)
+    killed.run("a", tmp_path / "a", work, tmp_path / "a", 0.2)
+    killed.run("b", tmp_path / "b", work, tmp_path / "b", 0.3)  # then killed: no finish
+    again = StageClock(tmp_path).finish()
+    assert again["total_seconds"] >= ran["total_seconds"] + 0.3  # the killed run's finished stages count
+    record = json.loads((tmp_path / RECORD).read_text())
+    assert record["runs"] == 3 and record["stages"]["a"] == {"seconds": measured, "reused": True}
+    assert record["stages"]["b"]["seconds"] >= 0.4 and not record["stages"]["b"]["reused"]
+    (tmp_path / RECORD).write_text('{"runs": 1, "elapsed_seconds": -5, "stages": {}}')
+    with caplog.at_level("WARNING"):
+        assert StageClock(tmp_path).finish()["total_seconds"] < 1  # a damaged record is not trusted
+    assert "damaged" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -161,3 +161,40 @@ def test_training_batches_stay_full_and_ranks_even_around_broken_files(tmp_path)
     assert ranks[0].train.skipped + ranks[1].train.skipped > 0
     deep, _ = ranks[0].test.uint8()  # 16 bits scaled to 8, not clipped to white
     assert 120 <= int(deep.float().mean()) <= 135
+
+
+def test_training_counts_bad_files_of_an_epoch_stopped_at_its_step_limit(tmp_path, caplog):
+    """A truncated PNG and a zero-byte JPEG met in the 3 of 4 batches an epoch takes: the
+    loader's pass never ends, the trainer still logs, records and sums them; fine-tuning too."""
+    from supernet import FinetuneConfig, OptimConfig, finetune, get_space, load_train_config, train
+
+    root = tmp_path / "images"
+    _write_folder(root, n_train=32, n_test=8)
+    (root / "train" / "dress" / "broken.jpg").unlink()
+    good = (root / "train" / "tshirt" / "0000.png").read_bytes()
+    (root / "train" / "trouser" / "cut.png").write_bytes(good[: len(good) // 2])
+    (root / "train" / "pullover" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE))
+    config = {"space": str(tmp_path / "space.yaml"), "seed": 0,
+              "data": {"dataset": "imagefolder", "path": str(root), "stream": True, "image_size": 16,
+                       "val_size": 2, "calib_images": 8, "workers": 1},
+              "train": {"batch_size": 8, "threads": 1, "max_steps_per_epoch": 3},
+              "phases": [{"name": "full", "epochs": 1, "lr": 0.05, "kd": False, "kernels": [3],
+                          "expands": [2], "depths": [1]}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        summary = train(load_train_config(tmp_path / "c.yaml"), run, progress=False)
+    bad = {str(root / "train" / "trouser" / "cut.png"), str(root / "train" / "pullover" / "empty.jpg")}
+    assert len(build_data(_cfg(root, val_size=2), 8).train) == 4  # 3 steps: the pass is cut short
+    row = json.loads((run / "metrics.jsonl").read_text())
+    assert row["bad_files"] == 2 and set(row["bad_file_examples"]) == bad
+    written = json.loads((run / "summary.json").read_text())
+    assert written["bad_files"] == summary["bad_files"] == 2 and set(written["bad_file_examples"]) == bad
+    assert "full epoch 1/1: skipped 2 unreadable image file(s) of 32, e.g. " in caplog.text
+    tuned = finetune(FinetuneConfig(supernet=str(run / "supernet.pt"), teacher="none", epochs=1,
+                                    arch=get_space(str(tmp_path / "space.yaml")).smallest(),
+                                    train=OptimConfig(batch_size=8, threads=1, max_steps_per_epoch=3)),
+                     tmp_path / "tuned")
+    row = json.loads((tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["bad_files"] == tuned["bad_files"] == 1 and set(tuned["bad_file_examples"]) < bad
