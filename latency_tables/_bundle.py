@@ -138,6 +138,13 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
     missing = {"bundle_id", "job", "model", "ms"} - set(rows.columns)
     if missing:
         raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
+    cut = not Path(path).read_bytes().endswith(b"\n")  # probe_runner writes whole lines: this one was cut
+    incomplete = rows[["bundle_id", "job", "model"]].isna().any(axis=1).to_numpy()
+    if cut or incomplete.any():
+        row = len(rows) if cut else int(np.flatnonzero(incomplete)[0]) + 1
+        raise ArtifactMismatchError(f"{path}: row {row} is incomplete; the file was cut off (a copy or a run "
+                                    "that stopped): copy it again, or run probe_runner.py again with the "
+                                    "same --out to finish")
     others = sorted(set(rows["bundle_id"]) - {manifest["bundle_id"]})
     if others:
         raise ArtifactMismatchError(f"{path} holds results of bundle {others[0]}, not of this bundle "

@@ -12,7 +12,8 @@ from supernet.core import lazy_face
 
 __getattr__, __dir__, __all__ = lazy_face(__name__, {
     "supernet._checkpoint": (
-        "load_checkpoint", "load_pretrained", "load_supernet", "save_checkpoint", "supernet_from_payload"
+        "load_checkpoint", "load_pretrained", "load_supernet", "safe_load", "save_checkpoint",
+        "supernet_from_payload"
     ),
     "supernet._cost": (
         "Cost", "arch_cost", "block_cost"

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 
 from supernet._pretrained import resolve_checkpoint
-from supernet.core import ArtifactMismatchError, atomic_path, short
+from supernet.core import ArtifactMismatchError, atomic_path
 from supernet.nn import Supernet
 from supernet.space import SearchSpace
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_supernet", "load_pretrained", "safe_load"]
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -23,17 +23,25 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def safe_load(path: str | Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, never code from
+    the file. A file it cannot read raises `ArtifactMismatchError` naming the file, ``what``
+    it should have been and torch's reason, without torch's advice to load it unsafely."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = next((line for line in lines if "weights_only" not in line and "torch.load" not in line),
+                      type(err).__name__)
+        raise ArtifactMismatchError(f"{path}: not a readable {what} ({reason[:200]})") from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint file (or ``pretrained:NAME``) as a dict of plain tensors and values."""
     path = resolve_checkpoint(path)
     if not path.is_file():
         raise ArtifactMismatchError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ArtifactMismatchError(f"{path}: not a readable checkpoint of this project ({short(first, 200)})"
-                                    ) from None
+    payload = safe_load(path, "checkpoint of this project")
     if not isinstance(payload, dict) or "model" not in payload or "space" not in payload:
         raise ArtifactMismatchError(f"{path}: expected a supernet checkpoint with 'model' and 'space'")
     return payload

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
+from supernet._checkpoint import safe_load
 from supernet.core import ArtifactMismatchError
 from supernet.nn import Supernet
 from supernet.space import get_space, importers
@@ -26,11 +25,7 @@ def import_ofa(checkpoint: str | Path, space: str | None = None) -> Supernet:
     if not path.is_file():
         raise ArtifactMismatchError(f"OFA checkpoint {str(path)!r} does not exist; MIT's releases are "
                                     f"{RELEASES}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several kinds for foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ArtifactMismatchError(f"{path}: not a readable checkpoint ({first[:200]})") from None
+    state = safe_load(path, "checkpoint")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

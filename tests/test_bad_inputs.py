@@ -204,6 +204,20 @@ CASES = [
     ("latency build: resolution of 100000 px", lambda w, t: ["latency", "build", "--space", _yaml(t, yaml.safe_dump(
         {**{k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}, "resolutions": [100000]}),
         "s.yaml"), "--out", str(t / "t.csv")], "ints from 8 to 2048"),
+    ("export: negative accuracy drop", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch", "smallest",
+        "--precision", "int8", "--max-accuracy-drop", "-1", "--out", str(t / "m.onnx")],
+     "(--max-accuracy-drop): got -1.0"),
+    ("export: empty front file", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
+        _yaml(t, "", "front.csv"), "--out", str(t / "m.onnx")], "not a readable front"),
+    ("show: a truncated ONNX model", lambda w, t: ["show", _yaml(t, "\x08\x07\x12\x04half", "m.onnx")],
+     "not a readable ONNX model"),
+    ("search: storage at a text file", lambda w, t: _search(w, t, "--strategy", "optuna-tpe", "--storage",
+                                                            "sqlite:///" + _yaml(t, "my notes\n", "notes.db")),
+     "not an Optuna database (file is not a database)"),
+    ("export: an accuracy table as the front", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
+        str(w["acc"]), "--out", str(t / "m.onnx")], "an accuracy table of `nas collect`, not a front"),
+    ("export: front with a header only", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
+        _yaml(t, "arch,accuracy,latency\n", "front.csv"), "--out", str(t / "m.onnx")], "no subnet in it"),
 ]
 
 
@@ -257,6 +271,28 @@ def test_an_unexpected_failure_is_one_line_unless_verbose(capsys, monkeypatch):
     assert "RuntimeError" in err and "--verbose" in err and "Traceback" not in err and len(err) < 800
     with pytest.raises(RuntimeError):
         main(["--verbose", "space"])
+
+
+@pytest.mark.parametrize(("code", "words"), [(28, "no space left on the device; free some space"),
+                                             (30, "the file system is read-only; write elsewhere"),
+                                             (1, "not permitted (an immutable or protected"),
+                                             (40, "a loop of symbolic links")])
+def test_a_refused_file_operation_is_named_not_unexpected(code, words, capsys, monkeypatch):
+    import errno
+    import os as os_
+
+    import nas.cli._space as cmd
+
+    assert errno.errorcode[code]  # ENOSPC, EROFS, EPERM, ELOOP on Linux
+
+    def refused(args):
+        raise OSError(code, os_.strerror(code), "/data/runs/model.onnx")
+
+    monkeypatch.setattr(cmd, "run", refused)
+    assert main(["space"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"nas space: error: /data/runs/model.onnx: {words}" + err.split(words, 1)[1]
+    assert "unexpected" not in err and err.count("\n") == 1
 
 
 def test_read_only_output_is_refused_before_the_work(world, tmp_path, capsys):

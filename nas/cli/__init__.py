@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from supernet.core import NASError, short
+from supernet.core import NASError, os_error_line, short
 
 COMMANDS = [
     "nas.cli._demo",
@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`nas show X | head`): stop quietly, as SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         return 141
+    except OSError as err:  # the system refused a file operation: a known cause, named with its path
+        if args.verbose:
+            raise
+        print(f"nas {command}: error: {os_error_line(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"nas {command}: interrupted; finished steps are kept (train, collect, search, "
               "latency build and run continue when rerun)", file=sys.stderr)

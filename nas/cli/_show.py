@@ -195,7 +195,11 @@ def _model(onnx: Path) -> tuple[dict, Summary]:
     if not card_path.exists():
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime's own types: a truncated or foreign file
+            reason = " ".join(str(err).split())[:200]
+            raise NASError(f"{onnx}: not a readable ONNX model ({reason}); export it again") from None
         io = [(i.name, i.type, i.shape) for i in (*session.get_inputs(), *session.get_outputs())]
         report = Summary(f"ONNX model {onnx} (no model card beside it)")
         for name, kind, shape in io:

@@ -30,7 +30,7 @@ from supernet import (
     onnx_parity,
     resize,
 )
-from supernet.core import atomic_write_json, check_outputs, output_lock
+from supernet.core import atomic_write_json, check_outputs, is_num, output_lock
 from supernet.data import normalise
 from supernet.deploy import CPU_PROVIDER, check_provider, onnx_predictions, parse_precision, quantize_onnx
 
@@ -70,16 +70,18 @@ class ExportConfig:
             raise NASError(f"out: got {self.out!r}, expected a path ending in .onnx")
         if not isinstance(self.arch, ArchConfig):
             raise NASError(f"arch: expected an ArchConfig, got {type(self.arch).__name__}")
-        if self.tolerance <= 0:
-            raise NASError(f"tolerance: got {self.tolerance!r}, expected a positive float")
+        if not (is_num(self.tolerance) and self.tolerance > 0):
+            raise NASError(f"tolerance (--tolerance): got {self.tolerance!r}, expected a positive number")
+        if not (is_num(self.max_accuracy_drop) and self.max_accuracy_drop >= 0):
+            raise NASError(f"max_accuracy_drop (--max-accuracy-drop): got {self.max_accuracy_drop!r}, "
+                           "expected a number of percentage points >= 0")
         rounds = self.timing_rounds
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise NASError(f"timing_rounds (--timing-rounds): got {rounds!r}, expected a positive int")
         if self.table is None:
             check_provider(self.provider)
         budget = self.latency_max
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
-                                   or not 0 < budget < float("inf")):
+        if budget is not None and not (is_num(budget) and budget > 0):
             raise NASError(f"latency_max (--latency-max): got {budget!r}, expected a positive number of ms")
         if not isinstance(self.quant_calib_images, int) or self.quant_calib_images < 1:
             raise NASError(f"quant_calib_images: got {self.quant_calib_images!r}, expected a positive int")
@@ -117,9 +119,16 @@ def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
     path = Path(path)
     if path.suffix != ".csv" or not path.is_file():
         raise NASError(f"front: {str(path)!r} is not an existing .csv file written by `nas search`")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise NASError(f"{path}: not a readable front ({' '.join(str(err).split())[:200]}); expected the "
+                       "front.csv of `nas search`") from None
     if "arch" not in frame.columns:
         raise NASError(f"{path}: no 'arch' column; expected the front.csv of `nas search`")
+    if Path(f"{path}.meta.json").exists() or "plan_index" in frame.columns:
+        raise NASError(f"{path}: an accuracy table of `nas collect`, not a front; give the front.csv a "
+                       "`nas search` wrote (its rows are ranked), or pick one subnet with --arch")
     if len(frame) == 0:
         raise NASError(f"{path}: no subnet in it (the search found none that met its bounds); loosen them "
                        "and search again")

@@ -61,7 +61,14 @@ def open_storage(url: str | None):
     few milliseconds instead of an fsync per parameter."""
     if url is None:
         return optuna.storages.InMemoryStorage()
-    storage = optuna.storages.get_storage(url)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        storage = optuna.storages.get_storage(url)
+    except SQLAlchemyError as err:  # e.g. a sqlite URL at a text file: "file is not a database"
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise ArtifactMismatchError(f"--storage {url}: not an Optuna database ({reason[:200]}); give a new "
+                                    "file or one an earlier search made") from None
     engine = getattr(getattr(storage, "_backend", storage), "engine", None)
     if engine is not None and url.startswith("sqlite"):
         from sqlalchemy import event

@@ -99,6 +99,8 @@ class MLPPredictor(EncodedPredictor):
         return {"weights": "weights.pt"}, {"weights.pt": buf.getvalue()}
 
     def _load_state(self, state: dict[str, Any], files: dict[str, Path]) -> None:
-        weights = torch.load(files[state["weights"]], map_location="cpu", weights_only=True)
+        from supernet import safe_load
+
+        weights = safe_load(files[state["weights"]], "MLP predictor weights file (refit the predictor)")
         self.net.load_state_dict(weights)
         self.net.eval()

@@ -12,7 +12,7 @@ from supernet.core._config import (
     read_yaml,
     set_keys,
 )
-from supernet.core._errors import ArtifactMismatchError, DataError, NASError, SpaceError
+from supernet.core._errors import ArtifactMismatchError, DataError, NASError, SpaceError, os_error_line
 from supernet.core._io import (
     Reaper,
     atomic_path,
@@ -34,6 +34,6 @@ __all__ = [
     "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
     "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "json_text",
-    "known_keys", "lazy_face", "output_lock", "parse_assignments", "progress", "read_yaml", "set_keys",
-    "short", "start_ray",
+    "known_keys", "lazy_face", "os_error_line", "output_lock", "parse_assignments", "progress", "read_yaml",
+    "set_keys", "short", "start_ray",
 ]

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def _bare(python, *args, **kw):
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
-def test_a_device_with_only_onnxruntime_profiles_a_bundle(bare_python, tmp_path):
+def test_a_device_with_only_onnxruntime_profiles_a_bundle(bare_python, tmp_path, monkeypatch):
     for module in ("torch", "supernet", "latency_tables", "pandas"):
         probe = _bare(bare_python, "-c", f"import {module}")
         assert probe.wait(60) != 0, f"{module} is importable in the bare environment"
@@ -82,5 +83,13 @@ def test_a_device_with_only_onnxruntime_profiles_a_bundle(bare_python, tmp_path)
     partial.write_text("\n".join(results.read_text().splitlines()[:4]) + "\n")
     with pytest.raises(ArtifactMismatchError, match="run probe_runner.py again"):
         import_results(partial, bundle, tmp_path / "y.csv")
+    cut = tmp_path / "cut.csv"  # the last 40 bytes lost in a copy: cut off, not "another bundle"
+    cut.write_bytes(results.read_bytes()[:-40])
+    with pytest.raises(ArtifactMismatchError, match=rf"row {len(lines)} is incomplete; the file was cut off"):
+        import_results(cut, bundle, tmp_path / "z.csv")
+    # with no --out the table is named after its device, as a build names it
+    monkeypatch.chdir(tmp_path)
+    default = import_results(results, bundle, device="bare-device")
+    assert Path(default.path).resolve() == tmp_path / f"bare-device_t{config.threads}.csv"
     meta = json.loads((tmp_path / "dev.json").read_text())
     assert meta["complete"] and meta["space_hash"] == space.hash
