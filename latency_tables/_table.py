@@ -64,7 +64,13 @@ def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
                                 "overhead_ms": counts, "pass": counts, "resolution": (1, None),
                                 "in_channels": (1, None), "out_channels": (1, None), "kernel": (1, None),
                                 "stride": (1, None), "mid_channels": counts, "se_channels": counts,
-                                "mix_channels": counts}, what="latency table")
+                                "mix_channels": counts}, what="latency table",
+                  unique=tuple(c for c in (*KEY_COLUMNS, "pass") if c in frame.columns))
+    expected = meta.get("num_blocks", 0) * meta.get("passes", 1)
+    if meta.get("complete") and len(frame) != expected:
+        raise ArtifactMismatchError(f"{path}: holds {len(frame)} block timings, its metadata {expected} "
+                                    f"({meta.get('num_blocks')} blocks x {meta.get('passes', 1)} passes); "
+                                    "the table was damaged or edited; make it again")
     cal = meta.get("calibration")
     if cal is not None:
         ok = isinstance(cal, dict) and isinstance(cal.get("slopes"), dict)

@@ -42,10 +42,12 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 
 def _copy_table(world, tmp, edit) -> Path:
-    """The world's latency table copied into ``tmp`` with ``edit(frame, meta)`` applied."""
+    """The world's latency table copied into ``tmp`` with ``edit(frame, meta)`` applied (in
+    place, or the frame it returns)."""
     frame = pd.read_csv(world["table"])
     meta = json.loads(world["table"].with_suffix(".json").read_text())
-    edit(frame, meta)
+    edited = edit(frame, meta)
+    frame = frame if edited is None else edited
     out = tmp / "bad_t1.csv"
     frame.to_csv(out, index=False)
     out.with_suffix(".json").write_text(json.dumps(meta))
@@ -144,6 +146,11 @@ CASES = [
         w, t, lambda f, m: _set(f, "latency_ms", 1, "fast"))), "--latency-max", "1"), "got 'fast'"),
     ("search: table metadata not JSON", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: m.clear())), "--latency-max", "1"), "format"),
+    ("search: a table row twice", lambda w, t: _search(w, t, "--table", str(_copy_table(
+        w, t, lambda f, m: f.iloc.__setitem__(1, f.iloc[0]))),
+        "--latency-max", "1"), "row 2 repeats an earlier row's"),
+    ("search: a table missing rows", lambda w, t: _search(w, t, "--table", str(_copy_table(
+        w, t, lambda f, m: f.iloc[:-5])), "--latency-max", "1"), "its metadata"),
     ("search: missing table", lambda w, t: _search(w, t, "--table", str(t / "none.csv"), "--latency-max", "1"),
      "does not exist"),
     ("show: not an artifact", lambda w, t: ["show", _yaml(t, "{}", "notes.json")], "not an artifact"),
