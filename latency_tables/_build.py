@@ -31,7 +31,7 @@ from latency_tables._table import (
 from latency_tables._timing import Protocol, cpu_model, default_device_name, pinned, time_interleaved
 from latency_tables.backends import get_backend, list_backends, make_runner
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
-from supernet.core import check_writable
+from supernet.core import check_writable, holds_output
 from supernet.deploy import CPU_PROVIDER, check_provider
 
 __all__ = ["BuildConfig", "build_table"]
@@ -218,6 +218,7 @@ def _first(chunks: list[list], n: int) -> list[list]:
     return kept
 
 
+@holds_output(lambda config, out, **_: table_paths(out)[0])
 def build_table(config: BuildConfig, out: str | Path, *, resume: bool = False, force: bool = False,
                 progress: bool = False, max_blocks: int | None = None,
                 recalibrate: bool = False) -> LatencyTable | None:

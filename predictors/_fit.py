@@ -16,7 +16,7 @@ from predictors._metrics import kendall_tau, regression_metrics
 from predictors.labels import read_table
 from predictors.models import EncodedPredictor, create_predictor, list_predictors
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace
-from supernet.core import atomic_write_bytes, check_outputs, json_text, short
+from supernet.core import atomic_write_bytes, check_outputs, holds_output, json_text, short
 
 __all__ = ["FitConfig", "fit_predictors", "split_table", "load_training_data", "plot_predictions"]
 
@@ -95,6 +95,7 @@ def plot_predictions(path: Path, truth: np.ndarray, preds: dict[str, np.ndarray]
     return path
 
 
+@holds_output(lambda cfg, **_: cfg.out)
 def fit_predictors(cfg: FitConfig, *, model_kwargs: dict[str, dict[str, Any]] | None = None
                    ) -> dict[str, Any]:
     """Fit each model on the fit rows, evaluate on the held-out rows, save each model to

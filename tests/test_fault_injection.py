@@ -327,3 +327,22 @@ def test_two_exports_to_one_path_at_once_one_is_refused(tmp_path):
     assert "is being written by another process" in refused or "already exist" in refused, refused
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["onnx"] == str(tmp_path / "m.onnx") and not list(tmp_path.glob(".m*"))
+
+
+def test_an_output_held_by_one_writer_is_refused_to_another(tmp_path):
+    """The lock every writing stage holds (collect, latency build, fit-predictor, search,
+    run, export): a second writer is refused at once; a killed writer's lock file tells the
+    next one, which takes the output over."""
+    from supernet.core import NASError, output_lock
+
+    target = tmp_path / "acc.csv"
+    with output_lock(target) as killed:
+        assert not killed
+        refused = r"acc.csv is being written by another process now \(pid \d+ on "
+        with pytest.raises(NASError, match=refused), output_lock(target):
+            pass
+    assert not (tmp_path / ".acc.csv.lock").exists()
+    (tmp_path / ".acc.csv.lock").write_text("pid 1 on elsewhere")  # what SIGKILL leaves behind
+    with output_lock(target) as killed:
+        assert killed
+    assert not (tmp_path / ".acc.csv.lock").exists()

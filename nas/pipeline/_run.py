@@ -16,7 +16,7 @@ from typing import Any
 from nas.pipeline._experiment import ExperimentConfig
 from nas.pipeline._stages import StageClock
 from supernet import ArchConfig, FinetuneConfig, NASError, finetune, get_space
-from supernet.core import atomic_write_json
+from supernet.core import atomic_write_json, holds_output
 
 __all__ = ["run_experiment", "latency_budgets"]
 
@@ -253,6 +253,7 @@ def _budget_row(card: dict, budget: float, onnx: Path) -> dict[str, Any]:
             "finetune_epochs": tuned.get("epochs")}
 
 
+@holds_output(lambda config, out, **_: out)
 def run_experiment(config: ExperimentConfig, out: str | Path, *, fresh: bool = False,
                    data_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Run (or finish) the experiment in ``out``; returns what ``out/summary.json`` holds.

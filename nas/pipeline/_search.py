@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nas.strategies import DEFAULT_STRATEGY
 from supernet import ConfigError, NASError, SearchSpace
-from supernet.core import is_num
+from supernet.core import holds_output, is_num
 
 __all__ = ["COSTS", "SearchConfig", "build_problem", "run_search"]
 
@@ -189,6 +189,7 @@ def _sampled_space(config: SearchConfig, space, sources):
     return wanted
 
 
+@holds_output(lambda config: config.out)
 def run_search(config: SearchConfig) -> dict:
     """Run the search and write its outputs to ``config.out``; returns the summary."""
     import torch

@@ -22,7 +22,15 @@ import pandas as pd
 
 from predictors.labels._sampling import plan_archs
 from supernet import ArchConfig, ArtifactMismatchError, NASError, SearchSpace, arch_cost, file_hash
-from supernet.core import atomic_write_bytes, check_columns, check_writable, die_with_parent, json_text, short
+from supernet.core import (
+    atomic_write_bytes,
+    check_columns,
+    check_writable,
+    die_with_parent,
+    holds_output,
+    json_text,
+    short,
+)
 
 __all__ = ["CollectConfig", "collect", "read_table", "COLUMNS"]
 
@@ -178,6 +186,7 @@ def _measure(jobs: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------- driver side
+@holds_output(lambda cfg, **_: cfg.out)
 def collect(cfg: CollectConfig, *, progress: bool = False) -> pd.DataFrame:
     """Measure the planned archs not yet in ``cfg.out``; returns the whole table."""
     from supernet import load_checkpoint

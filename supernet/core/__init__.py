@@ -22,6 +22,7 @@ from supernet.core._io import (
     check_outputs,
     check_writable,
     die_with_parent,
+    holds_output,
     json_text,
     output_lock,
     start_ray,
@@ -33,7 +34,7 @@ from supernet.core._validate import check_columns, differences, short
 __all__ = [
     "ArtifactMismatchError", "ConfigError", "DataError", "NASError", "Reaper", "SpaceError", "atomic_path",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "build_config", "check", "check_columns",
-    "check_outputs", "check_writable", "die_with_parent", "differences", "is_int", "is_num", "json_text",
-    "known_keys", "lazy_face", "os_error_line", "output_lock", "parse_assignments", "progress", "read_yaml",
-    "set_keys", "short", "start_ray",
+    "check_outputs", "check_writable", "die_with_parent", "differences", "holds_output", "is_int", "is_num",
+    "json_text", "known_keys", "lazy_face", "os_error_line", "output_lock", "parse_assignments", "progress",
+    "read_yaml", "set_keys", "short", "start_ray",
 ]

@@ -4,20 +4,22 @@ sees half a file; the old file stays until the new one is complete."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import json
 import math
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from supernet.core._errors import NASError
 
 __all__ = ["start_ray", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "check_outputs", "check_writable", "die_with_parent", "json_text", "output_lock", "Reaper"]
+           "check_outputs", "check_writable", "die_with_parent", "holds_output", "json_text", "output_lock",
+           "Reaper"]
 
 
 def _umask() -> int:
@@ -294,6 +296,7 @@ def output_lock(path: str | Path) -> Iterator[bool]:
 
     path = Path(path)
     lock = path.with_name(f".{path.name}.lock")
+    check_writable(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
     killed = lock.exists()
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -312,3 +315,16 @@ def output_lock(path: str | Path) -> Iterator[bool]:
             lock.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def holds_output(where: Callable[..., str | Path]):
+    """Decorate a function that writes the output ``where(*args, **kwargs)`` names (a file or
+    a folder): each call runs holding that output's `output_lock`, so a second process
+    writing the same output is refused at once."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def locked(*args, **kwargs):
+            with output_lock(where(*args, **kwargs)):
+                return fn(*args, **kwargs)
+        return locked
+    return wrap
