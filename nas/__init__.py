@@ -10,7 +10,7 @@ A measured objective (``Measurement(SupernetAccuracy(ckpt))``, optionally on a
 ``RayBackend``) is searched with `predictor_in_the_loop`. The whole pipeline and the export
 of one subnet mirror `nas search`, `nas run`/`nas demo` and `nas export`:
 
-    run_search(SearchConfig(predictor="runs/exp/predictor/models", device="xeon-2c_t1",
+    run_search(SearchConfig(predictor="runs/exp/predictor/models", table="xeon-2c_t1",
                             latency_max=0.6, out="runs/search"))
     run_experiment(load_experiment("my_experiment.yaml"), "runs/exp")
     export_subnet(ExportConfig(supernet="runs/exp/supernet/supernet.pt", arch=arch, out="m.onnx"))

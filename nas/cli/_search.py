@@ -29,10 +29,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-loop", action="store_true",
                    help="with a measured objective, run --strategy on the measurements directly "
                    "instead of on refitted surrogates")
-    p.add_argument("--table", dest="device",
+    p.add_argument("--table",
                    help="latency table of the target device (a .csv file, or a shipped name: nas latency "
                         "list)")
-    deprecated_option(p, "--device", "--table", dest="device")
+    deprecated_option(p, "--device", "--table", dest="table")
     p.add_argument("--resolution", type=int, action="append", dest="resolutions", metavar="PX",
                    help="only archs at this input resolution (repeatable; default: all, or those "
                         "the --table table covers)")
@@ -98,7 +98,7 @@ def config_from_args(args):
     parsed = {"objectives": names, "loop": not args.no_loop,
               "resolutions": tuple(args.resolutions) if args.resolutions else None,
               "ref_point": floats(args.ref_point) if args.ref_point else None,
-              "progress": not args.quiet}
+              "progress": not args.quiet, "device": None}
     same = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if f.name not in parsed}
     return SearchConfig(**same, **parsed)
 

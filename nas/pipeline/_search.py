@@ -1,6 +1,6 @@
 """`run_search`: one search, as `nas search` runs it, from a typed `SearchConfig`.
 
-    summary = run_search(SearchConfig(predictor="runs/demo/predictor/models", device="xeon-2c_t1",
+    summary = run_search(SearchConfig(predictor="runs/demo/predictor/models", table="xeon-2c_t1",
                                       latency_max=0.6, out="runs/search_06"))
 """
 
@@ -34,8 +34,9 @@ class SearchConfig:
     """Everything `nas search` takes, one field per option (same names, same defaults).
 
     ``objectives``: names from accuracy + `COSTS`; None picks accuracy alone when a bound is
-    given, else accuracy and latency with a ``device`` table, else accuracy and MACs.
-    ``device``: the target's latency table (file or shipped name). ``*_max`` and
+    given, else accuracy and latency with a ``table``, else accuracy and MACs.
+    ``table``: the target's latency table (file or shipped name; ``device``, its old name,
+    works for one release with a warning). ``*_max`` and
     ``accuracy_min`` are constraints; ``margin``: the search keeps predicted latency under
     ``(1 - margin) x latency_max``, so that the model still fits when timed whole.
     ``measure_accuracy`` (a supernet checkpoint) measures accuracy instead of predicting it,
@@ -47,7 +48,7 @@ class SearchConfig:
     measure_accuracy: str | None = None
     batch_size: int = 16
     loop: bool = True
-    device: str | None = None
+    table: str | None = None
     resolutions: tuple[int, ...] | None = None
     precision: str = "fp32"
     latency_max: float | None = None
@@ -70,9 +71,16 @@ class SearchConfig:
     progress: bool = False
     out: str = "runs/search"
     force: bool = False
+    device: str | None = None  # the old name of ``table``
 
     def __post_init__(self) -> None:
         from nas.strategies import list_strategies
+
+        if self.device is not None:
+            log.warning("SearchConfig(device=...) is deprecated: use table=%r", self.device)
+            if self.table is None:
+                object.__setattr__(self, "table", self.device)
+            object.__setattr__(self, "device", None)
 
         if self.strategy not in list_strategies():
             raise _bad("strategy", self.strategy, f"one of {list_strategies()}")
@@ -102,7 +110,7 @@ class SearchConfig:
             raise _bad("margin", self.margin, "a fraction in [0, 0.5) of --latency-max")
         if isinstance(self.time_front, bool) or not isinstance(self.time_front, int) or self.time_front < 0:
             raise _bad("time_front", self.time_front, "a number of subnets >= 0")
-        if self.time_front and not (self.device and "accuracy" in self.objective_names()
+        if self.time_front and not (self.table and "accuracy" in self.objective_names()
                                     and ("latency" in self.objective_names() or self.latency_max)):
             raise _bad("time_front", self.time_front, "0 unless the search has a --table table, accuracy "
                        "as an objective and latency as an objective or a bound (--latency-max)")
@@ -115,7 +123,7 @@ class SearchConfig:
     def objective_names(self) -> list[str]:
         if self.objectives is not None:
             return list(self.objectives)
-        return ["accuracy"] if self.bounded else ["accuracy", "latency" if self.device else "macs"]
+        return ["accuracy"] if self.bounded else ["accuracy", "latency" if self.table else "macs"]
 
 
 def _source(name: str, config: SearchConfig, space):
@@ -137,11 +145,11 @@ def _source(name: str, config: SearchConfig, space):
                         "nas fit-predictor --models transfer --base %s)", config.predictor, config.precision,
                         config.predictor)
         return predictor
-    if name == "latency" and not config.device:
+    if name == "latency" and not config.table:
         raise NASError("latency needs --table <latency table file or shipped name>")
     from latency_tables import create_cost_model
 
-    return create_cost_model(name, space=space, table=config.device)
+    return create_cost_model(name, space=space, table=config.table)
 
 
 def build_problem(config: SearchConfig):
@@ -178,14 +186,14 @@ def _sampled_space(config: SearchConfig, space, sources):
         timed = getattr(table, "precision", None)
         if timed is not None and timed != "mixed" and timed != config.precision:
             raise ConfigError(f"SearchConfig.precision (--precision): got {config.precision!r}, but the "
-                              f"latency table {config.device!r} times {timed} blocks only; build one with "
+                              f"latency table {config.table!r} times {timed} blocks only; build one with "
                               f"`nas latency build --precision {config.precision}` (or mixed)")
         covered = getattr(table, "covered_space", space).resolutions
         if config.resolutions is None:
             wanted = wanted.with_resolutions([r for r in wanted.resolutions if r in covered])
         elif not set(wanted.resolutions) <= set(covered):
             raise ConfigError(f"SearchConfig.resolutions (--resolution): got {list(config.resolutions)}, "
-                              f"but the latency table {config.device!r} covers only {list(covered)}")
+                              f"but the latency table {config.table!r} covers only {list(covered)}")
     return wanted
 
 
@@ -257,7 +265,8 @@ def _run(config: SearchConfig, out: Path) -> dict:
     ref = list(config.ref_point) if config.ref_point is not None else reference_point(problem)
     extra = {c.name: c.predictor.predict(result.archs) for c in problem.constraints
              if c.name not in problem.names}
-    meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "device": config.device,
+    meta = {"seed": config.seed, "search_seconds": round(seconds, 3), "table": config.table,
+            "device": config.table,  # its name before --table
             "latency_budget_ms": config.latency_max, "latency_margin": config.margin,
             "resolutions": list(problem.space.resolutions), "precision": config.precision,
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,

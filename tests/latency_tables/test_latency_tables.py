@@ -368,7 +368,7 @@ def test_a_table_of_some_resolutions_limits_the_search_to_them(tmp_path):
 
     space_file = tmp_path / "tiny.json"
     space_file.write_text(json.dumps(space.to_dict()))
-    search = dict(space=str(space_file), objectives=("latency", "macs"), device=str(out), strategy="random",
+    search = dict(space=str(space_file), objectives=("latency", "macs"), table=str(out), strategy="random",
                   budget=12)
     summary = run_search(SearchConfig(**search, out=str(tmp_path / "s")))
     evaluated = pd.read_csv(tmp_path / "s" / "evaluated.csv")
@@ -376,7 +376,7 @@ def test_a_table_of_some_resolutions_limits_the_search_to_them(tmp_path):
     assert {json.loads(a)["resolution"] for a in evaluated["arch"]} == {12}
     with pytest.raises(ConfigError, match=r"--resolution.*got \[8\].*covers only \[12\]"):
         run_search(SearchConfig(**search, resolutions=(8,), out=str(tmp_path / "s8")))
-    no_table = {**search, "objectives": ("macs", "params"), "device": None}
+    no_table = {**search, "objectives": ("macs", "params"), "table": None}
     run_search(SearchConfig(**no_table, resolutions=(8,), out=str(tmp_path / "m8")))
     evaluated = pd.read_csv(tmp_path / "m8" / "evaluated.csv")
     assert {json.loads(a)["resolution"] for a in evaluated["arch"]} == {8}

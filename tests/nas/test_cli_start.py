@@ -81,7 +81,10 @@ def test_old_option_spellings_work_for_one_release_with_a_warning(tmp_path, caps
                  "--quiet", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "--device is deprecated" in err and "use --table" in err
-    assert '"device": "xeon-amx-2c_t1"' in (out / "summary.json").read_text()
+    assert '"table": "xeon-amx-2c_t1"' in (out / "summary.json").read_text()
+    from nas import SearchConfig
+
+    assert SearchConfig(device="xeon-amx-2c_t1").table == "xeon-amx-2c_t1"  # the Python name too
 
 
 @pytest.mark.parametrize(("rank", "level"), [("0", 20), ("1", 30)])

@@ -109,7 +109,7 @@ def test_python_api_mirrors_the_cli(tmp_path, predictor_dir, capsys):
     capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
     assert "search: 150/150 arch" in capsys.readouterr().err
-    summary = run_search(SearchConfig(predictor=predictor_dir, device="xeon-2c_t1", latency_max=0.6,
+    summary = run_search(SearchConfig(predictor=predictor_dir, table="xeon-2c_t1", latency_max=0.6,
                                       budget=150, seed=3, out=str(tmp_path / "api")))
     assert "search:" not in capsys.readouterr().err
     cli = json.loads((tmp_path / "cli" / "summary.json").read_text())
