@@ -21,7 +21,7 @@ from latency_tables._cost_model import CostModel, as_arch_list
 from latency_tables._io import atomic_write_csv, atomic_write_json
 from latency_tables._shipped import list_tables, table_paths
 from supernet import PRECISIONS, ArchConfig, ArtifactMismatchError, BlockSpec, SearchSpace
-from supernet.core import check_columns, short
+from supernet.core import NASError, check_columns, is_num, short
 
 __all__ = ["FORMAT", "KEY_COLUMNS", "TABLE_FORMAT", "VALUE_COLUMNS", "LatencyTable", "distinct_blocks",
            "list_tables", "table_paths"]
@@ -66,6 +66,13 @@ def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
                                 "stride": (1, None), "mid_channels": counts, "se_channels": counts,
                                 "mix_channels": counts}, what="latency table",
                   unique=tuple(c for c in (*KEY_COLUMNS, "pass") if c in frame.columns))
+    for key, low in (("threads", 1), ("batch_size", 1), ("num_blocks", 1), ("passes", 1), ("overhead_ms", 0)):
+        value = meta.get(key, low)
+        if not (is_num(value) and value >= low and (key == "overhead_ms" or int(value) == value)):
+            raise ArtifactMismatchError(f"{path}: its metadata's {key} is {short(value)}; expected "
+                                        + ("a finite number of ms >= 0" if key == "overhead_ms" else
+                                           f"an integer >= {low}") + "; the table was damaged or edited; "
+                                        "make it again")
     expected = meta.get("num_blocks", 0) * meta.get("passes", 1)
     if meta.get("complete") and len(frame) != expected:
         raise ArtifactMismatchError(f"{path}: holds {len(frame)} block timings, its metadata {expected} "
@@ -74,11 +81,12 @@ def _check_values(frame: pd.DataFrame, meta: dict, path: Path) -> None:
     cal = meta.get("calibration")
     if cal is not None:
         ok = isinstance(cal, dict) and isinstance(cal.get("slopes"), dict)
-        numbers = [cal.get("intercept_ms"), *cal["slopes"].values()] if ok else []
-        if not numbers or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in numbers):
-            raise ArtifactMismatchError(f"{path}: the calibration in its metadata holds "
-                                        f"{short(cal)}; expected a finite intercept_ms and slopes; "
-                                        "rebuild the table")
+        slopes = list(cal["slopes"].values()) if ok else []
+        fine = slopes and is_num(cal.get("intercept_ms")) and all(is_num(v) and 0 < v < 1e3 for v in slopes)
+        if not fine:
+            raise ArtifactMismatchError(f"{path}: the calibration in its metadata holds {short(cal)}; "
+                                        "expected a finite intercept_ms and slopes in (0, 1000); rebuild the "
+                                        "table")
 
 
 class LatencyTable(CostModel):
@@ -154,6 +162,8 @@ class LatencyTable(CostModel):
         _check_values(frame, meta, csv)
         table = cls(frame, meta)
         table.path = csv
+        if meta.get("complete"):
+            table.check_predictions()
         if space is not None:
             table.check_space(space)
         return table
@@ -165,6 +175,20 @@ class LatencyTable(CostModel):
         return csv
 
     # ---------------------------------------------------------------- querying
+    def check_predictions(self) -> None:
+        """The smallest and largest subnet the table covers get a positive, finite latency;
+        else metadata that predictions depend on (overhead, calibration) was damaged."""
+        space = self.covered_space
+        archs = [space.smallest(r) for r in space.resolutions] + [space.largest(r) for r in space.resolutions]
+        try:
+            ms = self.predict([a.with_precision("int8") if self.precision == "int8" else a for a in archs])
+        except NASError:
+            return  # a table of other precisions says so when it is used
+        if not (np.isfinite(ms).all() and (ms > 0).all()):
+            raise ArtifactMismatchError(
+                f"{self.path}: its metadata makes latencies impossible (e.g. {float(ms.min()):.3g} ms for a "
+                "covered subnet; overhead_ms or the calibration was damaged or edited); make it again")
+
     @property
     def num_blocks(self) -> int:
         """Distinct blocks in the table (each timed in ``meta["passes"]`` passes)."""

@@ -223,9 +223,41 @@ CASES = [
      "not an Optuna database (file is not a database)"),
     ("export: an accuracy table as the front", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
         str(w["acc"]), "--out", str(t / "m.onnx")], "an accuracy table of `nas collect`, not a front"),
+    ("export: the evaluated archs as the front", lambda w, t: _evaluated_as_front(w, t),
+     "not the front of its search"),
+    ("export: --out a folder, even with --force", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--arch",
+        "smallest", "--force", "--out", str(_folder(t / "m.onnx"))], "is a folder; expected the path"),
+    ("collect: --out a folder", lambda w, t: ["collect", "--supernet", str(w["ckpt"]), "--num-archs", "2",
+        "--out", str(_folder(t / "a.csv"))], "a folder; expected the path of the table"),
+    ("search: non-finite reference point", lambda w, t: _search(w, t, "--ref-point", "nan,inf"),
+     "ref_point (--ref-point): got (nan, inf)"),
+    ("search: a budget of 10^20", lambda w, t: _search(w, t)[:5] + ["--budget", str(10**20)] + _search(w, t)[7:],
+     "at most 10,000,000 evaluations"),
+    ("search: a table with a negative overhead", lambda w, t: _search(w, t, "--table", str(_copy_table(
+        w, t, lambda f, m: m.update(overhead_ms=-1000.0))), "--latency-max", "1"), "overhead_ms is -1000.0"),
+    ("show: a predictor manifest that is something else", lambda w, t: ["show", str(_foreign_predictor(w, t))],
+     "not a predictor's manifest"),
     ("export: front with a header only", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
         _yaml(t, "arch,accuracy,latency\n", "front.csv"), "--out", str(t / "m.onnx")], "no subnet in it"),
 ]
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _evaluated_as_front(world, tmp):
+    assert main(_search(world, tmp, "--quiet")) == 0
+    return ["export", "--supernet", str(world["ckpt"]), "--front", str(tmp / "s" / "evaluated.csv"),
+            "--out", str(tmp / "m.onnx")]
+
+
+def _foreign_predictor(world, tmp) -> Path:
+    folder = tmp / "pred"
+    folder.mkdir()
+    (folder / "predictor.json").write_text(world["table"].with_suffix(".json").read_text())
+    return folder
 
 
 def _study_of_other_inputs(world, tmp):

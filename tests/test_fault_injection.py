@@ -346,3 +346,11 @@ def test_an_output_held_by_one_writer_is_refused_to_another(tmp_path):
     with output_lock(target) as killed:
         assert killed
     assert not (tmp_path / ".acc.csv.lock").exists()
+    (tmp_path / "link.csv").symlink_to(target)  # a symlink and its target are one output
+    link = tmp_path / "link.csv"
+    with output_lock(target), pytest.raises(NASError, match="being written"), output_lock(link):
+        pass
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    with pytest.raises(NASError, match="a loop of symbolic links"), output_lock(tmp_path / "loop1"):
+        pass

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli._summary import Summary, add_json_flag, number, show
-from supernet.core import NASError
+from supernet.core import NASError, short
 
 KINDS = ("supernet checkpoint (.pt, pretrained:NAME)", "latency table (.csv/.json)",
          "latency validation report (.json)", "accuracy table (.csv with .csv.meta.json)",
@@ -111,6 +111,10 @@ def _latency_table(path: Path, check: bool) -> tuple[dict, Summary]:
     from latency_tables import read_table_meta, reference_precisions
 
     m = read_table_meta(path)
+    with open(path.with_suffix(".csv"), "rb") as fh:  # rows, without reading them: a cut table shows it
+        rows = max(0, sum(1 for _ in fh) - 1)
+    if m.get("complete") and rows != m.get("num_blocks", 0) * m.get("passes", 1):
+        m = {**m, "complete": False}
     record = {"kind": "latency table",
               **{k: v for k, v in m.items() if k not in ("space", "calibration", "previous_calibration")}}
     cal = m.get("calibration") or {}
@@ -121,7 +125,8 @@ def _latency_table(path: Path, check: bool) -> tuple[dict, Summary]:
         m, cal = table.meta, table.calibration or {}
         record["fingerprint"] = table.fingerprint()
     record["calibration"] = {k: v for k, v in cal.items() if k not in ("archs", "measured_ms")}
-    report = Summary(f"latency table: {m['device']} ({'complete' if m.get('complete') else 'INCOMPLETE'})")
+    state = "complete" if m.get("complete") else f"INCOMPLETE: {rows} block timings in its .csv"
+    report = Summary(f"latency table: {m['device']} ({state})")
     report.fact("device", f"{m['cpu_model']}, {m.get('runtime_version')}, {m.get('provider', 'CPU')}, "
                           f"{m['threads']} thread(s), batch {m['batch_size']}, {m.get('precision', 'fp32')}")
     report.fact("space", f"{m['space_name']} (hash {m['space_hash']}), {m.get('num_blocks')} blocks at "
@@ -176,6 +181,10 @@ def _predictor(folder: Path) -> tuple[dict, Summary]:
     rows, record = [], {"kind": "accuracy predictor", "models": {}, "best": best}
     for file in models:
         meta = _json(file)
+        if not isinstance(meta, dict) or meta.get("format") != "ofa-nas-predictor" or "kind" not in meta:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise NASError(f"{file}: not a predictor's manifest (format {short(got)}, expected "
+                           "'ofa-nas-predictor'); fit the predictor again")
         keys = ("kind", "metric", "supernet_hash", "space_hash")
         record["models"][meta["kind"]] = {k: meta.get(k) for k in keys}
         s = scores.get(meta["kind"], {})

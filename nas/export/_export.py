@@ -126,6 +126,10 @@ def arch_from_front(path: str | Path, rank: int = 0) -> ArchConfig:
                        "front.csv of `nas search`") from None
     if "arch" not in frame.columns:
         raise NASError(f"{path}: no 'arch' column; expected the front.csv of `nas search`")
+    searched = (path.parent / "summary.json").exists() and (path.parent / "front.csv").exists()
+    if path.name != "front.csv" and searched:
+        raise NASError(f"{path}: not the front of its search (every arch it evaluated, unranked); its front "
+                       f"is {path.parent / 'front.csv'}")
     if Path(f"{path}.meta.json").exists() or "plan_index" in frame.columns:
         raise NASError(f"{path}: an accuracy table of `nas collect`, not a front; give the front.csv a "
                        "`nas search` wrote (its rows are ranked), or pick one subnet with --arch")
@@ -295,6 +299,10 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
         arch = arch.with_precision(parse_precision(config.precision, space.num_stages) or "fp32")
     policy = arch.policy() if arch.quantized else None
     fp32_out = out if policy is None else out.with_name(f"{out.stem}.fp32.onnx")
+    folders = [str(p) for p in (out, card_path, fp32_out) if p.is_dir()]
+    if folders:
+        raise NASError(f"--out: {', '.join(folders)} is a folder; expected the path of the model to write "
+                       "(.onnx)")
     check_outputs([out, card_path, fp32_out], force=config.force or redo, what="export")
     partial = {fp32_out: fp32_out.with_name(f".{fp32_out.stem}.partial.onnx"),
                out: out.with_name(f".{out.stem}.partial.onnx")}  # the files until they are checked
@@ -391,9 +399,13 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
         card["finetuned"] = finetuned
     if config.latency_max is not None:
         card["budget"] = _verdict(card, config.latency_max, table is not None)
-    for final, path in partial.items():  # checked: in place, then the card that describes them
-        os.replace(path, final)
-    atomic_write_json(card_path, card)
+    try:
+        for final, path in partial.items():  # checked: in place, then the card that describes them
+            os.replace(path, final)
+        atomic_write_json(card_path, card)
+    finally:
+        for path in partial.values():
+            path.unlink(missing_ok=True)
     log.info("wrote %s (test acc %.2f %%, %.3f ms, parity %.1e) and %s", out, test_acc,
              card["measured_latency_ms"], parity, card_path)
     return card

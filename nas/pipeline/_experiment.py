@@ -77,6 +77,7 @@ class SearchStage:
 
     def __post_init__(self) -> None:
         _positive_int("search.budget", self.budget)
+        check(self.budget <= 10_000_000, "search.budget", self.budget, "at most 10,000,000 evaluations")
         _positive_int("search.verify_top", self.verify_top)
         check(is_num(self.margin) and 0.0 <= self.margin < 0.5, "search.margin", self.margin,
               "a fraction in [0, 0.5)")

@@ -24,6 +24,9 @@ COSTS = ("latency", "macs", "params", "peak_memory_bytes", "weight_bytes")
 BACKENDS = ("local", "ray")
 
 
+MAX_BUDGET = 10_000_000
+
+
 def _bad(key: str, value, expected: str) -> ConfigError:
     flag = "--" + key.replace("_", "-")
     return ConfigError(f"SearchConfig.{key} ({flag}): got {value!r}, expected {expected}")
@@ -94,6 +97,9 @@ class SearchConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _bad(key, value, "a positive integer")
+        if self.budget > MAX_BUDGET:
+            raise _bad("budget", self.budget, f"at most {MAX_BUDGET:,} evaluations (about an hour with a "
+                       "predictor; more is no search a front needs)")
         if self.objectives is not None:
             unknown = [n for n in self.objectives if n not in ("accuracy", *COSTS)]
             if unknown or not self.objectives:
@@ -102,6 +108,8 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and not (is_num(value) and value > 0):
                 raise _bad(key, value, "a positive, finite number (leave it out for no bound)")
+        if self.ref_point is not None and not all(is_num(v) for v in self.ref_point):
+            raise _bad("ref_point", self.ref_point, "finite numbers, one per objective")
         acc = self.accuracy_min
         if acc is not None and not (is_num(acc) and 0 <= acc <= 100):
             raise _bad("accuracy_min", self.accuracy_min, "a percentage in [0, 100] (leave it out for no "

@@ -192,7 +192,12 @@ def collect(cfg: CollectConfig, *, progress: bool = False) -> pd.DataFrame:
     from supernet import load_checkpoint
     from supernet.core import progress as show_progress
 
+    if Path(cfg.out).is_dir():
+        raise NASError(f"--out {cfg.out}: a folder; expected the path of the table to write (.csv)")
     payload = load_checkpoint(cfg.supernet)
+    if payload.get("kind") == "finetuned-subnet":
+        raise NASError(f"{cfg.supernet}: a fine-tuned subnet (nas finetune), not a supernet; collect "
+                       "measures the subnets of a supernet: give the supernet it came from")
     space = SearchSpace.from_dict(payload["space"]).with_precision(cfg.precision)
     meta = _meta(cfg, payload, space)
     if cfg.device.startswith("cuda"):

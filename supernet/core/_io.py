@@ -294,19 +294,30 @@ def output_lock(path: str | Path) -> Iterator[bool]:
     killed process, so a stale file never blocks a rerun."""
     import fcntl
 
-    path = Path(path)
+    try:  # a symlink and its target are one output, and so share one lock
+        path = Path(path).resolve()
+    except RuntimeError:
+        raise NASError(f"{path}: a loop of symbolic links; choose another output") from None
     lock = path.with_name(f".{path.name}.lock")
     check_writable(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
     killed = lock.exists()
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
             raise NASError(f"{path} is being written by another process now ({holder}); wait for it to end "
                            "or choose another output") from None
+        try:  # the lock file a finished holder removed is not the one to hold: open the new one
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         try:

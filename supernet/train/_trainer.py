@@ -211,8 +211,8 @@ def stop_if_diverged(loss: float, env: DistEnv, where: str, optimizer) -> None:
     lr = optimizer.param_groups[0]["lr"]
     raise NASError(f"{where}: the loss is {loss} (not a finite number); training stopped before this step "
                    f"changed any weight, and the checkpoint keeps the last finished epoch. Likely cause: a "
-                   f"learning rate too high for this model and batch size (now {lr:.3g}); lower it "
-                   "(e.g. --set train.lr=...) and start again with --force")
+                   f"learning rate too high for this model and batch size (now {lr:.3g}); lower it (a "
+                   "phase's lr in the config, --lr for nas finetune) and start again with --force")
 
 
 def check_run_dir(out: Path, ckpt_path: Path, names: Sequence[str], *, resume: bool, force: bool,

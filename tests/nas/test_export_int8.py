@@ -48,8 +48,17 @@ def test_int8_export_whole_and_mixed(tmp_path):
     assert mixed["quantization"]["int8_bytes"] > q["int8_bytes"]  # the fp32 head keeps its float weights
 
 
-def test_a_drop_over_the_allowed_one_is_refused(tmp_path, capsys):
-    code, card = _export(tmp_path, "m", "--precision", "int8", "--max-accuracy-drop", "-100")
+def test_a_drop_over_the_allowed_one_is_refused(tmp_path, capsys, monkeypatch):
+    import nas.export._export as export
+
+    real = export.onnx_predictions
+
+    def int8_one_class_off(session, x):  # the int8 model (not the fp32 twin) made worse, for certain
+        predicted = real(session, x)
+        return predicted if ".fp32." in str(session._model_path) else (predicted + 1) % 10
+
+    monkeypatch.setattr(export, "onnx_predictions", int8_one_class_off)
+    code, card = _export(tmp_path, "m", "--precision", "int8", "--max-accuracy-drop", "1")
     assert code == 2 and card is None
     assert "pp of validation accuracy" in capsys.readouterr().err
     assert (tmp_path / "m.failed.onnx").is_file() and not (tmp_path / "m.onnx").exists()
