@@ -66,11 +66,11 @@ def read_arch(text: str, supernet: str | None = None):
     print it (``r24[k5e6,k3e4|...]``), ``smallest`` or ``largest``."""
     from supernet import ArchConfig, NASError, SearchSpace, load_checkpoint
 
-    path = Path(text)
+    path, where = Path(text), "--arch"
     if path.suffix == ".json" or path.is_file():
         if not path.is_file():
             raise NASError(f"--arch: file {text!r} does not exist")
-        text = path.read_text()
+        text, where = path.read_text(), f"--arch {path}"
     elif not text.strip().startswith("{"):
         if supernet is None:
             raise NASError(f"--arch {text[:60]!r}: a compact arch string needs --supernet (its space "
@@ -82,11 +82,11 @@ def read_arch(text: str, supernet: str | None = None):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise NASError(f"--arch: not valid JSON ({err.msg} at character {err.pos}): {text[:60]!r}") from None
+        raise NASError(f"{where}: not valid JSON ({err.msg} at character {err.pos}): {text[:60]!r}") from None
     if isinstance(data, dict) and "arch" in data:  # a model card or a front.json entry
         data = data["arch"]
     if not isinstance(data, dict):
-        raise NASError(f"--arch: expected an arch JSON file or object, got {text[:60]!r}")
+        raise NASError(f"{where}: expected an arch JSON file or object, got {text[:60]!r}")
     return ArchConfig.from_dict(data)
 
 
