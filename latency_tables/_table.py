@@ -140,6 +140,9 @@ class LatencyTable(CostModel):
         import json
 
         csv, meta_path = table_paths(path)
+        if Path(f"{csv}.meta.json").is_file():
+            raise ArtifactMismatchError(f"{csv}: an accuracy table of `nas collect`, not a latency table; "
+                                        f"shipped tables: {list_tables()}")
         for p in (csv, meta_path):
             if not p.is_file():
                 raise ArtifactMismatchError(

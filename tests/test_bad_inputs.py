@@ -151,6 +151,10 @@ CASES = [
         "--latency-max", "1"), "row 2 repeats an earlier row's"),
     ("search: a table missing rows", lambda w, t: _search(w, t, "--table", str(_copy_table(
         w, t, lambda f, m: f.iloc[:-5])), "--latency-max", "1"), "its metadata"),
+    ("search: an accuracy table as the table", lambda w, t: _search(w, t, "--table", str(w["acc"]), "--latency-max",
+                                                                     "1"), "an accuracy table of `nas collect`"),
+    ("export: a supernet as --weights", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--weights",
+        str(w["ckpt"]), "--out", str(t / "m.onnx")], "a supernet checkpoint, not a fine-tuned subnet"),
     ("search: missing table", lambda w, t: _search(w, t, "--table", str(t / "none.csv"), "--latency-max", "1"),
      "does not exist"),
     ("show: not an artifact", lambda w, t: ["show", _yaml(t, "{}", "notes.json")], "not an artifact"),
@@ -237,6 +241,8 @@ CASES = [
         w, t, lambda f, m: m.update(overhead_ms=-1000.0))), "--latency-max", "1"), "overhead_ms is -1000.0"),
     ("show: a predictor manifest that is something else", lambda w, t: ["show", str(_foreign_predictor(w, t))],
      "not a predictor's manifest"),
+    ("export: a front of another space", lambda w, t: _front_of_another_space(w, t),
+     "was it searched in the space of another supernet"),
     ("export: front with a header only", lambda w, t: ["export", "--supernet", str(w["ckpt"]), "--front",
         _yaml(t, "arch,accuracy,latency\n", "front.csv"), "--out", str(t / "m.onnx")], "no subnet in it"),
 ]
@@ -250,6 +256,13 @@ def _folder(path: Path) -> Path:
 def _evaluated_as_front(world, tmp):
     assert main(_search(world, tmp, "--quiet")) == 0
     return ["export", "--supernet", str(world["ckpt"]), "--front", str(tmp / "s" / "evaluated.csv"),
+            "--out", str(tmp / "m.onnx")]
+
+
+def _front_of_another_space(world, tmp):
+    assert main(["search", "--predictor", "pretrained:fmnist_small", "--budget", "20", "--quiet",
+                 "--out", str(tmp / "other")]) == 0
+    return ["export", "--supernet", str(world["ckpt"]), "--front", str(tmp / "other" / "front.csv"),
             "--out", str(tmp / "m.onnx")]
 
 

@@ -92,11 +92,14 @@ def read_arch(text: str, supernet: str | None = None):
 
 def run(args) -> int:
     from nas.export import ExportConfig, arch_from_front, export_subnet
-    from supernet import ArchConfig, NASError, load_checkpoint
+    from supernet import ArchConfig, NASError, SearchSpace, SpaceError, load_checkpoint
 
     supernet, tuned = args.supernet, None
     if args.weights:
         tuned = load_checkpoint(args.weights)
+        if tuned.get("kind") != "finetuned-subnet":
+            raise NASError(f"--weights {args.weights}: a supernet checkpoint, not a fine-tuned subnet (nas "
+                           "finetune); give it as --supernet with --arch or --front")
         supernet = supernet or tuned.get("supernet")
     if not supernet:
         raise NASError("--supernet is required (or --weights of a fine-tuned subnet, which records it)")
@@ -105,8 +108,15 @@ def run(args) -> int:
         searched = Path(args.front).with_name("summary.json")
         with contextlib.suppress(OSError, ValueError, AttributeError):
             budget = json.loads(searched.read_text()).get("latency_budget_ms")
-    if args.arch or args.front:
-        arch = read_arch(args.arch, supernet) if args.arch else arch_from_front(args.front, args.rank)
+    if args.arch:
+        arch = read_arch(args.arch, supernet)
+    elif args.front:
+        arch = arch_from_front(args.front, args.rank)
+        try:
+            SearchSpace.from_dict(load_checkpoint(supernet)["space"]).validate(arch)
+        except SpaceError as err:
+            raise NASError(f"--front {args.front}, rank {args.rank}: {err}; was it searched in the space of "
+                           f"another supernet than {supernet}?") from None
     elif tuned is not None and "arch" in tuned:
         arch = ArchConfig.from_dict(tuned["arch"])
     else:

@@ -101,7 +101,7 @@ class FinetuneStage:
     def __post_init__(self) -> None:
         check(is_int(self.epochs) and self.epochs >= 0, "finetune.epochs", self.epochs,
               "an integer >= 0 (0: no fine-tuning)")
-        check(is_num(self.lr) and self.lr > 0, "finetune.lr", self.lr, "a positive number")
+        check(is_num(self.lr) and 0 < self.lr <= 1e3, "finetune.lr", self.lr, "a positive number up to 1000")
         check(isinstance(self.teacher, str) and self.teacher != "", "finetune.teacher", self.teacher,
               "largest, none or a checkpoint path")
 

@@ -21,6 +21,8 @@ DISTILL = ("teacher", "inplace", "none")
 AMP = ("off", "bf16")
 
 
+MAX_LR = 1e3  # far above any learning rate that trains; above it the optimizer overflows, not the loss
+
 def _choices(where: str, value: Any, number: bool = False) -> tuple | None:
     if value is None:
         return None
@@ -64,7 +66,8 @@ class PhaseConfig:
         check(isinstance(self.name, str) and self.name != "", "phases[].name", self.name,
                "a non-empty string")
         check(is_int(self.epochs) and self.epochs > 0, f"{w}.epochs", self.epochs, "a positive integer")
-        check(is_num(self.lr) and self.lr > 0, f"{w}.lr", self.lr, "a positive number")
+        check(is_num(self.lr) and 0 < self.lr <= MAX_LR, f"{w}.lr", self.lr,
+              f"a positive number up to {MAX_LR:g}")
         check(is_int(self.subnets_per_step) and self.subnets_per_step > 0, f"{w}.subnets_per_step",
                self.subnets_per_step, "a positive integer")
         for name in ("kernels", "expands", "depths", "resolutions"):

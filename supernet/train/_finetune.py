@@ -41,7 +41,7 @@ from supernet.core import progress as show_progress
 from supernet.data import DataConfig, build_data, resize
 from supernet.nn import Subnet, memory_format
 from supernet.space import ArchConfig, SearchSpace
-from supernet.train._config import OptimConfig, PhaseConfig
+from supernet.train._config import MAX_LR, OptimConfig, PhaseConfig
 from supernet.train._curves import plot_curves, read_metrics
 from supernet.train._distributed import (
     average_gradients,
@@ -99,7 +99,7 @@ class FinetuneConfig:
               "a checkpoint path or pretrained:NAME")
         object.__setattr__(self, "supernet", str(self.supernet))
         check(is_int(self.epochs) and self.epochs > 0, "epochs", self.epochs, "a positive integer")
-        check(is_num(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
+        check(is_num(self.lr) and 0 < self.lr <= MAX_LR, "lr", self.lr, f"a positive number up to {MAX_LR:g}")
         check(is_num(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs, "warmup_epochs",
               self.warmup_epochs, f"a number in [0, epochs={self.epochs})")
         check(isinstance(self.teacher, str) and self.teacher != "", "teacher", self.teacher,

@@ -131,7 +131,7 @@ def test_a_diverging_run_stops_at_the_step_and_keeps_the_last_good_epoch(tmp_pat
     epoch and step, and the checkpoint and metrics keep the last finished epoch, no NaN."""
     phases = [{"name": "full", "epochs": 1, "lr": 0.1, "kd": False, "kernels": [5], "expands": [3],
                "depths": [2]},
-              {"name": "wild", "epochs": 1, "lr": 1e38, "kd": False, "kernels": [5], "expands": [3],
+              {"name": "wild", "epochs": 1, "lr": 1e3, "kd": False, "kernels": [5], "expands": [3],
                "depths": [2]}]
     cfg = load_train_config(write_config(tmp_path, phases, train={"max_steps_per_epoch": 6}))
     with pytest.raises(NASError, match=r"wild epoch 1, step \d: the loss is (nan|inf) \(not a finite"):
