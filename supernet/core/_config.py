@@ -1,9 +1,10 @@
 """Configuration plumbing shared by every config and file a user writes: `ConfigError`, the
 one check helper, building a dataclass from a mapping with unknown keys named, and bounded
-YAML (``yaml.safe_load``, size- and alias-bomb-limited)."""
+YAML (PyYAML's safe loader, size- and alias-bomb-limited)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -51,7 +52,7 @@ def build_config(cls: type, where: str, data: Any):
 
 
 def read_yaml(path: str | Path, what: str = "config file") -> Any:
-    """A YAML file parsed with ``yaml.safe_load``; `ConfigError` if missing or invalid."""
+    """A YAML file parsed with PyYAML's safe loader; `ConfigError` if missing or invalid."""
     import yaml
 
     path = Path(path)
@@ -61,7 +62,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
         raise ConfigError(f"{path}: {path.stat().st_size:,} bytes; a {what} is at most "
                           f"{MAX_CONFIG_BYTES:,} bytes")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_safe_loader())
     except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise ConfigError(f"{path}: not valid YAML ({short(str(err), 300)})") from None
     _bounded(data, path)
@@ -69,6 +70,23 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
 
 
 MAX_CONFIG_BYTES, MAX_CONFIG_NODES = 1 << 20, 100_000
+
+
+@functools.cache
+def _safe_loader():
+    """``yaml.SafeLoader`` that also reads ``1e-3`` and ``1e308`` as numbers, as YAML 1.2 and
+    every config a person writes mean them (YAML 1.1, PyYAML's default, reads an exponent
+    without a dot as a string: ``lr: 1e-3`` would be refused as text)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    exponent = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789"))
+    return Loader
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
@@ -86,7 +104,7 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
             parsed[key.strip()] = text.strip()
             continue
         try:
-            parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
+            parsed[key.strip()] = yaml.load(text, Loader=_safe_loader()) if text.strip() else None
         except yaml.YAMLError:
             raise ConfigError(f"--set {short(item)}: the value is not valid YAML") from None
     return parsed

@@ -91,3 +91,14 @@ def test_committed_configs_are_valid(name):
         pytest.skip(f"{path.name} not present")
     cfg = load_train_config(path)
     assert cfg.phases[0].name and cfg.total_epochs > 0
+
+
+def test_numbers_written_with_an_exponent_are_numbers(tmp_path):
+    """``lr: 1e-3`` is a number in a config file and in ``--set`` (YAML 1.1 would read it as
+    text and the config would refuse it as such)."""
+    path = tmp_path / "c.yaml"
+    phase = yaml.safe_dump({**config(), "phases": [{**PHASE, "lr": "LR"}]}).replace("LR", "1e-3")
+    path.write_text(phase)
+    assert load_train_config(path).phases[0].lr == 0.001
+    assert parse_assignments(["train.weight_decay=3E-5", "name=1e3x"]) == {"train.weight_decay": 3e-5,
+                                                                           "name": "1e3x"}
