@@ -6,6 +6,7 @@ made exactly as a local build makes one (same chunks, reference scaling, calibra
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import shutil
@@ -132,13 +133,14 @@ def _read_bundle(path: str | Path) -> dict:
 
 def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str], float], dict]:
     try:
-        rows = pd.read_csv(path, dtype={"bundle_id": str, "job": str, "model": str})
+        data = Path(path).read_bytes()
+        rows = pd.read_csv(io.BytesIO(data), dtype={"bundle_id": str, "job": str, "model": str})
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise ArtifactMismatchError(f"{path}: not readable probe results ({short(str(err))})") from None
     missing = {"bundle_id", "job", "model", "ms"} - set(rows.columns)
     if missing:
         raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
-    cut = not Path(path).read_bytes().endswith(b"\n")  # probe_runner writes whole lines: this one was cut
+    cut = not data.endswith(b"\n")  # probe_runner writes whole lines: this one was cut
     incomplete = rows[["bundle_id", "job", "model"]].isna().any(axis=1).to_numpy()
     if cut or incomplete.any():
         row = len(rows) if cut else int(np.flatnonzero(incomplete)[0]) + 1

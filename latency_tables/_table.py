@@ -166,7 +166,7 @@ class LatencyTable(CostModel):
         table = cls(frame, meta)
         table.path = csv
         if meta.get("complete"):
-            table.check_predictions()
+            table._check_predictions()
         if space is not None:
             table.check_space(space)
         return table
@@ -178,7 +178,7 @@ class LatencyTable(CostModel):
         return csv
 
     # ---------------------------------------------------------------- querying
-    def check_predictions(self) -> None:
+    def _check_predictions(self) -> None:
         """The smallest and largest subnet the table covers get a positive, finite latency;
         else metadata that predictions depend on (overhead, calibration) was damaged."""
         space = self.covered_space

@@ -26,7 +26,7 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
         "import_ofa",
     ),
     "supernet._peek": (
-        "file_hash", "peek_checkpoint"
+        "checkpoint_record", "file_hash", "peek_checkpoint"
     ),
     "supernet._pretrained": (
         "PRETRAINED_DIR", "list_pretrained", "pretrained_card", "resolve_checkpoint"

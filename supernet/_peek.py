@@ -15,7 +15,7 @@ from typing import Any
 from supernet._pretrained import resolve_checkpoint
 from supernet.core import ArtifactMismatchError
 
-__all__ = ["TensorInfo", "file_hash", "peek_checkpoint"]
+__all__ = ["TensorInfo", "checkpoint_record", "file_hash", "peek_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,18 @@ def peek_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or "model" not in payload or "space" not in payload:
         raise ArtifactMismatchError(f"{path}: expected a supernet checkpoint with 'model' and 'space'")
     return payload
+
+
+def checkpoint_record(path: str | Path) -> dict[str, Any]:
+    """What a checkpoint records, for reading its space, config and metrics: `peek_checkpoint`
+    (no torch, each tensor a `TensorInfo`), or, for a file it cannot read, `load_checkpoint`,
+    which reads it safely with torch or says what is wrong."""
+    try:
+        return peek_checkpoint(path)
+    except ArtifactMismatchError:
+        from supernet._checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
 
 
 _STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",

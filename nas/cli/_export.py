@@ -64,7 +64,7 @@ def read_arch(text: str, supernet: str | None = None):
     """The arch ``--arch`` names: a JSON file or object (a model card or front.json entry
     works too), or, read with the space of ``supernet``, a compact string as the summaries
     print it (``r24[k5e6,k3e4|...]``), ``smallest`` or ``largest``."""
-    from supernet import ArchConfig, NASError, SearchSpace, load_checkpoint
+    from supernet import ArchConfig, NASError, SearchSpace, checkpoint_record
 
     path, where = Path(text), "--arch"
     if path.suffix == ".json" or path.is_file():
@@ -75,7 +75,7 @@ def read_arch(text: str, supernet: str | None = None):
         if supernet is None:
             raise NASError(f"--arch {text[:60]!r}: a compact arch string needs --supernet (its space "
                            "reads it)")
-        space = SearchSpace.from_dict(load_checkpoint(supernet)["space"])
+        space = SearchSpace.from_dict(checkpoint_record(supernet)["space"])
         if text.strip() in ("smallest", "largest"):
             return getattr(space, text.strip())()
         return space.parse_arch(text)
@@ -92,11 +92,11 @@ def read_arch(text: str, supernet: str | None = None):
 
 def run(args) -> int:
     from nas.export import ExportConfig, arch_from_front, export_subnet
-    from supernet import ArchConfig, NASError, SearchSpace, SpaceError, load_checkpoint
+    from supernet import ArchConfig, NASError, SearchSpace, SpaceError, checkpoint_record
 
     supernet, tuned = args.supernet, None
     if args.weights:
-        tuned = load_checkpoint(args.weights)
+        tuned = checkpoint_record(args.weights)
         if tuned.get("kind") != "finetuned-subnet":
             raise NASError(f"--weights {args.weights}: a supernet checkpoint, not a fine-tuned subnet (nas "
                            "finetune); give it as --supernet with --arch or --front")
@@ -113,7 +113,7 @@ def run(args) -> int:
     elif args.front:
         arch = arch_from_front(args.front, args.rank)
         try:
-            SearchSpace.from_dict(load_checkpoint(supernet)["space"]).validate(arch)
+            SearchSpace.from_dict(checkpoint_record(supernet)["space"]).validate(arch)
         except SpaceError as err:
             raise NASError(f"--front {args.front}, rank {args.rank}: {err}; was it searched in the space of "
                            f"another supernet than {supernet}?") from None

@@ -45,7 +45,7 @@ def run(args) -> int:
 
     from nas.cli._export import read_arch
     from nas.export import arch_from_front
-    from supernet import DataConfig, FinetuneConfig, OptimConfig, finetune, load_checkpoint
+    from supernet import DataConfig, FinetuneConfig, OptimConfig, checkpoint_record, finetune
     from supernet.train import shutdown_distributed
 
     arch = read_arch(args.arch, args.supernet) if args.arch else arch_from_front(args.front, args.rank)
@@ -53,7 +53,7 @@ def run(args) -> int:
                                ("max_steps_per_epoch", args.max_steps_per_epoch)) if v is not None}
     data = None
     if args.data_dir is not None:
-        stored = (load_checkpoint(args.supernet).get("config") or {}).get("data", {})
+        stored = (checkpoint_record(args.supernet).get("config") or {}).get("data", {})
         data = dataclasses.replace(DataConfig(**stored), path=args.data_dir)
     config = FinetuneConfig(supernet=args.supernet, arch=arch, epochs=args.epochs, lr=args.lr,
                             teacher=args.teacher, seed=args.seed, data=data, train=OptimConfig(**train))

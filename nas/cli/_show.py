@@ -68,14 +68,9 @@ def describe(text: str, check: bool = True) -> tuple[dict, Summary]:
 
 
 def _checkpoint(text: str) -> tuple[dict, Summary]:
-    from supernet import ArtifactMismatchError, SearchSpace, file_hash, peek_checkpoint, resolve_checkpoint
+    from supernet import SearchSpace, checkpoint_record, file_hash, resolve_checkpoint
 
-    try:
-        payload = peek_checkpoint(text)  # without torch: seconds faster
-    except ArtifactMismatchError:
-        from supernet import load_checkpoint
-
-        payload = load_checkpoint(text)  # reads what it can, or says what is wrong
+    payload = checkpoint_record(text)  # without torch when it can: seconds faster
     space = SearchSpace.from_dict(payload["space"])
     phases = [p["name"] for p in (payload.get("config") or {}).get("phases", [])]
     metrics = payload.get("metrics") or {}

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from nas.pipeline._search import MAX_BUDGET
 from supernet import TrainConfig, load_train_config
 from supernet.core import check, is_int, is_num, read_yaml, set_keys
+from supernet.train import MAX_LR
 
 __all__ = ["ExperimentConfig", "LatencyStage", "PredictorStage", "SearchStage", "load_experiment",
            "DEMO_CONFIG", "DEMO_TRAIN_CONFIG"]
@@ -77,7 +79,7 @@ class SearchStage:
 
     def __post_init__(self) -> None:
         _positive_int("search.budget", self.budget)
-        check(self.budget <= 10_000_000, "search.budget", self.budget, "at most 10,000,000 evaluations")
+        check(self.budget <= MAX_BUDGET, "search.budget", self.budget, f"at most {MAX_BUDGET:,} evaluations")
         _positive_int("search.verify_top", self.verify_top)
         check(is_num(self.margin) and 0.0 <= self.margin < 0.5, "search.margin", self.margin,
               "a fraction in [0, 0.5)")
@@ -101,7 +103,8 @@ class FinetuneStage:
     def __post_init__(self) -> None:
         check(is_int(self.epochs) and self.epochs >= 0, "finetune.epochs", self.epochs,
               "an integer >= 0 (0: no fine-tuning)")
-        check(is_num(self.lr) and 0 < self.lr <= 1e3, "finetune.lr", self.lr, "a positive number up to 1000")
+        check(is_num(self.lr) and 0 < self.lr <= MAX_LR, "finetune.lr", self.lr,
+              f"a positive number up to {MAX_LR:g}")
         check(isinstance(self.teacher, str) and self.teacher != "", "finetune.teacher", self.teacher,
               "largest, none or a checkpoint path")
 

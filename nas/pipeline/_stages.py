@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supernet.core import atomic_write_json
+from supernet.core import atomic_write_json, is_num
 
 __all__ = ["RECORD", "StageClock"]
 
@@ -82,8 +81,7 @@ def _signature(path: Path | None) -> tuple[int, int, int] | None:
 
 
 def _seconds(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok and value >= 0 else None
+    return float(value) if is_num(value) and value >= 0 else None
 
 
 def _read(path: Path) -> Any:

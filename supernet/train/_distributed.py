@@ -5,7 +5,6 @@ with the sampled subnets, which DDP's reducer does not expect."""
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import platform
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistEnv", "init_distributed", "average_gradients", "broadcast_state", "barrier",
-           "same_on_all_ranks", "finite_on_all_ranks", "gather_objects", "shutdown_distributed", "cpu_model",
+           "same_on_all_ranks", "gather_objects", "shutdown_distributed", "cpu_model",
            "device_label"]
 
 # Rank 0 alone evaluates and writes the checkpoint after each epoch while the others wait at
@@ -51,15 +50,18 @@ def init_distributed() -> DistEnv:
     return DistEnv(rank, dist.get_world_size() if dist.is_initialized() else 1, device)
 
 
-def average_gradients(model: nn.Module, env: DistEnv) -> None:
-    """All-reduce the mean gradient of every parameter in one flat buffer. A parameter with
-    no gradient (outside the sampled subnets: the same on every rank) is reduced as zeros
-    and keeps ``grad=None``, so the optimizer skips it as it would in one process."""
+def average_gradients(model: nn.Module, env: DistEnv, loss: float = 0.0) -> float:
+    """All-reduce the mean gradient of every parameter in one flat buffer, with the step's
+    ``loss`` riding along; returns the mean loss over the ranks (NaN or infinite when any
+    rank's was, so every rank sees a diverged step alike). A parameter with no gradient
+    (outside the sampled subnets: the same on every rank) is reduced as zeros and keeps
+    ``grad=None``, so the optimizer skips it as it would in one process."""
     if env.world == 1:
-        return
+        return loss
     params = [p for p in model.parameters() if p.requires_grad]
     used = [p.grad is not None for p in params]
-    flat = torch.cat([(p.grad if u else torch.zeros_like(p)).reshape(-1) for p, u in zip(params, used)])
+    flat = torch.cat([(p.grad if u else torch.zeros_like(p)).reshape(-1) for p, u in zip(params, used)]
+                     + [torch.tensor([loss], dtype=params[0].dtype, device=params[0].device)])
     dist.all_reduce(flat)
     flat /= env.world
     offset = 0
@@ -68,6 +70,7 @@ def average_gradients(model: nn.Module, env: DistEnv) -> None:
         if u:
             p.grad.copy_(flat[offset:offset + n].view_as(p))
         offset += n
+    return float(flat[-1])
 
 
 def broadcast_state(module: nn.Module, env: DistEnv) -> None:
@@ -86,16 +89,6 @@ def same_on_all_ranks(flag: bool, env: DistEnv) -> bool:
     t = torch.tensor([float(flag), -float(flag)], device=env.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)  # [max, -min]
     return bool(t[0] == -t[1])
-
-
-def finite_on_all_ranks(value: float, env: DistEnv) -> bool:
-    """Whether ``value`` is finite on every rank (all ranks get the same answer, so that they
-    stop together instead of leaving the others waiting in a collective)."""
-    if env.world == 1:
-        return math.isfinite(value)
-    t = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=env.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() == 0.0)
 
 
 def gather_objects(obj, env: DistEnv) -> list:

@@ -290,8 +290,8 @@ def _epoch(student, teacher, arch: ArchConfig, config: FinetuneConfig, epoch: in
         x = to_device(resize(x, arch.resolution), env.device, config.train.channels_last)
         optimizer.zero_grad(set_to_none=True)
         loss = train_step(student, teacher, [None], x, y.to(env.device), config.train)
-        stop_if_diverged(loss, env, f"fine-tune epoch {epoch + 1}, step {done + 1}", optimizer)
-        average_gradients(student, env)
+        stop_if_diverged(average_gradients(student, env, loss),
+                         f"fine-tune epoch {epoch + 1}, step {done + 1}", optimizer)
         optimizer.step()
         scheduler.step()
         total, done = total + loss, done + 1

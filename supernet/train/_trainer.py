@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -40,7 +41,6 @@ from supernet.train._distributed import (
     barrier,
     broadcast_state,
     device_label,
-    finite_on_all_ranks,
     init_distributed,
     same_on_all_ranks,
 )
@@ -190,8 +190,8 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
         optimizer.zero_grad(set_to_none=True)
         step_loss = train_step(model, teacher if phase.kd else None, archs, x, y.to(env.device), opt,
                                inplace=inplace)
-        stop_if_diverged(step_loss, env, f"{phase.name} epoch {epoch + 1}, step {done + 1}", optimizer)
-        average_gradients(model, env)
+        stop_if_diverged(average_gradients(model, env, step_loss),
+                         f"{phase.name} epoch {epoch + 1}, step {done + 1}", optimizer)
         optimizer.step()
         scheduler.step()
         total += step_loss
@@ -202,11 +202,12 @@ def _train_epoch(model, teacher, config: TrainConfig, p: int, epoch: int, data: 
     return round(total / max(done, 1), 5)
 
 
-def stop_if_diverged(loss: float, env: DistEnv, where: str, optimizer) -> None:
-    """Raise `NASError` on every rank at once when the step's loss is NaN or infinite on any
-    rank: nothing of the step is applied, and the checkpoint on disk keeps the last finished
-    epoch, where a rerun with a lower learning rate can start from."""
-    if finite_on_all_ranks(loss, env):
+def stop_if_diverged(loss: float, where: str, optimizer) -> None:
+    """Raise `NASError` when the step's ``loss`` (the mean over the ranks that
+    `average_gradients` returns, so every rank stops alike) is NaN or infinite: nothing of the
+    step is applied, and the checkpoint on disk keeps the last finished epoch, where a rerun
+    with a lower learning rate can start from."""
+    if math.isfinite(loss):
         return
     lr = optimizer.param_groups[0]["lr"]
     raise NASError(f"{where}: the loss is {loss} (not a finite number); training stopped before this step "
