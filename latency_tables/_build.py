@@ -29,7 +29,7 @@ from latency_tables._table import (
     with_precision_column,
 )
 from latency_tables._timing import Protocol, cpu_model, default_device_name, pinned, time_interleaved
-from latency_tables.backends import get_backend, list_backends, make_runner
+from latency_tables.backends import get_backend, int8_runtimes, list_backends, make_runner, ov_device
 from supernet import ArtifactMismatchError, BlockSpec, NASError, SearchSpace, Subnet, build_block, get_space
 from supernet.core import check_writable, holds_output
 from supernet.deploy import CPU_PROVIDER, check_provider
@@ -63,7 +63,7 @@ class BuildConfig:
     threads: int = 1
     batch_size: int = 1
     runtime: str = "ort"
-    provider: str = CPU_PROVIDER  # ONNX Runtime's execution provider (runtime ort)
+    provider: str = CPU_PROVIDER  # ONNX Runtime's execution provider, or OpenVINO's device (CPU, GPU, NPU)
     protocol: Protocol = field(default_factory=Protocol)
     chunk_size: int = 64
     passes: int = 3
@@ -83,15 +83,17 @@ class BuildConfig:
             raise NASError(f"BuildConfig.runtime: got {self.runtime!r}, expected one of {list_backends()}")
         if self.runtime == "ort":
             check_provider(self.provider)
+        elif self.runtime == "openvino":
+            ov_device(self.provider)
         elif self.provider != CPU_PROVIDER:
-            raise NASError(f"BuildConfig.provider: {self.provider!r} needs runtime 'ort', "
-                           f"got {self.runtime!r}")
+            raise NASError(f"BuildConfig.provider: {self.provider!r} needs runtime 'ort' (an execution "
+                           f"provider) or 'openvino' (a device), got runtime {self.runtime!r}")
         if self.precision not in SearchSpace.PRECISION_MODES:
             raise NASError(f"BuildConfig.precision: got {self.precision!r}, expected one of "
                            f"{list(SearchSpace.PRECISION_MODES)}")
-        if self.precision != "fp32" and self.runtime != "ort":
-            raise NASError(f"BuildConfig.precision {self.precision!r}: int8 blocks are timed in ONNX Runtime "
-                           f"only (runtime 'ort'), got runtime {self.runtime!r}")
+        if self.precision != "fp32" and self.runtime not in int8_runtimes():
+            raise NASError(f"BuildConfig.precision {self.precision!r}: int8 blocks are timed in "
+                           f"{int8_runtimes()} only, got runtime {self.runtime!r}")
         if self.calibration_archs == 1 or self.calibration_archs < 0:
             raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
                            "expected 0 (no calibration) or at least 2")
@@ -158,17 +160,21 @@ def _measure_chunk(specs: list[tuple[BlockSpec, str]], config: BuildConfig, spac
     interleaved loop."""
     b = config.batch_size
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
-        make = lambda module, shape, name, int8=False: make_runner(
+        # keyed by what defines each graph: the overhead and reference models come back in
+        # every chunk, a block in every pass (LiteRT's conversion of one takes about 2 s)
+        make = lambda module, shape, name, key, int8=False: make_runner(
             config.runtime, module, (b, *shape), threads=config.threads, workdir=Path(tmp), name=name,
-            provider=config.provider, quantize=int8)
-        runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead")}
+            provider=config.provider, quantize=int8, cache_key=(space.hash, key, b, int8))
+        runners = {_OVERHEAD: make(nn.ReLU(), (1, 8, 8), "overhead", _OVERHEAD)}
         for i, arch in enumerate(reference_archs(space, references)):
             runners[(_REFERENCE, i)] = make(Subnet.build(space.layout(arch)),
                                             (space.in_channels, arch.resolution, arch.resolution), f"ref{i}",
+                                            arch.to_json(),
                                             tuple(space.block_precisions(arch)) if arch.quantized else False)
         for i, (spec, precision) in enumerate(specs):
             shape = (spec.in_channels, spec.resolution, spec.resolution)
-            runners[spec, precision] = make(build_block(spec), shape, f"b{i}", precision == "int8")
+            runners[spec, precision] = make(build_block(spec), shape, f"b{i}", spec,
+                                            precision == "int8")
         times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
                                  threads=config.threads)
     result = {k: config.protocol.summary(v) for k, v in times.items()}

@@ -1,11 +1,25 @@
 """The runtimes a latency table is timed in, each a `Backend` registered where it is
-defined (``@register_backend``): ONNX Runtime (``ort``) and torch eager (``torch``).
+defined (``@register_backend``): ONNX Runtime (``ort``), OpenVINO (``openvino``), LiteRT
+(``litert``) and torch eager (``torch``). OpenVINO and LiteRT are optional extras, imported
+only when used.
 
     make_runner("ort", module, (1, 3, 32, 32), threads=1, workdir=tmp, name="b0")()
 """
 
-from latency_tables.backends import _torch  # noqa: F401  (registers the torch backend)
-from latency_tables.backends._base import Backend, get_backend, list_backends, make_runner, register_backend
+from latency_tables.backends import _litert, _openvino, _torch  # noqa: F401  (register themselves)
+from latency_tables.backends._base import (
+    Backend,
+    get_backend,
+    int8_runtimes,
+    list_backends,
+    make_runner,
+    register_backend,
+    runtime_module,
+)
+from latency_tables.backends._litert import export_tflite, tflite_interpreter
+from latency_tables.backends._openvino import OV_DEVICES, ov_compile, ov_device
 from latency_tables.backends._ort import export_model
 
-__all__ = ["Backend", "export_model", "get_backend", "list_backends", "make_runner", "register_backend"]
+__all__ = ["OV_DEVICES", "Backend", "export_model", "export_tflite", "get_backend", "int8_runtimes",
+           "list_backends", "make_runner", "ov_compile", "ov_device", "register_backend", "runtime_module",
+           "tflite_interpreter"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -13,7 +14,8 @@ from torch import nn
 from supernet import NASError
 from supernet.deploy import CPU_PROVIDER
 
-__all__ = ["Backend", "get_backend", "list_backends", "make_runner", "register_backend"]
+__all__ = ["Backend", "get_backend", "list_backends", "make_runner", "register_backend", "runtime_module",
+           "int8_runtimes"]
 
 _BACKENDS: dict[str, Backend] = {}
 
@@ -37,6 +39,17 @@ class Backend(abc.ABC):
         ``x``."""
 
 
+def runtime_module(module: str, extra: str | None = None):
+    """The optional runtime package ``module``, or an error naming the extra that installs
+    it (``pip install -e ".[openvino]"``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = extra or module.split(".")[0]
+        raise NASError(f"this needs the {extra!r} runtime, which is not installed ({exc}); install it with "
+                       f"pip install -e \".[{extra}]\" (or pip install \"ofa-nas[{extra}]\")") from None
+
+
 def register_backend(cls: type[Backend]) -> type[Backend]:
     """Class decorator: make a backend available under its ``name``."""
     _BACKENDS[cls.name] = cls()
@@ -45,6 +58,11 @@ def register_backend(cls: type[Backend]) -> type[Backend]:
 
 def list_backends() -> list[str]:
     return sorted(_BACKENDS)
+
+
+def int8_runtimes() -> list[str]:
+    """The runtimes that time int8 models."""
+    return [name for name in list_backends() if _BACKENDS[name].int8]
 
 
 def get_backend(runtime: str) -> Backend:
@@ -63,7 +81,7 @@ def make_runner(runtime: str, module: nn.Module, input_shape: tuple[int, ...], *
     independent runners (one session each)."""
     backend = get_backend(runtime)
     if quantize and not backend.int8:
-        raise NASError(f"int8 models are timed in ONNX Runtime only (runtime 'ort'), not {runtime!r}")
+        raise NASError(f"int8 models are timed in {int8_runtimes()} only, not in runtime {runtime!r}")
     runners = backend.runners(module, torch.randn(input_shape), threads=threads, workdir=Path(workdir),
                               name=name, sessions=sessions, cache_key=cache_key, provider=provider,
                               quantize=quantize)
