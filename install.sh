@@ -10,7 +10,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
-$PIP -e ".[dev]"
+$PIP -e ".[dev,openvino,litert]"  # the other runtimes too, so that their tests run
 # MIT's own once-for-all package, only for the test that proves `nas import-ofa` equal to it;
 # --no-deps: it asks for torch (present) and imports torchvision only for data loaders
 $PIP --no-deps "ofa==0.1.0.post202307202001"

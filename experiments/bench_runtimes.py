@@ -8,7 +8,8 @@ found with each runtime's table timed in every runtime (what a wrong-runtime tab
                                          [--spaces fmnist_small:28 ofa_mbv3:160] [--int8] [--report-only]
 
 Resumable: every table and report is kept in ``--work`` and reused. Writes
-``experiments/results/runtimes.json`` and ``runtimes.png``. Needs the extras:
+``experiments/results/runtimes.json`` and ``runtimes.png`` (a space measured by an earlier
+run on the same machine is kept, so spaces and runtimes can be measured in several runs). Needs the extras:
 ``pip install -e ".[openvino,litert]"``. Stop other work first: this times.
 """
 
@@ -169,6 +170,11 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     summary = {"device": default_device_name(), "cpu_model": cpu_model(), "threads": 1,
                "targets": TARGETS, "spaces": {}, "load_average_start": list(os.getloadavg())}
+    if args.out.exists():  # spaces measured by an earlier run on this machine stay
+        earlier = json.loads(args.out.read_text())
+        if earlier.get("device") == summary["device"]:
+            summary["spaces"] = earlier.get("spaces", {})
+            summary["runs"] = earlier.get("runs", []) + [earlier.get("command")]
     for item in args.spaces:
         space, res = item.split(":")
         res = int(res)

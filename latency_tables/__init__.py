@@ -20,6 +20,9 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
     "latency_tables._cost_model": (
         "CostModel", "EfficiencyTable"
     ),
+    "latency_tables._ofa_lut": (
+        "import_ofa_lut",
+    ),
     "latency_tables._measure": (
         "Measured", "measure_archs", "measure_subnets"
     ),

@@ -34,7 +34,7 @@ from latency_tables._shipped import default_table_name
 from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, block_key, table_paths
 from latency_tables._timing import device_name
-from latency_tables.backends import export_model
+from latency_tables.backends import export_model, export_tflite
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
@@ -49,16 +49,19 @@ __all__ = ["write_bundle", "import_results", "RUNNER"]
 
 log = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("probe_runner.py")
+BUNDLE_RUNTIMES = ("ort", "openvino", "litert")  # what probe_runner.Runtime runs
 FORMAT = "ofa-nas-probe/2"  # probe_runner.FORMAT
 
 
 def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -> Path:
-    """``out`` (a .zip): ``manifest.json``, ``models/*.onnx`` and ``probe_runner.py``; the
-    runner is also written beside it. Only the ONNX runtime can time a bundle."""
+    """``out`` (a .zip): ``manifest.json``, ``models/*.onnx`` (``*.tflite`` for LiteRT) and
+    ``probe_runner.py``; the runner is also written beside it. It times the bundle with the
+    config's runtime (ONNX Runtime, OpenVINO or LiteRT), which is all it needs besides numpy."""
     from supernet.core import progress
 
-    if config.runtime != "ort":
-        raise NASError(f"a probe bundle is timed with ONNX Runtime: runtime {config.runtime!r} has none")
+    if config.runtime not in BUNDLE_RUNTIMES:
+        raise NASError(f"a probe bundle is timed with one of {list(BUNDLE_RUNTIMES)}: runtime "
+                       f"{config.runtime!r} has no standalone runner")
     out = Path(out)
     if out.suffix != ".zip":
         raise NASError(f"bundle path {str(out)!r}: expected a .zip file name")
@@ -97,7 +100,7 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
              for g, start in enumerate(range(0, len(cal), group))]
     manifest = {
         "format": FORMAT, "meta": config.metadata(whole), "protocol": asdict(config.protocol),
-        "threads": config.threads, "provider": config.provider, "models": shapes,
+        "threads": config.threads, "provider": config.provider, "runtime": config.runtime, "models": shapes,
         "blocks": {name: {**spec.to_dict(), "precision": p} for (spec, p), name in names.items()},
         "references": ref_names, "calibration": {"archs": [a.to_json() for a in cal], "group_size": group,
                                                  "groups": "random", "seed": config.calibration_seed},
@@ -108,8 +111,11 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
             zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf, progress(len(models), "export",
                                                                               unit="model") as bar:
         for name, module in models.items():
-            path = export_model(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), int8.get(name))
-            zf.write(path, f"models/{name}.onnx")
+            if config.runtime == "litert":
+                path = export_tflite(module, Path(tmp) / f"{name}.tflite", tuple(shapes[name]))
+            else:  # OpenVINO reads the ONNX models ONNX Runtime runs
+                path = export_model(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), int8.get(name))
+            zf.write(path, f"models/{path.name}")
             bar.update(1)
         zf.writestr("manifest.json", json_text(manifest, indent=1))
         zf.write(RUNNER, RUNNER.name)
@@ -198,7 +204,8 @@ def import_results(results: str | Path, bundle: str | Path, out: str | Path | No
                            reference)
     frame = _rescale(pd.DataFrame(rows), meta)
     meta.update(device=device, cpu_model=cpu,
-                runtime_version=f"onnxruntime {record.get('onnxruntime', '?')}",
+                runtime_version=(record.get("runtime_version")
+                                 or f"onnxruntime {record.get('onnxruntime', '?')}"),  # older runners
                 provider=record.get("provider", meta["provider"]), rows_done=len(frame), complete=True,
                 build_seconds=None, probe={"bundle_id": manifest["bundle_id"], "device": record})
     cal = manifest["calibration"]

@@ -15,7 +15,7 @@ from latency_tables._calibration import reference_archs, reference_time, spread_
 from latency_tables._shipped import reference_precisions
 from latency_tables._timing import Protocol, pinned, time_interleaved
 from latency_tables.backends import make_runner
-from supernet import ArchConfig, SearchSpace, Subnet
+from supernet import ArchConfig, NASError, SearchSpace, Subnet
 from supernet.deploy import CPU_PROVIDER
 
 if TYPE_CHECKING:
@@ -106,6 +106,11 @@ def measure_archs(table: LatencyTable, archs: Sequence[ArchConfig], *, passes: i
     filled with other subnets spread over the size range, timed and dropped, so that every
     subnet runs in the company it was calibrated in."""
     meta, calibration = table.meta, table.calibration or {}
+    if meta.get("imported"):
+        raise NASError(f"latency table {meta['device']!r} ({table.path}) was imported from timings made "
+                       f"elsewhere ({meta['imported'].get('format')}): this machine cannot time subnets as "
+                       "it was timed; time them on that device, or build a table here with "
+                       "`nas latency build`")
     protocol = protocol or Protocol.recorded(meta["protocol"])
     if rounds is not None:
         protocol = replace(protocol, rounds=rounds)

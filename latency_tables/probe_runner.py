@@ -2,9 +2,10 @@
 
     python probe_runner.py probe.zip --out results.csv
 
-Needs only Python >= 3.8, onnxruntime and numpy (this file imports nothing else that is
-not in the standard library), on Linux, macOS, Windows or ARM boards. The bundle holds the
-ONNX models and the plan: a list of jobs, each a group of models timed interleaved (every
+Needs only Python >= 3.8, numpy and the bundle's runtime: onnxruntime, openvino or
+ai-edge-litert (this file imports nothing else that is not in the standard library), on
+Linux, macOS, Windows or ARM boards. The bundle holds the models (ONNX; LiteRT's .tflite)
+and the plan: a list of jobs, each a group of models timed interleaved (every
 model ``warmup`` untimed calls, then ``rounds`` rounds in which every model runs ``calls``
 timed calls in a fresh random order); a model's result is a quantile of its calls
 (the protocol's, e.g. the 5th percentile).
@@ -40,10 +41,14 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def device_record(ort, provider, threads):
-    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "os": platform.platform(),
-            "machine": platform.machine(), "python": platform.python_version(),
-            "onnxruntime": ort.__version__, "provider": provider, "threads": threads}
+def device_record(runtime, provider, threads):
+    record = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "os": platform.platform(),
+              "machine": platform.machine(), "python": platform.python_version(),
+              "runtime": runtime.name, "runtime_version": runtime.version, "provider": provider,
+              "threads": threads}
+    if runtime.name == "ort":
+        record["onnxruntime"] = runtime.version.split()[-1]
+    return record
 
 
 def read_done(path, bundle_id):
@@ -71,6 +76,62 @@ def write_rows(path, rows):
     os.replace(tmp, path)
 
 
+class Runtime:
+    """The bundle's runtime: ``load(model bytes, threads, provider, shape)`` gives a
+    zero-argument callable running the model once on a fixed random input, set up as a
+    local build sets it up (this file must not import the project)."""
+
+    PACKAGES = {"ort": "onnxruntime", "openvino": "openvino", "litert": "ai-edge-litert"}
+
+    def __init__(self, name, np):
+        self.name, self.np = name, np
+        try:
+            if name == "ort":
+                import onnxruntime as module
+                self.version = "onnxruntime " + module.__version__
+            elif name == "openvino":
+                import openvino as module
+                self.version = "openvino " + module.__version__
+            elif name == "litert":
+                from importlib.metadata import version
+
+                from ai_edge_litert import interpreter as module
+                self.version = "ai-edge-litert " + version("ai-edge-litert")
+            else:
+                sys.exit(f"this bundle is for runtime {name!r}, which this runner does not know; update it")
+        except ImportError as err:
+            sys.exit(f"this bundle is timed with {name}: {err}; `pip install {self.PACKAGES[name]} numpy`")
+        self.module = module
+
+    def providers(self):
+        if self.name == "ort":
+            return self.module.get_available_providers()
+        if self.name == "openvino":
+            return ["CPUExecutionProvider"] + self.module.Core().available_devices
+        return ["CPUExecutionProvider"]
+
+    def load(self, data, threads, provider, shape):
+        x = self.np.random.default_rng(0).standard_normal(shape).astype(self.np.float32)
+        if self.name == "ort":
+            sess = session(self.module, data, threads, provider)
+            feed = {sess.get_inputs()[0].name: x}
+            return lambda: sess.run(None, feed)
+        if self.name == "openvino":
+            ov = self.module
+            model = ov.Core().read_model(data, ov.Tensor(self.np.empty(0, dtype=self.np.uint8)))
+            device = "CPU" if provider == "CPUExecutionProvider" else provider
+            config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+            if device == "CPU":
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+            request = ov.Core().compile_model(model, device, config).create_infer_request()
+            request.set_input_tensor(ov.Tensor(x))
+            return request.infer
+        interpreter = self.module.Interpreter(model_content=data, num_threads=threads)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        return interpreter.invoke
+
+
 def session(ort, data, threads, provider):
     """The session options of a local build (supernet.deploy.ort_session: this file must not
     import the project)."""
@@ -86,32 +147,29 @@ def session(ort, data, threads, provider):
     return ort.InferenceSession(data, sess_options=options, providers=[provider] + fallback)
 
 
-def time_job(ort, np, bundle, job, manifest, provider):
+def time_job(runtime, np, bundle, job, manifest, provider):
     """Milliseconds of every model of ``job`` (the protocol's quantile of its calls), timed
     interleaved."""
     protocol, threads = manifest["protocol"], manifest["threads"]
-    runners = []
-    for name in job["models"]:
-        shape = manifest["models"][name]
-        sess = session(ort, bundle.read("models/" + name + ".onnx"), threads, provider)
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        runners.append((name, sess, {sess.get_inputs()[0].name: x}))
-    samples = {name: [] for name, _, _ in runners}
+    ext = ".tflite" if runtime.name == "litert" else ".onnx"
+    runners = [(name, runtime.load(bundle.read("models/" + name + ext), threads, provider,
+                                   manifest["models"][name])) for name in job["models"]]
+    samples = {name: [] for name, _ in runners}
     rng = np.random.default_rng(job["seed"])
     clock = time.perf_counter_ns
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _, sess, feed in runners:
+        for _, run in runners:
             for _ in range(protocol["warmup"]):
-                sess.run(None, feed)
+                run()
         for _ in range(protocol["rounds"]):
             for i in rng.permutation(len(runners)):
-                name, sess, feed = runners[i]
+                name, run = runners[i]
                 out = samples[name]
                 for _ in range(protocol["calls"]):
                     t0 = clock()
-                    sess.run(None, feed)
+                    run()
                     out.append(clock() - t0)
     finally:
         if gc_was_enabled:
@@ -132,28 +190,30 @@ def pin(threads, core):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Time a probe bundle on this device (needs onnxruntime, numpy).")
+    p = argparse.ArgumentParser(description="Time a probe bundle on this device (needs numpy and the "
+                                "bundle's runtime: onnxruntime, openvino or ai-edge-litert).")
     p.add_argument("bundle", help="probe.zip written by `nas latency bundle`")
     p.add_argument("--out", default="results.csv", help="results CSV (resumed when it exists)")
-    p.add_argument("--provider", help="onnxruntime execution provider (default: the bundle's)")
+    p.add_argument("--provider", help="onnxruntime execution provider, or OpenVINO device (default: the "
+                   "bundle's)")
     p.add_argument("--pin-core", type=int, help="core to pin to with 1 thread (default: the last)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
     try:
         import numpy as np
-        import onnxruntime as ort
     except ImportError as err:
-        sys.exit(f"probe_runner needs numpy and onnxruntime: {err}; `pip install onnxruntime numpy`")
+        sys.exit(f"probe_runner needs numpy: {err}; `pip install numpy`")
     with zipfile.ZipFile(args.bundle) as bundle:
         manifest = json.loads(bundle.read("manifest.json"))
         if manifest.get("format") != FORMAT:
             sys.exit(f"{args.bundle}: not a probe bundle of format {FORMAT}")
+        runtime = Runtime(manifest.get("runtime", "ort"), np)  # bundles before runtimes: ONNX Runtime
         provider = args.provider or manifest["provider"]
-        if provider not in ort.get_available_providers():
-            sys.exit(f"execution provider {provider} is not in this onnxruntime (it has "
-                     f"{ort.get_available_providers()}); pass --provider")
+        if provider not in runtime.providers():
+            sys.exit(f"{provider} is not one this {runtime.version} offers ({runtime.providers()}); pass "
+                     "--provider")
         rows = read_done(args.out, manifest["bundle_id"])
-        device = device_record(ort, provider, manifest["threads"])
+        device = device_record(runtime, provider, manifest["threads"])
         device["pinned_core"] = pin(manifest["threads"], args.pin_core)
         before = [json.loads(r["model"]) for r in rows if r["job"] == DEVICE]
         same = ("cpu_model", "provider")
@@ -170,7 +230,7 @@ def main(argv=None):
             print(f"{total - len(jobs)} of {total} jobs already done; {len(jobs)} to time on "
                   f"{device['cpu_model']} ({provider}, {manifest['threads']} thread(s))", flush=True)
         for k, job in enumerate(jobs, 1):
-            for name, (ms, calls) in time_job(ort, np, bundle, job, manifest, provider).items():
+            for name, (ms, calls) in time_job(runtime, np, bundle, job, manifest, provider).items():
                 rows.append({"bundle_id": manifest["bundle_id"], "job": job["id"], "model": name,
                              "ms": repr(ms), "calls": calls})
             write_rows(args.out, rows)

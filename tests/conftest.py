@@ -7,6 +7,7 @@ import os
 import subprocess
 import venv
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,15 +51,21 @@ def fmnist_space() -> SearchSpace:
     return get_space("fmnist_small")
 
 
-@pytest.fixture(scope="session")
-def bare_python(tmp_path_factory):
-    """A virtual environment with onnxruntime and numpy only (pip, as any dependency): what a
-    target device or a deployment engineer has; neither torch nor this project."""
+def bare_env(tmp_path_factory, package: str) -> Path:
+    """The Python of a fresh virtual environment holding ``package`` (at the version installed
+    here) and numpy only (pip, as any dependency): what a target device or a deployment
+    engineer has; neither torch nor this project."""
     root = tmp_path_factory.mktemp("bare") / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    pins = [f"onnxruntime=={version('onnxruntime')}", f"numpy=={version('numpy')}"]
+    pins = [f"{package}=={version(package)}", f"numpy=={version('numpy')}"]
     done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *pins],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return python
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory):
+    """A virtual environment with onnxruntime and numpy only (`bare_env`)."""
+    return bare_env(tmp_path_factory, "onnxruntime")

@@ -4,10 +4,12 @@ default XNNPACK delegate, as ``benchmark_model`` runs it on a phone's CPU."""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import concurrent.futures
+import importlib.util
 import logging
+import multiprocessing
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Hashable
 from pathlib import Path
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from latency_tables.backends._base import Backend, register_backend, runtime_module
+from supernet import NASError
 
 __all__ = ["LiteRtBackend", "export_tflite", "tflite_interpreter"]
 
@@ -23,37 +26,60 @@ _CONVERTED: OrderedDict[Hashable, bytes] = OrderedDict()  # .tflite files of rec
 _CONVERTED_BYTES = 256 * 2**20
 
 
-@contextlib.contextmanager
-def _quiet():
-    """The converter prints its stages and absl lines on stdout and stderr: silenced."""
-    loggers = [logging.getLogger(n) for n in ("absl", "litert_torch", "jax")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
+_POOL = None  # the converter's process (`_converter`)
+
+
+def _silenced() -> None:
+    """A conversion process's start: the converter's stage lines and absl's C++ logging go
+    to the null device (its errors come back to the caller as exceptions)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+
+
+def _convert(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype, path: str) -> None:
+    """In the converter's process: ``module`` converted and written to ``path``."""
+    import litert_torch
+
+    with torch.no_grad():
+        litert_torch.convert(module.eval(), (torch.zeros(input_shape, dtype=dtype),)).export(path)
+
+
+def _converter() -> concurrent.futures.ProcessPoolExecutor:
+    """One process, started fresh (spawn) on first use, that converts models: litert-torch
+    imports JAX, whose threads make a later fork of the caller unsafe (data loaders, Ray), and
+    prints as it goes; neither reaches the caller's process."""
+    global _POOL
+    if importlib.util.find_spec("litert_torch") is None:
+        runtime_module("litert_torch", extra="litert")  # the error that names the extra
+    if _POOL is None:
+        _POOL = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced)
+    return _POOL
 
 
 def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
-                  key: Hashable | None = None) -> Path:
-    """``module`` (fp32, eval mode) converted to a fixed-shape LiteRT model at ``path``; with
-    a ``key``, a model converted in this process under that key is reused (a conversion
-    takes about a second)."""
+                  key: Hashable | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """``module`` (eval mode) converted to a fixed-shape LiteRT model at ``path`` taking
+    ``dtype`` input, in the converter's process (`_converter`); with a ``key``, a model
+    converted in this process under that key is reused (a block's conversion takes about
+    2 s here, a whole subnet's 10-30 s)."""
+    global _POOL
     path = Path(path)
     if key is not None and key in _CONVERTED:
         _CONVERTED.move_to_end(key)
         path.write_bytes(_CONVERTED[key])
         return path
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    converter = runtime_module("litert_torch", extra="litert")
-    with _quiet(), torch.no_grad():
-        edge = converter.convert(module.eval(), (torch.zeros(input_shape),))
-        tmp = path.with_name(f".{path.name}.partial")
-        edge.export(str(tmp))
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp)).result()
+    except concurrent.futures.process.BrokenProcessPool:
+        _POOL = None
+        raise NASError(f"the LiteRT converter's process died while converting {path.name} (out of "
+                       "memory?); run again") from None
     os.replace(tmp, path)
     if key is not None:
         _CONVERTED[key] = path.read_bytes()

@@ -34,7 +34,13 @@ def add_parser(sub) -> None:
     p.add_argument("--latency-max", type=float, metavar="MS",
                    help="the latency budget: the summary and card say whether the model keeps it (default: "
                         "the budget of the --front search, if it had one)")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for timing without --table")
+    p.add_argument("--runtime", choices=("ort", "openvino", "litert"),
+                   help="the runtime the model deploys on: ort (the ONNX model alone), openvino (OpenVINO IR "
+                        ".xml/.bin beside it) or litert (a .tflite beside it; fp32); each is checked against "
+                        "PyTorch, run on the test split and timed in that runtime (default: the --table's "
+                        "runtime, else ort); openvino and litert need their extras: pip install -e "
+                        "\".[openvino]\" / \".[litert]\"")
+    p.add_argument("--threads", type=int, default=1, help="runtime threads for timing without --table")
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - PyTorch| allowed")
@@ -127,7 +133,7 @@ def run(args) -> int:
         predictor=args.predictor, threads=args.threads, provider=args.provider, tolerance=args.tolerance,
         force=args.force, precision=args.precision, quant_calib_images=args.quant_calib_images,
         max_accuracy_drop=args.max_accuracy_drop, allow_accuracy_drop=args.allow_accuracy_drop,
-        bare=args.bare, timing_rounds=args.timing_rounds, latency_max=budget))
+        bare=args.bare, timing_rounds=args.timing_rounds, latency_max=budget, runtime=args.runtime))
     keys = ("onnx", "arch_str", "test_acc", "predicted_acc", "measured_latency_ms", "measured_latency_raw_ms",
             "load_factor", "predicted_latency_ms", "parity_max_abs_diff", "macs", "params")
     summary = {k: card[k] for k in keys}
@@ -163,6 +169,12 @@ def run(args) -> int:
                                f"{number(card['test_acc'], unit='%')}, inherited "
                                f"{number(tuned['inherited']['test_acc'], unit='%')}")
     report.fact("input", card["input"]["note"])
+    if card.get("runtime"):
+        rt = summary["runtime"] = card["runtime"]
+        report.fact(rt["name"], f"{', '.join(rt['files'])}: test accuracy "
+                                f"{number(rt['test_acc'], unit='%')}, max abs. difference "
+                                f"{rt['parity_max_abs_diff']:.1e} vs {rt['parity_reference']} "
+                                f"({rt['version']}); timed in it")
     if card.get("onnx_test_acc") is not None:
         report.fact("ONNX test accuracy", f"{number(card['onnx_test_acc'], unit='%')} on the raw test images")
     if "int8" in summary:

@@ -20,9 +20,6 @@ def add_parser(sub) -> None:
                    help="the table's device label (default: from this CPU's model, ISA and cores, e.g. "
                         "xeon-amx-2c)")
     deprecated_option(b, "--device", "--device-name", dest="device")
-    b.add_argument("--runtime", choices=("ort", "torch"), default="ort",
-                   help="the runtime the blocks are timed in: ort (ONNX Runtime, as models deploy) or torch "
-                        "(eager PyTorch)")
     b.add_argument("--out", help="table path NAME.csv (NAME.json is written beside it; "
                    "default: DEVICE_tTHREADS[_bBATCH].csv in the current folder)")
     b.add_argument("--pin-core", type=int, help="core to pin to when --threads 1 (default: the last)")
@@ -34,10 +31,11 @@ def add_parser(sub) -> None:
     b.add_argument("--quiet", "--no-progress", action="store_true", help="no progress display")
     b.set_defaults(func=run_build)
 
-    pb = cmds.add_parser("bundle", help="a probe bundle to time on a device that has only onnxruntime",
+    pb = cmds.add_parser("bundle", help="a probe bundle to time on a device that has only its runtime",
                          description="Export every model a build times and the plan of the timings to a "
                          "zip; on the device: `python probe_runner.py probe.zip --out results.csv` "
-                         "(needs Python >= 3.8, onnxruntime and numpy only); then `nas latency import`.")
+                         "(needs Python >= 3.8, numpy and the runtime only: onnxruntime, openvino or "
+                         "ai-edge-litert); then `nas latency import`.")
     _build_options(pb)
     pb.add_argument("--out", default="runs/probe/bundle.zip",
                     help="bundle path (.zip); probe_runner.py is written beside it "
@@ -58,6 +56,22 @@ def add_parser(sub) -> None:
     im.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
     im.set_defaults(func=run_import)
 
+    lut = cmds.add_parser("import-ofa-lut", help="a table from MIT's published per-operator lookup tables "
+                          "(once-for-all's Samsung Note10 tables)",
+                          description="Read MIT's RES_lookup_table.yaml files (one per input resolution, "
+                          "per-operator mean latency measured on the phone) into a table that `nas search "
+                          "--table` uses like a measured one: each block the sum of MIT's operators, "
+                          "uncalibrated, covering only the resolutions with a file.")
+    lut.add_argument("folder", help="the folder of MIT's RES_lookup_table.yaml files")
+    lut.add_argument("--space", default="ofa_mbv3_w12",
+                     help="the space the tables time (default ofa_mbv3_w12: Note10's tables are "
+                          "OFA-MobileNetV3 at width 1.2)")
+    lut.add_argument("--device-name", dest="device", default="note10", help="the table's device label "
+                     "(default note10)")
+    lut.add_argument("--out", help="table path NAME.csv (NAME.json beside it; default: DEVICE.csv)")
+    lut.add_argument("--force", action="store_true", help="overwrite an existing table at --out")
+    lut.set_defaults(func=run_import_ofa_lut)
+
     v = cmds.add_parser("validate", help="compare a table's predictions with end-to-end timings")
     v.add_argument("--table", required=True, help="table .csv (or a shipped table's name)")
     v.add_argument("--num-archs", type=int, default=100, help="whole subnets timed (default 100)")
@@ -71,7 +85,7 @@ def add_parser(sub) -> None:
 
     ls = cmds.add_parser("list", help="list the tables shipped with the package")
     ls.set_defaults(func=run_list)
-    for parser in (b, pb, im, v, ls):
+    for parser in (b, pb, im, lut, v, ls):
         add_json_flag(parser)
 
 
@@ -79,6 +93,14 @@ def _build_options(p) -> None:
     p.add_argument("--space", default="fmnist_small", help="preset name or .json/.yaml space file")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (1: process pinned to a core)")
     p.add_argument("--batch-size", type=int, default=1, help="images per timed call (the deployment's batch)")
+    p.add_argument("--runtime", choices=("ort", "openvino", "litert", "torch"), default="ort",
+                   help="the runtime the blocks are timed in, as models deploy: ort (ONNX Runtime, default), "
+                        "openvino (OpenVINO, the same ONNX blocks), litert (LiteRT with XNNPACK, blocks "
+                        "converted by litert-torch: about 2 s each), or torch (eager PyTorch; no bundle); "
+                        "openvino and litert need their extras: pip install -e \".[openvino]\" / "
+                        "\".[litert]\"")
+    p.add_argument("--ov-device", help="OpenVINO device to time on with --runtime openvino: CPU (default), "
+                   "GPU, NPU")
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider to time on (e.g. CUDAExecutionProvider, "
                         "OpenVINOExecutionProvider: whatever this onnxruntime build offers)")
@@ -98,14 +120,21 @@ def _build_options(p) -> None:
 
 def _config(args, **extra):
     from latency_tables import BuildConfig, Protocol
+    from supernet import NASError
 
+    provider = args.provider
+    if args.ov_device:
+        if args.runtime != "openvino":
+            raise NASError(f"--ov-device {args.ov_device} needs --runtime openvino, got --runtime "
+                           f"{args.runtime}")
+        provider = args.ov_device
     return BuildConfig(space=args.space, threads=args.threads, batch_size=args.batch_size,
-                       provider=args.provider, protocol=Protocol(rounds=args.rounds),
+                       runtime=args.runtime, provider=provider, protocol=Protocol(rounds=args.rounds),
                        calibration_archs=args.calibration_archs, passes=args.passes,
                        resolutions=args.resolutions, precision=args.precision, **extra)
 
 
-def _table_summary(title: str, table, record: dict) -> Summary:
+def _table_summary(title: str, table, record: dict, next_step: str | None = None) -> Summary:
     """What a table is and how well its calibration fits."""
     meta, cal = table.meta, table.calibration or {}
     report = Summary(title)
@@ -119,7 +148,7 @@ def _table_summary(title: str, table, record: dict) -> Summary:
                                    f"(block sum alone: {cal['uncalibrated_mape']:.1f} %)")
     if record.get("build_seconds"):
         report.fact("build time", f"{record['build_seconds']:.0f} s")
-    report.fact("next", f"nas latency validate --table {table.path} --report VALIDATION.json")
+    report.fact("next", next_step or f"nas latency validate --table {table.path} --report VALIDATION.json")
     return report
 
 
@@ -128,7 +157,7 @@ def run_build(args) -> int:
 
     device = args.device or default_device_name()
     out = Path(args.out or default_table_name(device, args.threads, args.batch_size, args.precision))
-    config = _config(args, device=device, runtime=args.runtime, pin_core=args.pin_core)
+    config = _config(args, device=device, pin_core=args.pin_core)
     table = build_table(config, out, resume=args.resume, force=args.force, progress=not args.quiet,
                         recalibrate=args.recalibrate)
     cal = table.calibration or {}
@@ -147,7 +176,8 @@ def run_bundle(args) -> int:
     runner = out.with_name("probe_runner.py")
     record = {"bundle": str(out), "runner": str(runner)}
     report = Summary(f"probe bundle {out}")
-    report.fact("on the device", f"python {runner.name} {out.name} --out results.csv   (onnxruntime + numpy)")
+    package = {"ort": "onnxruntime", "openvino": "openvino", "litert": "ai-edge-litert"}[args.runtime]
+    report.fact("on the device", f"python {runner.name} {out.name} --out results.csv   ({package} + numpy)")
     report.fact("then here", f"nas latency import results.csv --bundle {out} --device-name DEVICE")
     show(args, record, report)
     return 0
@@ -161,6 +191,24 @@ def run_import(args) -> int:
     record = {"table": str(table.path), "blocks": table.num_blocks, "device": table.meta["device"],
               "cpu_model": table.meta["cpu_model"], "calibration_fit_mape": cal.get("fit_mape")}
     show(args, record, _table_summary(f"latency table imported for {table.meta['device']}", table, record))
+    return 0
+
+
+def run_import_ofa_lut(args) -> int:
+    from latency_tables import import_ofa_lut
+
+    table = import_ofa_lut(args.folder, space=args.space, out=args.out or f"{args.device}.csv",
+                           device=args.device, force=args.force)
+    imported = table.meta["imported"]
+    record = {"table": str(table.path), "blocks": table.num_blocks, "device": table.meta["device"],
+              "space": table.meta["space_name"], "resolutions": table.meta["resolutions"],
+              "calibrated": False, "format": imported["format"]}
+    search = f"nas search --table {table.path} --space {table.meta['space_name']} ..."
+    report = _table_summary(f"latency table imported from MIT's lookup tables for {args.device}", table,
+                            record, next_step=search)
+    report.fact("imported", f"{imported['format']} from {imported['source']}: MIT's per-operator means, "
+                            "uncalibrated; archs of other resolutions are refused")
+    show(args, record, report)
     return 0
 
 

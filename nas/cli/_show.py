@@ -132,8 +132,14 @@ def _latency_table(path: Path, check: bool) -> tuple[dict, Summary]:
         refs = "/".join(reference_precisions(m))
         report.fact("calibration", f"{cal['num_archs']} subnets, fit error {cal['fit_mape']:.1f} %, "
                                    f"{groups}, {refs} references")
-    report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"
-                + (f", imported from probe {m['probe']['bundle_id']}" if m.get("probe") else ""))
+    if m.get("imported"):
+        imp = m["imported"]
+        report.fact("calibration", "none (imported: not re-timed, so not calibrated or validated here)")
+        report.fact("made", f"{m.get('created')}, imported from {imp.get('format')} tables in "
+                            f"{imp.get('source')}")
+    else:
+        report.fact("made", f"{m.get('created')}, {number(m.get('build_seconds'), 0, 's')}"
+                    + (f", imported from probe {m['probe']['bundle_id']}" if m.get("probe") else ""))
     return record, report
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from nas.export._runtime import RUNTIMES, RuntimeModel, runtime_files, write_runtime_model
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
@@ -64,6 +65,7 @@ class ExportConfig:
     bare: bool = False  # the network alone (float input at the resolution), not `RawInput`
     weights: str | None = None  # a fine-tuned subnet of ``arch`` (nas finetune) instead of inherited weights
     latency_max: float | None = None  # the budget (ms): the card says whether the measured latency keeps it
+    runtime: str | None = None  # ort, openvino (+ .xml/.bin) or litert (+ .tflite); None: the table's, or ort
 
     def __post_init__(self) -> None:
         if not str(self.out).endswith(".onnx"):
@@ -80,6 +82,8 @@ class ExportConfig:
             raise NASError(f"timing_rounds (--timing-rounds): got {rounds!r}, expected a positive int")
         if self.table is None:
             check_provider(self.provider)
+        if self.runtime is not None:
+            runtime_files(self.runtime, Path(self.out))
         budget = self.latency_max
         if budget is not None and not (is_num(budget) and budget > 0):
             raise NASError(f"latency_max (--latency-max): got {budget!r}, expected a positive number of ms")
@@ -148,15 +152,15 @@ def _card_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def _time(table, space, arch: ArchConfig, config: ExportConfig):
+def _time(table, space, arch: ArchConfig, config: ExportConfig, runtime: str):
     """Two passes of end-to-end timing: as the table was built when there is one (its
     protocol with ``config.timing_rounds`` rounds, in a group of its calibration's size),
-    else ONNX Runtime with ``config.threads`` threads, batch 1, raw."""
+    else in ``runtime`` with ``config.threads`` threads, batch 1, raw."""
     from latency_tables import Measured, Protocol, measure_archs, measure_subnets
 
     if table is not None:
         return measure_archs(table, [arch], passes=2, rounds=config.timing_rounds)
-    runs, refs = measure_subnets(space, [arch], runtime="ort", threads=config.threads, batch_size=1,
+    runs, refs = measure_subnets(space, [arch], runtime=runtime, threads=config.threads, batch_size=1,
                                  provider=config.provider,
                                  protocol=Protocol(rounds=config.timing_rounds), passes=2)
     return Measured(runs, refs, None)
@@ -277,6 +281,53 @@ def _verdict(card: dict, budget: float, scaled: bool) -> dict:
             else "raw, this machine (no --table: compare with a budget set on this machine)"}
 
 
+def _runtime(config: ExportConfig, table, policy) -> str:
+    """The runtime the model is exported to and timed in: ``config.runtime``, else the
+    table's, else ONNX Runtime; a table of another runtime would time it wrongly."""
+    tabled = table.meta.get("runtime") if table is not None and not table.meta.get("imported") else None
+    runtime = config.runtime or (tabled if tabled in RUNTIMES else "ort")
+    if tabled is not None and tabled != runtime:
+        raise NASError(f"--runtime {runtime}: the latency table {config.table} was timed in {tabled}; a "
+                       f"model is timed as its table was: pass --runtime {tabled} or a table of {runtime}")
+    if runtime == "litert" and policy is not None:
+        raise NASError("--runtime litert exports fp32 models only (int8 is exported for ONNX Runtime and "
+                       "OpenVINO): drop the int8 precision or pass --runtime openvino")
+    return runtime
+
+
+def _in_runtime(runtime: str, onnx: Path, net: nn.Module, x: torch.Tensor, test_x: np.ndarray,
+                test_y: np.ndarray, files: dict[Path, Path], policy, config: ExportConfig,
+                failed: Path) -> dict:
+    """The model written for ``runtime`` (``files``: final -> partial path), its outputs
+    against PyTorch's (fp32; over ``config.tolerance`` it is refused) or, for int8, against
+    the ONNX Runtime model it was made from, and its test accuracy in that runtime."""
+    from latency_tables.backends import get_backend
+    from supernet import ort_session
+
+    model_path = next(iter(files.values()))
+    log.info("writing the %s model and checking it", runtime)
+    write_runtime_model(runtime, onnx, net, (1, *x.shape[1:]), x.dtype, model_path)
+    model = RuntimeModel(runtime, model_path, config.threads)
+    got = model.predict(x.numpy())
+    if policy is None:
+        was_training = net.training
+        with torch.no_grad():
+            want, reference = net.eval()(x).numpy(), "PyTorch"
+        net.train(was_training)
+    else:
+        want, reference = ort_session(onnx, 1).run(None, {"input": x.numpy()})[0], "ONNX Runtime (int8)"
+    diff = float(np.abs(got - want).max())
+    if policy is None and diff > config.tolerance:
+        moved = failed.with_suffix(model_path.suffix)
+        os.replace(model_path, moved)
+        raise NASError(f"{runtime} output differs from PyTorch by {diff:.3g} (> tolerance "
+                       f"{config.tolerance:g}); the model was moved to {moved}")
+    test_acc = 100.0 * float((model.labels(test_x) == test_y).mean())
+    return {"name": runtime, "version": get_backend(runtime).version(), "model": str(next(iter(files))),
+            "files": [str(f) for f in files], "parity_max_abs_diff": diff, "parity_reference": reference,
+            "top1_agreement": 100.0 * float((got.argmax(1) == want.argmax(1)).mean()), "test_acc": test_acc}
+
+
 def export_subnet(config: ExportConfig) -> dict:
     """Run the export and return the model card (also written beside the .onnx file). The
     model is written and checked under a temporary name and moved into place with its card
@@ -310,6 +361,11 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
     table = LatencyTable.load(config.table, space=space) if config.table else None
     if table is not None:
         table.predict([arch])  # a table that does not time the arch's precision says so now
+    runtime = _runtime(config, table, policy)
+    timing_table = None if table is None or table.meta.get("imported") else table  # imported: not re-timed
+    extra = {path: path.with_name(f".{path.stem}.partial{path.suffix}")
+             for path in runtime_files(runtime, out)}
+    check_outputs(list(extra), force=config.force or redo, what="export")
     predictor = None
     if config.predictor:
         from predictors import load_predictor
@@ -349,12 +405,17 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
 
             predicted = onnx_predictions(ort_session(partial[fp32_out], 1), images.numpy())
             onnx_test_acc = 100.0 * float((predicted == labels.numpy()).mean())
-        log.info("timing the model whole: %d rounds x 2 passes%s", config.timing_rounds,
-                 ", beside the table's reference subnets" if table is not None else "")
-        timed = _time(table, space, arch, config)
+        log.info("timing the model whole in %s: %d rounds x 2 passes%s", runtime, config.timing_rounds,
+                 ", beside the table's reference subnets" if timing_table is not None else "")
+        timed = _time(timing_table, space, arch, config, runtime)
         quant = None if policy is None else _quantize(
             config, partial[fp32_out], partial[out], failed, arch, space.block_precisions(arch), policy, data,
             table)
+        deployed = None
+        if extra:
+            partial.update(extra)
+            test = (images.numpy(), labels.numpy()) if bare is None else _inputs(data.test, arch.resolution)
+            deployed = _in_runtime(runtime, partial[out], net, x, *test, extra, policy, config, failed)
     except BaseException:  # nothing half-made is left; (--force) the earlier model and card stay as they were
         for path in partial.values():
             path.unlink(missing_ok=True)
@@ -366,12 +427,15 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
         "test_acc": test_acc, "parity_max_abs_diff": parity,
         "measured_latency_ms": float(timed.ms.mean()), "measured_latency_raw_ms": float(timed.raw_ms.mean()),
         "load_factor": timed.load_factor,
-        "latency_threads": table.meta["threads"] if table else config.threads,
-        "latency_provider": table.meta.get("provider", CPU_PROVIDER) if table else config.provider,
+        "latency_runtime": runtime,
+        "latency_threads": timing_table.meta["threads"] if timing_table else config.threads,
+        "latency_provider": (timing_table.meta.get("provider", CPU_PROVIDER) if timing_table
+                             else config.provider),
         "latency_note": ("timed as the table was built (runtime, threads, protocol), beside its reference "
                          "subnets, and scaled back to the machine's state then (see load_factor); the raw "
-                         "time is measured_latency_raw_ms") if table
-        else f"ONNX Runtime ({config.provider}), batch 1, raw 5th percentile of its calls",
+                         "time is measured_latency_raw_ms") if timing_table
+        else f"{runtime} ({config.provider}), batch 1, raw 5th percentile of its calls, on this machine"
+        + (" (the imported table was timed elsewhere: not comparable with its predictions)" if table else ""),
         "macs": cost.macs, "params": cost.params, "peak_memory_bytes": cost.peak_memory_bytes,
         "predicted_latency_ms": None, "predicted_acc": None,
         "provenance": {
@@ -397,8 +461,10 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
         card["predicted_acc"] = float(predictor.predict([arch])[0])
     if finetuned is not None:
         card["finetuned"] = finetuned
+    if deployed is not None:
+        card["runtime"] = deployed
     if config.latency_max is not None:
-        card["budget"] = _verdict(card, config.latency_max, table is not None)
+        card["budget"] = _verdict(card, config.latency_max, timing_table is not None)
     try:
         for final, path in partial.items():  # checked: in place, then the card that describes them
             os.replace(path, final)
