@@ -88,8 +88,8 @@ def test_export_refuses_a_table_of_another_runtime_and_litert_int8(tmp_path):
             str(tmp_path / "m.onnx")]
     arch = get_space("fmnist_small").smallest(20)
     with pytest.raises(NASError, match="was timed in ort; a model is timed as its table was"):
-        export_subnet(ExportConfig(supernet="pretrained:fmnist_small", arch=arch, out=str(tmp_path / "m.onnx"),
-                                   table=str(table), runtime="openvino"))
+        export_subnet(ExportConfig(supernet="pretrained:fmnist_small", arch=arch, table=str(table),
+                                   out=str(tmp_path / "m.onnx"), runtime="openvino"))
     assert main([*base, "--runtime", "litert", "--precision", "int8"]) == 2
     assert not (tmp_path / "m.onnx").exists()
 
