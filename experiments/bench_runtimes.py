@@ -157,6 +157,38 @@ def _plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def markdown(summary: dict) -> str:
+    """The tables of docs/results/runtimes.md from a summary."""
+    lines = []
+    for key, entry in summary["spaces"].items():
+        lines += [f"### {key}", "", "| runtime | version | build (s) | within ±10 % | within ±5 % "
+                  "| Kendall tau | MAPE (%) | repeat ±5 % | load factor | median ms | ratio to ORT | meets targets |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        cross = entry["cross"]
+        ratios = cross.get("median_ratio_to_ort", {})
+        for rt, v in entry["validation"].items():
+            t = entry["tables"][rt]
+            lines.append(f"| {rt} | {t['runtime_version'].split('-')[0]} | {t['build_seconds']:.0f} | "
+                         f"{v['within_10pct']:.2f} | {v['within_5pct']:.2f} | {v['kendall_tau']:.3f} | "
+                         f"{v['mape']:.1f} | {v['repeat_within_5pct']:.2f} | {v['load_factor']:.2f} | "
+                         f"{cross['median_ms'][rt]:.3f} | {ratios.get(rt, float('nan')):.2f} | "
+                         f"{'yes' if v['meets_targets'] else 'no'} |")
+        lines += ["", "Kendall tau between runtimes (the same subnets, timed whole): "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in cross["kendall_tau_between"].items()), ""]
+        fronts = entry.get("fronts")
+        if fronts:
+            names = list(fronts["hv_ratio"])
+            lines += ["Hypervolume of each table's front, timed in each runtime, over the right table's "
+                      "front (rows: the runtime deployed on; columns: the table searched with):", "",
+                      "| deployed on | " + " | ".join(f"{n} table" for n in names) + " |",
+                      "| --- |" + " ---: |" * len(names)]
+            for target in names:
+                row = " | ".join(f"{fronts['hv_ratio'][target][f]:.3f}" for f in names)
+                lines.append(f"| {target} | {row} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("~/nas-runs/runtimes").expanduser())
@@ -165,7 +197,11 @@ def main() -> None:
     ap.add_argument("--int8", action="store_true", help="also int8 tables where the runtime has int8")
     ap.add_argument("--out", type=Path, default=RESULTS / "runtimes.json")
     ap.add_argument("--quick", action="store_true", help="a smoke run: short timings, 10 subnets")
+    ap.add_argument("--report-only", action="store_true", help="print the markdown tables of --out")
     args = ap.parse_args()
+    if args.report_only:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.work.mkdir(parents=True, exist_ok=True)
     summary = {"device": default_device_name(), "cpu_model": cpu_model(), "threads": 1,
