@@ -94,6 +94,9 @@ class BuildConfig:
         if self.precision != "fp32" and self.runtime not in int8_runtimes():
             raise NASError(f"BuildConfig.precision {self.precision!r}: int8 blocks are timed in "
                            f"{int8_runtimes()} only, got runtime {self.runtime!r}")
+        if self.precision == "mixed" and self.runtime == "litert":
+            raise NASError("BuildConfig.precision 'mixed': LiteRT times fp32 or all-int8 models; time mixed "
+                           "precision in runtime 'ort' or 'openvino'")
         if self.calibration_archs == 1 or self.calibration_archs < 0:
             raise NASError(f"BuildConfig.calibration_archs: got {self.calibration_archs!r}, "
                            "expected 0 (no calibration) or at least 2")

@@ -14,13 +14,14 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from latency_tables.backends._base import Backend, register_backend, runtime_module
 from supernet import NASError
 
-__all__ = ["LiteRtBackend", "export_tflite", "tflite_interpreter"]
+__all__ = ["LiteRtBackend", "export_tflite", "tflite_input", "tflite_interpreter", "tflite_output"]
 
 _CONVERTED: OrderedDict[Hashable, bytes] = OrderedDict()  # .tflite files of recent cache keys
 _CONVERTED_BYTES = 256 * 2**20
@@ -40,12 +41,35 @@ def _silenced() -> None:
     logging.disable(logging.WARNING)
 
 
-def _convert(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype, path: str) -> None:
-    """In the converter's process: ``module`` converted and written to ``path``."""
+def _convert(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype, path: str,
+             calib: np.ndarray | None) -> None:
+    """In the converter's process: ``module`` converted and written to ``path``; with
+    ``calib`` (inputs), quantised to int8 first (PT2E, static, symmetric per-channel weights,
+    activation ranges from ``calib``)."""
     import litert_torch
 
+    example = (torch.zeros(input_shape, dtype=dtype),)
+    config = None
     with torch.no_grad():
-        litert_torch.convert(module.eval(), (torch.zeros(input_shape, dtype=dtype),)).export(path)
+        if calib is not None:
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+            from litert_torch.quantize.quant_config import QuantConfig
+            try:
+                from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+            except ImportError:  # older stacks keep PT2E in torch
+                from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+            module = prepare_pt2e(torch.export.export(module.eval(), example).module(), quantizer)
+            for i in range(0, len(calib), input_shape[0]):
+                batch = calib[i:i + input_shape[0]]
+                if len(batch) == input_shape[0]:
+                    module(torch.from_numpy(batch))
+            module = convert_pt2e(module, fold_quantize=False)
+            config = QuantConfig(pt2e_quantizer=quantizer)
+        else:
+            module = module.eval()
+        litert_torch.convert(module, example, quant_config=config).export(path)
 
 
 def _converter() -> concurrent.futures.ProcessPoolExecutor:
@@ -62,11 +86,14 @@ def _converter() -> concurrent.futures.ProcessPoolExecutor:
 
 
 def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
-                  key: Hashable | None = None, dtype: torch.dtype = torch.float32) -> Path:
+                  key: Hashable | None = None, dtype: torch.dtype = torch.float32,
+                  int8: bool = False, calib: np.ndarray | None = None) -> Path:
     """``module`` (eval mode) converted to a fixed-shape LiteRT model at ``path`` taking
-    ``dtype`` input, in the converter's process (`_converter`); with a ``key``, a model
-    converted in this process under that key is reused (a block's conversion takes about
-    2 s here, a whole subnet's 10-30 s)."""
+    ``dtype`` input, in the converter's process (`_converter`); ``int8``: quantised, its
+    activation ranges from ``calib`` (inputs; default: 8 batches of random normal inputs,
+    as the ONNX Runtime timings calibrate: the ranges change the values, not the work).
+    With a ``key``, a model converted in this process under that key is reused (a block's
+    conversion takes about 2 s here, a whole subnet's 10-30 s)."""
     global _POOL
     path = Path(path)
     if key is not None and key in _CONVERTED:
@@ -75,7 +102,10 @@ def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
         return path
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp)).result()
+        if int8 and calib is None:
+            calib = np.random.default_rng(0).standard_normal((8 * input_shape[0], *input_shape[1:]))
+        calib = None if not int8 else np.ascontiguousarray(calib, dtype=np.float32)
+        _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp), calib).result()
     except concurrent.futures.process.BrokenProcessPool:
         _POOL = None
         raise NASError(f"the LiteRT converter's process died while converting {path.name} (out of "
@@ -96,9 +126,35 @@ def tflite_interpreter(path: str | Path, threads: int):
     return interpreter
 
 
+def tflite_input(interpreter, x: np.ndarray) -> np.ndarray:
+    """``x`` as the model's input tensor takes it: quantised with its scale and zero point
+    when the model is int8 from its input on."""
+    detail = interpreter.get_input_details()[0]
+    if detail["dtype"] in (np.int8, np.uint8) and x.dtype.kind == "f":
+        scale, zero = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
+    return x.astype(detail["dtype"], copy=False)
+
+
+def tflite_output(interpreter) -> np.ndarray:
+    """The model's first output, dequantised when it is int8."""
+    detail = interpreter.get_output_details()[0]
+    y = interpreter.get_tensor(detail["index"])
+    if detail["dtype"] in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+    return y
+
+
 @register_backend
 class LiteRtBackend(Backend):
+    """fp32 and all-int8 models (quantised by LiteRT's own converter, which keeps a float
+    input and output where it chooses to, with the (de)quantise ops timed with the model);
+    a policy that mixes precisions is timed in ONNX Runtime or OpenVINO."""
+
     name = "litert"
+    int8 = True
 
     def version(self) -> str:
         from importlib.metadata import version
@@ -107,11 +163,15 @@ class LiteRtBackend(Backend):
         return f"ai-edge-litert {version('ai-edge-litert')}"
 
     def runners(self, module, x, *, threads, workdir, name, sessions, cache_key, provider, quantize):
-        path = export_tflite(module, workdir / f"{name}.tflite", tuple(x.shape), cache_key)
-        feed = x.numpy()
+        int8 = bool(quantize)
+        if int8 and quantize is not True and set(quantize) != {"int8"}:
+            raise NASError(f"LiteRT times fp32 or all-int8 models, not the mixed policy {list(quantize)}: "
+                           "time mixed precision in runtime 'ort' or 'openvino'")
+        path = export_tflite(module, workdir / f"{name}.tflite", tuple(x.shape), cache_key, int8=int8)
         runs = []
         for _ in range(sessions):
             interpreter = tflite_interpreter(path, threads)
+            feed = tflite_input(interpreter, x.numpy())
             interpreter.set_tensor(interpreter.get_input_details()[0]["index"], feed)
             runs.append(interpreter.invoke)
         return runs

@@ -289,15 +289,15 @@ def _runtime(config: ExportConfig, table, policy) -> str:
     if tabled is not None and tabled != runtime:
         raise NASError(f"--runtime {runtime}: the latency table {config.table} was timed in {tabled}; a "
                        f"model is timed as its table was: pass --runtime {tabled} or a table of {runtime}")
-    if runtime == "litert" and policy is not None:
-        raise NASError("--runtime litert exports fp32 models only (int8 is exported for ONNX Runtime and "
-                       "OpenVINO): drop the int8 precision or pass --runtime openvino")
+    if runtime == "litert" and policy is not None and set(policy.values()) != {"int8"}:
+        raise NASError(f"--runtime litert exports fp32 or all-int8 models, not the mixed policy {policy}: "
+                       "pass --precision int8 or fp32, or --runtime openvino")
     return runtime
 
 
 def _in_runtime(runtime: str, onnx: Path, net: nn.Module, x: torch.Tensor, test_x: np.ndarray,
                 test_y: np.ndarray, files: dict[Path, Path], policy, config: ExportConfig,
-                failed: Path) -> dict:
+                failed: Path, calib: np.ndarray | None) -> dict:
     """The model written for ``runtime`` (``files``: final -> partial path), its outputs
     against PyTorch's (fp32; over ``config.tolerance`` it is refused) or, for int8, against
     the ONNX Runtime model it was made from, and its test accuracy in that runtime."""
@@ -306,7 +306,7 @@ def _in_runtime(runtime: str, onnx: Path, net: nn.Module, x: torch.Tensor, test_
 
     model_path = next(iter(files.values()))
     log.info("writing the %s model and checking it", runtime)
-    write_runtime_model(runtime, onnx, net, (1, *x.shape[1:]), x.dtype, model_path)
+    write_runtime_model(runtime, onnx, net, (1, *x.shape[1:]), x.dtype, model_path, calib)
     model = RuntimeModel(runtime, model_path, config.threads)
     got = model.predict(x.numpy())
     if policy is None:
@@ -415,7 +415,9 @@ def _export(config: ExportConfig, out: Path, redo: bool) -> dict:
         if extra:
             partial.update(extra)
             test = (images.numpy(), labels.numpy()) if bare is None else _inputs(data.test, arch.resolution)
-            deployed = _in_runtime(runtime, partial[out], net, x, *test, extra, policy, config, failed)
+            calib = None if policy is None or runtime != "litert" else _inputs(  # LiteRT quantises itself
+                data.calib, arch.resolution, config.quant_calib_images)[0]
+            deployed = _in_runtime(runtime, partial[out], net, x, *test, extra, policy, config, failed, calib)
     except BaseException:  # nothing half-made is left; (--force) the earlier model and card stay as they were
         for path in partial.values():
             path.unlink(missing_ok=True)

@@ -11,7 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from latency_tables.backends import export_tflite, ov_compile, runtime_module, tflite_interpreter
+from latency_tables.backends import (
+    export_tflite,
+    ov_compile,
+    runtime_module,
+    tflite_input,
+    tflite_interpreter,
+    tflite_output,
+)
 from supernet import NASError
 
 __all__ = ["RUNTIMES", "RuntimeModel", "runtime_files", "write_runtime_model"]
@@ -28,14 +35,16 @@ def runtime_files(runtime: str, out: Path) -> list[Path]:
 
 
 def write_runtime_model(runtime: str, onnx: Path, net: nn.Module, input_shape: tuple[int, ...],
-                        dtype: torch.dtype, path: Path) -> Path:
+                        dtype: torch.dtype, path: Path, calib: np.ndarray | None = None) -> Path:
     """The model for ``runtime`` at ``path`` (for OpenVINO the ``.xml``, its ``.bin`` beside):
-    OpenVINO's from the ONNX file ``onnx``, LiteRT's from ``net`` at ``input_shape``."""
+    OpenVINO's from the ONNX file ``onnx`` (int8 if it is), LiteRT's from ``net`` at
+    ``input_shape`` (int8 throughout with ``calib``, the inputs its activation ranges come
+    from)."""
     if runtime == "openvino":
         ov = runtime_module("openvino")
         ov.save_model(ov.convert_model(str(onnx)), str(path), compress_to_fp16=False)
     elif runtime == "litert":
-        export_tflite(net, path, input_shape, dtype=dtype)
+        export_tflite(net, path, input_shape, dtype=dtype, int8=calib is not None, calib=calib)
     return path
 
 
@@ -50,16 +59,15 @@ class RuntimeModel:
         else:
             self._model = tflite_interpreter(path, threads)
             self._in = self._model.get_input_details()[0]["index"]
-            self._out = self._model.get_output_details()[0]["index"]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.runtime == "openvino":
             return np.asarray(self._model(np.ascontiguousarray(x))[0])
         outs = []
-        for row in x:
-            self._model.set_tensor(self._in, np.ascontiguousarray(row[None]))
+        for row in x:  # an int8 model's input quantised, its output dequantised
+            self._model.set_tensor(self._in, tflite_input(self._model, np.ascontiguousarray(row[None])))
             self._model.invoke()
-            outs.append(self._model.get_tensor(self._out)[0].copy())
+            outs.append(tflite_output(self._model)[0].copy())
         return np.stack(outs)
 
     def labels(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
