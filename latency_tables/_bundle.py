@@ -34,7 +34,7 @@ from latency_tables._shipped import default_table_name
 from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, block_key, table_paths
 from latency_tables._timing import device_name
-from latency_tables.backends import export_model, export_tflite
+from latency_tables.backends import export_model, export_tflite_many
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
@@ -110,9 +110,12 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     with tempfile.TemporaryDirectory(prefix="nas-bundle-") as tmp, atomic_path(out) as part, \
             zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf, progress(len(models), "export",
                                                                               unit="model") as bar:
+        if config.runtime == "litert":  # converted in parallel first
+            export_tflite_many([(m, Path(tmp) / f"{n}.tflite", tuple(shapes[n]), bool(int8.get(n)))
+                                for n, m in models.items()])
         for name, module in models.items():
             if config.runtime == "litert":
-                path = export_tflite(module, Path(tmp) / f"{name}.tflite", tuple(shapes[name]))
+                path = Path(tmp) / f"{name}.tflite"
             else:  # OpenVINO reads the ONNX models ONNX Runtime runs
                 path = export_model(module, Path(tmp) / f"{name}.onnx", tuple(shapes[name]), int8.get(name))
             zf.write(path, f"models/{path.name}")

@@ -14,7 +14,7 @@ import numpy as np
 from latency_tables._calibration import reference_archs, reference_time, spread_archs
 from latency_tables._shipped import reference_precisions
 from latency_tables._timing import Protocol, pinned, time_interleaved
-from latency_tables.backends import make_runner
+from latency_tables.backends import get_backend, make_runner
 from supernet import ArchConfig, NASError, SearchSpace, Subnet
 from supernet.deploy import CPU_PROVIDER
 
@@ -52,13 +52,17 @@ def measure_subnets(space: SearchSpace, archs: Sequence[ArchConfig], *, runtime:
             show_progress(len(archs) * passes, "subnets", unit="timing", disable=not progress) as bar:
         for start in range(0, len(archs), group_size):
             group = [*archs[start:start + group_size], *references]
-            sessions = []
-            for i, arch in enumerate(group):
+            models = []
+            for arch in group:
                 shape = (batch_size, space.in_channels, arch.resolution, arch.resolution)
-                made = make_runner(runtime, Subnet.build(space.layout(arch)), shape, threads=threads,
-                                   workdir=Path(tmp), name=f"a{start + i}", sessions=passes,
-                                   cache_key=(space.hash, arch.to_json(), shape), provider=provider,
-                                   quantize=tuple(space.block_precisions(arch)) if arch.quantized else None)
+                models.append((Subnet.build(space.layout(arch)), shape, (space.hash, arch.to_json(), shape),
+                               tuple(space.block_precisions(arch)) if arch.quantized else None))
+            get_backend(runtime).prepare(models)  # LiteRT: the group's conversions in parallel
+            sessions = []
+            for i, (module, shape, key, quantize) in enumerate(models):
+                made = make_runner(runtime, module, shape, threads=threads, workdir=Path(tmp),
+                                   name=f"a{start + i}", sessions=passes, cache_key=key, provider=provider,
+                                   quantize=quantize)
                 sessions.append(made if passes > 1 else [made])
             timed = len(group) - len(references)
             for p in range(passes):

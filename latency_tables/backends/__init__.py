@@ -16,10 +16,16 @@ from latency_tables.backends._base import (
     register_backend,
     runtime_module,
 )
-from latency_tables.backends._litert import export_tflite, tflite_input, tflite_interpreter, tflite_output
+from latency_tables.backends._litert import (
+    export_tflite,
+    export_tflite_many,
+    tflite_input,
+    tflite_interpreter,
+    tflite_output,
+)
 from latency_tables.backends._openvino import OV_DEVICES, ov_compile, ov_device
 from latency_tables.backends._ort import export_model
 
-__all__ = ["OV_DEVICES", "Backend", "export_model", "export_tflite", "get_backend", "int8_runtimes",
-           "list_backends", "make_runner", "ov_compile", "ov_device", "register_backend", "runtime_module",
-           "tflite_input", "tflite_interpreter", "tflite_output"]
+__all__ = ["OV_DEVICES", "Backend", "export_model", "export_tflite", "export_tflite_many", "get_backend",
+           "int8_runtimes", "list_backends", "make_runner", "ov_compile", "ov_device", "register_backend",
+           "runtime_module", "tflite_input", "tflite_interpreter", "tflite_output"]

@@ -31,6 +31,11 @@ class Backend(abc.ABC):
     def version(self) -> str:
         """The runtime and its version, recorded in a table's metadata."""
 
+    def prepare(self, models: Sequence[tuple[nn.Module, tuple[int, ...], Hashable, object]]) -> None:  # noqa: B027
+        """Make the models about to be run, ``(module, input shape, cache key, quantize)``
+        each, ahead of `runners` and all at once where that is faster (LiteRT converts them
+        in parallel); `runners` then finds them under their cache keys. Default: nothing."""
+
     @abc.abstractmethod
     def runners(self, module: nn.Module, x: torch.Tensor, *, threads: int, workdir: Path, name: str,
                 sessions: int, cache_key: Hashable | None, provider: str,

@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import warnings
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,16 +73,69 @@ def _convert(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype
 
 
 def _converter() -> concurrent.futures.ProcessPoolExecutor:
-    """One process, started fresh (spawn) on first use, that converts models: litert-torch
-    imports JAX, whose threads make a later fork of the caller unsafe (data loaders, Ray), and
-    prints as it goes; neither reaches the caller's process."""
+    """Processes, started fresh (spawn) on first use, one per core up to 2, that convert
+    models: litert-torch imports JAX, whose threads make a later fork of the caller unsafe
+    (data loaders, Ray), and prints as it goes; neither reaches the caller's process."""
     global _POOL
     if importlib.util.find_spec("litert_torch") is None:
         runtime_module("litert_torch", extra="litert")  # the error that names the extra
     if _POOL is None:
+        workers = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
         _POOL = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced)
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced)
     return _POOL
+
+
+def convert_many(models: Sequence[tuple[nn.Module, tuple[int, ...], Hashable, object]],
+                 workdir: Path) -> None:
+    """``(module, input shape, key, quantize)`` each converted into the cache under its key, in
+    parallel in the converter's processes (those cached already, and mixed policies, which
+    `LiteRtBackend.runners` refuses, are skipped)."""
+    todo = {key: (module, shape, bool(q)) for module, shape, key, q in models
+            if key is not None and key not in _CONVERTED and (q in (None, False, True) or set(q) == {"int8"})}
+    if len(todo) < 2:
+        return
+    paths = [Path(workdir) / f".prepared{i}.tflite" for i in range(len(todo))]
+    export_tflite_many([(m, path, shape, int8) for (m, shape, int8), path in zip(todo.values(), paths)])
+    for key, path in zip(todo, paths):
+        _remember(key, path.read_bytes())
+        path.unlink()
+
+
+def export_tflite_many(models: Sequence[tuple[nn.Module, Path, tuple[int, ...], bool]]) -> None:
+    """``(module, path, input shape, int8)`` each converted to ``path`` as `export_tflite`
+    converts one (fp32 input; int8 ranges from random inputs), in parallel."""
+    pool = _converter()
+    jobs = []
+    for module, path, shape, int8 in models:
+        tmp = Path(path).with_name(f".{Path(path).name}.partial")
+        calib = _random_calib(tuple(shape)) if int8 else None
+        job = pool.submit(_convert, module.eval(), tuple(shape), torch.float32, str(tmp), calib)
+        jobs.append((tmp, path, job))
+    for tmp, path, job in jobs:
+        _result(job, Path(path).name)
+        os.replace(tmp, path)
+
+
+def _random_calib(shape: tuple[int, ...]) -> np.ndarray:
+    """8 batches of random normal inputs: the ranges change an int8 model's values, not its work."""
+    return np.random.default_rng(0).standard_normal((8 * shape[0], *shape[1:])).astype(np.float32)
+
+
+def _result(job: concurrent.futures.Future, name: str) -> None:
+    global _POOL
+    try:
+        job.result()
+    except concurrent.futures.process.BrokenProcessPool:
+        _POOL = None
+        raise NASError(f"the LiteRT converter's process died while converting {name} (out of memory?); "
+                       "run again") from None
+
+
+def _remember(key: Hashable, data: bytes) -> None:
+    _CONVERTED[key] = data
+    while sum(len(b) for b in _CONVERTED.values()) > _CONVERTED_BYTES:
+        _CONVERTED.popitem(last=False)
 
 
 def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
@@ -94,27 +147,21 @@ def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
     as the ONNX Runtime timings calibrate: the ranges change the values, not the work).
     With a ``key``, a model converted in this process under that key is reused (a block's
     conversion takes about 2 s here, a whole subnet's 10-30 s)."""
-    global _POOL
     path = Path(path)
     if key is not None and key in _CONVERTED:
         _CONVERTED.move_to_end(key)
         path.write_bytes(_CONVERTED[key])
         return path
     tmp = path.with_name(f".{path.name}.partial")
-    try:
-        if int8 and calib is None:
-            calib = np.random.default_rng(0).standard_normal((8 * input_shape[0], *input_shape[1:]))
-        calib = None if not int8 else np.ascontiguousarray(calib, dtype=np.float32)
-        _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp), calib).result()
-    except concurrent.futures.process.BrokenProcessPool:
-        _POOL = None
-        raise NASError(f"the LiteRT converter's process died while converting {path.name} (out of "
-                       "memory?); run again") from None
+    if int8:
+        calib = _random_calib(tuple(input_shape)) if calib is None else np.asarray(calib, np.float32)
+    else:
+        calib = None
+    job = _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp), calib)
+    _result(job, path.name)
     os.replace(tmp, path)
     if key is not None:
-        _CONVERTED[key] = path.read_bytes()
-        while sum(len(b) for b in _CONVERTED.values()) > _CONVERTED_BYTES:
-            _CONVERTED.popitem(last=False)
+        _remember(key, path.read_bytes())
     return path
 
 
@@ -161,6 +208,12 @@ class LiteRtBackend(Backend):
 
         runtime_module("ai_edge_litert.interpreter", extra="litert")
         return f"ai-edge-litert {version('ai-edge-litert')}"
+
+    def prepare(self, models) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="nas-litert-") as tmp:
+            convert_many(models, Path(tmp))
 
     def runners(self, module, x, *, threads, workdir, name, sessions, cache_key, provider, quantize):
         int8 = bool(quantize)
