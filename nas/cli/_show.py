@@ -230,7 +230,13 @@ def _model(onnx: Path) -> tuple[dict, Summary]:
                       f"{card['fp32_twin']})")
     device = card["provenance"].get("table_device")
     report.fact("latency", f"{number(card['measured_latency_ms'], 3, 'ms')} measured"
+                           + (f" in {card['latency_runtime']}" if card.get("latency_runtime") else "")
                            + (f" as table {device} was built" if device else ""))
+    if card.get("runtime"):
+        rt = card["runtime"]
+        report.fact(rt["name"], f"{', '.join(rt['files'])}: test accuracy "
+                                f"{number(rt['test_acc'], unit='%')}, max abs. difference "
+                                f"{rt['parity_max_abs_diff']:.1e} vs {rt['parity_reference']}")
     report.fact("input", card["input"].get("note", ""))
     made = card["provenance"]
     report.fact("made from", f"{made['supernet']} (hash {made['supernet_hash']}), {made['date']}")

@@ -102,6 +102,8 @@ def test_export_to_the_runtime_agrees_with_pytorch_and_is_timed_in_it(runtime, p
     assert card["latency_runtime"] == runtime and card["measured_latency_ms"] > 0
     assert summary["runtime"]["name"] == runtime
     assert not list(tmp_path.glob(".*partial*"))  # nothing half-made left
+    assert main(["show", str(out)]) == 0
+    assert f"measured in {runtime}" in capsys.readouterr().out
     assert main(args) == 2  # never overwritten without --force
 
 
