@@ -53,11 +53,13 @@ log = logging.getLogger("bench_runtimes")
 QUICK = {"protocol": Protocol(rounds=20), "passes": 1, "calibration_archs": 4}  # --quick: a smoke run
 
 
-def _table(work: Path, space: str, res: int, runtime: str, precision: str, quick: bool) -> LatencyTable:
+def _table(work: Path, space: str, res: int, runtime: str, precision: str, quick: bool,
+           rounds: int | None = None) -> LatencyTable:
     name = f"{space}_r{res}_{runtime}" + ("" if precision == "fp32" else f"_{precision}")
     csv = work / f"{name}.csv"
     config = BuildConfig(space=space, runtime=runtime, resolutions=(res,), precision=precision,
-                         device=default_device_name(), **(QUICK if quick else {}))
+                         device=default_device_name(),
+                         **(QUICK if quick else {"protocol": Protocol(rounds=rounds)} if rounds else {}))
     if csv.exists() and json.loads(csv.with_suffix(".json").read_text()).get("complete"):
         return LatencyTable.load(csv)
     log.info("building %s", csv)
@@ -198,6 +200,8 @@ def main() -> None:
     ap.add_argument("--int8", action="store_true", help="also int8 tables where the runtime has int8")
     ap.add_argument("--out", type=Path, default=RESULTS / "runtimes.json")
     ap.add_argument("--quick", action="store_true", help="a smoke run: short timings, 10 subnets")
+    ap.add_argument("--rounds", type=int, help="timing rounds per model (default: the build's 400; the "
+                    "shipped ofa_mbv3 table used 100, its subnets taking 10-30 ms a call here)")
     ap.add_argument("--report-only", action="store_true", help="print the markdown tables of --out")
     args = ap.parse_args()
     if args.report_only:
@@ -218,10 +222,12 @@ def main() -> None:
         precisions = ["fp32", "int8"] if args.int8 else ["fp32"]
         for precision in precisions:
             runtimes = list(args.runtimes)  # every runtime here times int8 (LiteRT: all-int8 models)
-            tables = {rt: _table(args.work, space, res, rt, precision, args.quick) for rt in runtimes}
+            tables = {rt: _table(args.work, space, res, rt, precision, args.quick, args.rounds)
+                      for rt in runtimes}
             reports = {rt: _validated(args.work, t, args.quick) for rt, t in tables.items()}
             key = f"{space}_r{res}" + ("" if precision == "fp32" else f"_{precision}")
             entry = {
+                "rounds": tables[runtimes[0]].meta["protocol"]["rounds"],
                 "tables": {rt: {"runtime_version": t.meta["runtime_version"],
                                 "build_seconds": t.meta["build_seconds"], "num_blocks": t.meta["num_blocks"],
                                 "table": str(t.path)} for rt, t in tables.items()},
@@ -240,7 +246,8 @@ def main() -> None:
     summary["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     summary["load_average_end"] = list(os.getloadavg())
     summary["command"] = "python experiments/bench_runtimes.py " + " ".join(
-        f"--spaces {' '.join(args.spaces)}".split() + (["--int8"] if args.int8 else []))
+        f"--spaces {' '.join(args.spaces)} --runtimes {' '.join(args.runtimes)}".split()
+        + (["--int8"] if args.int8 else []) + ([f"--rounds {args.rounds}"] if args.rounds else []))
     atomic_write_json(args.out, summary)
     _plot(summary, args.out.with_suffix(".png"))
     print(json.dumps({k: {"validation": v["validation"], "cross": v["cross"],
