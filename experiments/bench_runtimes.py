@@ -228,6 +228,8 @@ def main() -> None:
             key = f"{space}_r{res}" + ("" if precision == "fp32" else f"_{precision}")
             entry = {
                 "rounds": tables[runtimes[0]].meta["protocol"]["rounds"],
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "load_average": list(os.getloadavg()),
                 "tables": {rt: {"runtime_version": t.meta["runtime_version"],
                                 "build_seconds": t.meta["build_seconds"], "num_blocks": t.meta["num_blocks"],
                                 "table": str(t.path)} for rt, t in tables.items()},
