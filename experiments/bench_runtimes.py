@@ -171,7 +171,8 @@ def markdown(summary: dict) -> str:
         ratios = cross.get("median_ratio_to_ort", {})
         for rt, v in entry["validation"].items():
             t = entry["tables"][rt]
-            lines.append(f"| {rt} | {t['runtime_version'].split('-')[0]} | {t['build_seconds']:.0f} | "
+            version = t["runtime_version"].split("-")[0] if rt == "openvino" else t["runtime_version"]
+            lines.append(f"| {rt} | {version} | {t['build_seconds']:.0f} | "
                          f"{v['within_10pct']:.2f} | {v['within_5pct']:.2f} | {v['kendall_tau']:.3f} | "
                          f"{v['mape']:.1f} | {v['repeat_within_5pct']:.2f} | {v['load_factor']:.2f} | "
                          f"{cross['median_ms'][rt]:.3f} | {ratios.get(rt, float('nan')):.2f} | "
@@ -228,8 +229,8 @@ def main() -> None:
             key = f"{space}_r{res}" + ("" if precision == "fp32" else f"_{precision}")
             entry = {
                 "rounds": tables[runtimes[0]].meta["protocol"]["rounds"],
-                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "load_average": list(os.getloadavg()),
+                "validated": {rt: {"date": r["date"], "load_average": r["load_average"]}
+                              for rt, r in reports.items()},
                 "tables": {rt: {"runtime_version": t.meta["runtime_version"],
                                 "build_seconds": t.meta["build_seconds"], "num_blocks": t.meta["num_blocks"],
                                 "table": str(t.path)} for rt, t in tables.items()},
