@@ -29,10 +29,14 @@ def ov_compile(path, *, threads: int, device: str = "CPU"):
     threads, in fp32 (OpenVINO would run bf16 on CPUs with AMX unless told otherwise) and one
     stream, for latency."""
     ov = runtime_module("openvino")
+    core = ov.Core()
+    have = core.available_devices  # e.g. ['CPU', 'GPU.0', 'GPU.1']: "GPU" is the first of them
+    if device not in have and ("." in device or device not in {d.split(".")[0] for d in have}):
+        raise NASError(f"OpenVINO device {device!r} is not on this machine; it has {core.available_devices}")
     config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
     if device == "CPU":
         config["INFERENCE_PRECISION_HINT"] = "f32"
-    return ov.Core().compile_model(str(path), device, config)
+    return core.compile_model(str(path), device, config)
 
 
 @register_backend
