@@ -5,6 +5,7 @@ default XNNPACK delegate, as ``benchmark_model`` runs it on a phone's CPU."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib.util
 import logging
 import multiprocessing
@@ -34,6 +35,9 @@ def _silenced() -> None:
     """A conversion process's start: the converter's stage lines and absl's C++ logging go
     to the null device (its errors come back to the caller as exceptions)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if hasattr(os, "sched_setaffinity"):  # a timing caller pins itself to one core: conversions use all
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -80,7 +84,7 @@ def _converter() -> concurrent.futures.ProcessPoolExecutor:
     if importlib.util.find_spec("litert_torch") is None:
         runtime_module("litert_torch", extra="litert")  # the error that names the extra
     if _POOL is None:
-        workers = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+        workers = max(1, min(2, os.cpu_count() or 1))  # the machine's cores, not a timing pin's one
         _POOL = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced)
     return _POOL
