@@ -165,21 +165,23 @@ def _measure_chunk(specs: list[tuple[BlockSpec, str]], config: BuildConfig, spac
     with tempfile.TemporaryDirectory(prefix="nas-blocks-") as tmp:
         # keyed by what defines each graph: the overhead and reference models come back in
         # every chunk, a block in every pass (LiteRT's conversion of one takes about 2 s)
-        models = {_OVERHEAD: (nn.ReLU(), (1, 8, 8), "overhead", _OVERHEAD, False)}
+        models = {}  # runner key -> (module, input shape, name, cache key, quantize)
+
+        def add(k, module: nn.Module, shape: tuple[int, ...], name: str, graph, q) -> None:
+            models[k] = (module, (b, *shape), name, (space.hash, graph, b, q), q)
+
+        add(_OVERHEAD, nn.ReLU(), (1, 8, 8), "overhead", _OVERHEAD, False)
         for i, arch in enumerate(reference_archs(space, references)):
-            models[(_REFERENCE, i)] = (Subnet.build(space.layout(arch)),
-                                       (space.in_channels, arch.resolution, arch.resolution), f"ref{i}",
-                                       arch.to_json(),
-                                       tuple(space.block_precisions(arch)) if arch.quantized else False)
+            add((_REFERENCE, i), Subnet.build(space.layout(arch)),
+                (space.in_channels, arch.resolution, arch.resolution), f"ref{i}", arch.to_json(),
+                tuple(space.block_precisions(arch)) if arch.quantized else False)
         for i, (spec, precision) in enumerate(specs):
-            shape = (spec.in_channels, spec.resolution, spec.resolution)
-            models[spec, precision] = (build_block(spec), shape, f"b{i}", spec, precision == "int8")
-        keyed = {k: (module, (b, *shape), name, (space.hash, key, b, q), q)
-                 for k, (module, shape, name, key, q) in models.items()}
-        get_backend(config.runtime).prepare([(m, shape, key, q) for m, shape, _, key, q in keyed.values()])
+            add((spec, precision), build_block(spec), (spec.in_channels, spec.resolution, spec.resolution),
+                f"b{i}", spec, precision == "int8")
+        get_backend(config.runtime).prepare([(m, shape, key, q) for m, shape, _, key, q in models.values()])
         runners = {k: make_runner(config.runtime, module, shape, threads=config.threads, workdir=Path(tmp),
                                   name=name, provider=config.provider, quantize=q, cache_key=key)
-                   for k, (module, shape, name, key, q) in keyed.items()}
+                   for k, (module, shape, name, key, q) in models.items()}
         times = time_interleaved(runners, config.protocol, rng=rng, runtime=config.runtime,
                                  threads=config.threads)
     result = {k: config.protocol.summary(v) for k, v in times.items()}

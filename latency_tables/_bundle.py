@@ -34,7 +34,7 @@ from latency_tables._shipped import default_table_name
 from latency_tables._table import FORMAT as TABLE_FORMAT
 from latency_tables._table import LatencyTable, block_key, table_paths
 from latency_tables._timing import device_name
-from latency_tables.backends import export_model, export_tflite_many
+from latency_tables.backends import DEPLOY_RUNTIMES, export_model, export_tflite_many
 from supernet import (
     ArchConfig,
     ArtifactMismatchError,
@@ -49,7 +49,6 @@ __all__ = ["write_bundle", "import_results", "RUNNER"]
 
 log = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("probe_runner.py")
-BUNDLE_RUNTIMES = ("ort", "openvino", "litert")  # what probe_runner.Runtime runs
 FORMAT = "ofa-nas-probe/2"  # probe_runner.FORMAT
 
 
@@ -59,8 +58,8 @@ def write_bundle(config: BuildConfig, out: str | Path, *, force: bool = False) -
     config's runtime (ONNX Runtime, OpenVINO or LiteRT), which is all it needs besides numpy."""
     from supernet.core import progress
 
-    if config.runtime not in BUNDLE_RUNTIMES:
-        raise NASError(f"a probe bundle is timed with one of {list(BUNDLE_RUNTIMES)}: runtime "
+    if config.runtime not in DEPLOY_RUNTIMES:  # what probe_runner.Runtime runs
+        raise NASError(f"a probe bundle is timed with one of {list(DEPLOY_RUNTIMES)}: runtime "
                        f"{config.runtime!r} has no standalone runner")
     out = Path(out)
     if out.suffix != ".zip":

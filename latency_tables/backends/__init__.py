@@ -8,6 +8,7 @@ only when used.
 
 from latency_tables.backends import _litert, _openvino, _torch  # noqa: F401  (register themselves)
 from latency_tables.backends._base import (
+    DEPLOY_RUNTIMES,
     Backend,
     get_backend,
     int8_runtimes,
@@ -26,6 +27,6 @@ from latency_tables.backends._litert import (
 from latency_tables.backends._openvino import OV_DEVICES, ov_compile, ov_device
 from latency_tables.backends._ort import export_model
 
-__all__ = ["OV_DEVICES", "Backend", "export_model", "export_tflite", "export_tflite_many", "get_backend",
-           "int8_runtimes", "list_backends", "make_runner", "ov_compile", "ov_device", "register_backend",
-           "runtime_module", "tflite_input", "tflite_interpreter", "tflite_output"]
+__all__ = ["DEPLOY_RUNTIMES", "OV_DEVICES", "Backend", "export_model", "export_tflite", "export_tflite_many",
+           "get_backend", "int8_runtimes", "list_backends", "make_runner", "ov_compile", "ov_device",
+           "register_backend", "runtime_module", "tflite_input", "tflite_interpreter", "tflite_output"]

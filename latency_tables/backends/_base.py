@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -14,10 +15,11 @@ from torch import nn
 from supernet import NASError
 from supernet.deploy import CPU_PROVIDER
 
-__all__ = ["Backend", "get_backend", "list_backends", "make_runner", "register_backend", "runtime_module",
-           "int8_runtimes"]
+__all__ = ["DEPLOY_RUNTIMES", "Backend", "ModelCache", "get_backend", "int8_runtimes", "list_backends",
+           "make_runner", "register_backend", "runtime_module"]
 
 _BACKENDS: dict[str, Backend] = {}
+DEPLOY_RUNTIMES = ("ort", "openvino", "litert")  # what models deploy on: bundles, exports (not torch eager)
 
 
 class Backend(abc.ABC):
@@ -42,6 +44,36 @@ class Backend(abc.ABC):
                 quantize: Sequence[str] | bool | None) -> list[Callable[[], object]]:
         """``sessions`` independent zero-argument callables, each running ``module`` once on
         ``x``."""
+
+
+class ModelCache:
+    """Model files a backend made in this process, by cache key (what defines the graph:
+    space hash, arch or block, input shape, precision), up to ``max_bytes``, the least
+    recently used dropped first: reference, filler and calibration subnets and the blocks of
+    every pass come back, and making one (an ONNX export, a LiteRT conversion) costs more
+    than copying its bytes."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes, self._files = max_bytes, OrderedDict()
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key is not None and key in self._files
+
+    def restore(self, key: Hashable | None, path: Path) -> bool:
+        """Write the file kept under ``key`` to ``path``; False when there is none."""
+        if key not in self:
+            return False
+        self._files.move_to_end(key)
+        Path(path).write_bytes(self._files[key])
+        return True
+
+    def keep(self, key: Hashable | None, path: Path) -> None:
+        """Keep the file at ``path`` under ``key`` (nothing without a key)."""
+        if key is None:
+            return
+        self._files[key] = Path(path).read_bytes()
+        while sum(len(b) for b in self._files.values()) > self.max_bytes:
+            self._files.popitem(last=False)
 
 
 def runtime_module(module: str, extra: str | None = None):

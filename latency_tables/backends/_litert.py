@@ -11,7 +11,6 @@ import logging
 import multiprocessing
 import os
 import warnings
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -19,15 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from latency_tables.backends._base import Backend, register_backend, runtime_module
+from latency_tables.backends._base import Backend, ModelCache, register_backend, runtime_module
 from supernet import NASError
 
 __all__ = ["LiteRtBackend", "export_tflite", "tflite_input", "tflite_interpreter", "tflite_output"]
 
-_CONVERTED: OrderedDict[Hashable, bytes] = OrderedDict()  # .tflite files of recent cache keys
-_CONVERTED_BYTES = 256 * 2**20
-
-
+_CONVERTED = ModelCache()  # .tflite files of recent cache keys
 _POOL = None  # the converter's process (`_converter`)
 
 
@@ -90,35 +86,14 @@ def _converter() -> concurrent.futures.ProcessPoolExecutor:
     return _POOL
 
 
-def convert_many(models: Sequence[tuple[nn.Module, tuple[int, ...], Hashable, object]],
-                 workdir: Path) -> None:
-    """``(module, input shape, key, quantize)`` each converted into the cache under its key, in
-    parallel in the converter's processes (those cached already, and mixed policies, which
-    `LiteRtBackend.runners` refuses, are skipped)."""
-    todo = {key: (module, shape, bool(q)) for module, shape, key, q in models
-            if key is not None and key not in _CONVERTED and (q in (None, False, True) or set(q) == {"int8"})}
-    if len(todo) < 2:
-        return
-    paths = [Path(workdir) / f".prepared{i}.tflite" for i in range(len(todo))]
-    export_tflite_many([(m, path, shape, int8) for (m, shape, int8), path in zip(todo.values(), paths)])
-    for key, path in zip(todo, paths):
-        _remember(key, path.read_bytes())
-        path.unlink()
-
-
-def export_tflite_many(models: Sequence[tuple[nn.Module, Path, tuple[int, ...], bool]]) -> None:
-    """``(module, path, input shape, int8)`` each converted to ``path`` as `export_tflite`
-    converts one (fp32 input; int8 ranges from random inputs), in parallel."""
-    pool = _converter()
-    jobs = []
-    for module, path, shape, int8 in models:
-        tmp = Path(path).with_name(f".{Path(path).name}.partial")
-        calib = _random_calib(tuple(shape)) if int8 else None
-        job = pool.submit(_convert, module.eval(), tuple(shape), torch.float32, str(tmp), calib)
-        jobs.append((tmp, path, job))
-    for tmp, path, job in jobs:
-        _result(job, Path(path).name)
-        os.replace(tmp, path)
+def _int8(quantize: Sequence[str] | bool | None) -> bool:
+    """Whether a model is timed all-int8; a policy that mixes precisions is refused."""
+    if quantize in (None, False, True):
+        return bool(quantize)
+    if set(quantize) != {"int8"}:
+        raise NASError(f"LiteRT times fp32 or all-int8 models, not the mixed policy {list(quantize)}: "
+                       "time mixed precision in runtime 'ort' or 'openvino'")
+    return True
 
 
 def _random_calib(shape: tuple[int, ...]) -> np.ndarray:
@@ -126,20 +101,52 @@ def _random_calib(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).standard_normal((8 * shape[0], *shape[1:])).astype(np.float32)
 
 
-def _result(job: concurrent.futures.Future, name: str) -> None:
+def _submit(module: nn.Module, path: Path, input_shape: tuple[int, ...], dtype: torch.dtype, int8: bool,
+            calib: np.ndarray | None) -> tuple[concurrent.futures.Future, Path, Path]:
+    """``module``'s conversion handed to the converter's processes: (job, its temporary file,
+    ``path``)."""
+    path = Path(path)
+    if int8:
+        calib = _random_calib(tuple(input_shape)) if calib is None else np.asarray(calib, np.float32)
+    tmp = path.with_name(f".{path.name}.partial")
+    job = _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp),
+                              calib if int8 else None)
+    return job, tmp, path
+
+
+def _finish(job: concurrent.futures.Future, tmp: Path, path: Path) -> None:
+    """Wait for a conversion and move its file into place."""
     global _POOL
     try:
         job.result()
     except concurrent.futures.process.BrokenProcessPool:
         _POOL = None
-        raise NASError(f"the LiteRT converter's process died while converting {name} (out of memory?); "
+        raise NASError(f"the LiteRT converter's process died while converting {path.name} (out of memory?); "
                        "run again") from None
+    os.replace(tmp, path)
 
 
-def _remember(key: Hashable, data: bytes) -> None:
-    _CONVERTED[key] = data
-    while sum(len(b) for b in _CONVERTED.values()) > _CONVERTED_BYTES:
-        _CONVERTED.popitem(last=False)
+def export_tflite_many(models: Sequence[tuple[nn.Module, Path, tuple[int, ...], bool]]) -> None:
+    """``(module, path, input shape, int8)`` each converted to ``path`` as `export_tflite`
+    converts one (fp32 input; int8 ranges from random inputs), in parallel."""
+    jobs = [_submit(module, path, shape, torch.float32, int8, None) for module, path, shape, int8 in models]
+    for job in jobs:
+        _finish(*job)
+
+
+def convert_many(models: Sequence[tuple[nn.Module, tuple[int, ...], Hashable, object]],
+                 workdir: Path) -> None:
+    """``(module, input shape, key, quantize)`` each converted into the cache under its key, in
+    parallel in the converter's processes (those cached already are skipped)."""
+    todo = {key: (module, shape, _int8(q)) for module, shape, key, q in models
+            if key is not None and key not in _CONVERTED}
+    if len(todo) < 2:
+        return
+    paths = [Path(workdir) / f".prepared{i}.tflite" for i in range(len(todo))]
+    export_tflite_many([(m, path, shape, int8) for (m, shape, int8), path in zip(todo.values(), paths)])
+    for key, path in zip(todo, paths):
+        _CONVERTED.keep(key, path)
+        path.unlink()
 
 
 def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
@@ -152,20 +159,9 @@ def export_tflite(module: nn.Module, path: Path, input_shape: tuple[int, ...],
     With a ``key``, a model converted in this process under that key is reused (a block's
     conversion takes about 2 s here, a whole subnet's 10-30 s)."""
     path = Path(path)
-    if key is not None and key in _CONVERTED:
-        _CONVERTED.move_to_end(key)
-        path.write_bytes(_CONVERTED[key])
-        return path
-    tmp = path.with_name(f".{path.name}.partial")
-    if int8:
-        calib = _random_calib(tuple(input_shape)) if calib is None else np.asarray(calib, np.float32)
-    else:
-        calib = None
-    job = _converter().submit(_convert, module.eval(), tuple(input_shape), dtype, str(tmp), calib)
-    _result(job, path.name)
-    os.replace(tmp, path)
-    if key is not None:
-        _remember(key, path.read_bytes())
+    if not _CONVERTED.restore(key, path):
+        _finish(*_submit(module, path, input_shape, dtype, int8, calib))
+        _CONVERTED.keep(key, path)
     return path
 
 
@@ -220,10 +216,7 @@ class LiteRtBackend(Backend):
             convert_many(models, Path(tmp))
 
     def runners(self, module, x, *, threads, workdir, name, sessions, cache_key, provider, quantize):
-        int8 = bool(quantize)
-        if int8 and quantize is not True and set(quantize) != {"int8"}:
-            raise NASError(f"LiteRT times fp32 or all-int8 models, not the mixed policy {list(quantize)}: "
-                           "time mixed precision in runtime 'ort' or 'openvino'")
+        int8 = _int8(quantize)
         path = export_tflite(module, workdir / f"{name}.tflite", tuple(x.shape), cache_key, int8=int8)
         runs = []
         for _ in range(sessions):

@@ -50,10 +50,8 @@ class OpenVinoBackend(Backend):
     def runners(self, module, x, *, threads, workdir, name, sessions, cache_key, provider, quantize):
         path = _onnx_file(module, workdir / f"{name}.onnx", tuple(x.shape), cache_key, quantize)
         compiled = ov_compile(path, threads=threads, device=ov_device(provider))
-        feed = x.numpy()
-        requests = []
-        for _ in range(sessions):
-            request = compiled.create_infer_request()
-            request.set_input_tensor(runtime_module("openvino").Tensor(feed))
-            requests.append(request.infer)
-        return requests
+        feed = runtime_module("openvino").Tensor(x.numpy())
+        requests = [compiled.create_infer_request() for _ in range(sessions)]
+        for request in requests:
+            request.set_input_tensor(feed)
+        return [request.infer for request in requests]

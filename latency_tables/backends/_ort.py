@@ -4,20 +4,18 @@ file (int8 on request), run in its own sessions."""
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
-from latency_tables.backends._base import Backend, register_backend
+from latency_tables.backends._base import Backend, ModelCache, register_backend
 from supernet import export_onnx, ort_session
 
 __all__ = ["OrtBackend", "export_model"]
 
-_EXPORTED: OrderedDict[Hashable, bytes] = OrderedDict()  # ONNX files of recent cache keys
-_EXPORTED_BYTES = 256 * 2**20
+_EXPORTED = ModelCache()  # ONNX files of recent cache keys
 
 
 def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key: Hashable | None,
@@ -28,15 +26,9 @@ def _onnx_file(module: nn.Module, path: Path, input_shape: tuple[int, ...], key:
     ``quantize`` the file is the int8 model (`quantize_onnx`; True: every node, a precision
     per block: the blocks at fp32 left out), its activation ranges calibrated on random inputs (the ranges
     change the values, not the work)."""
-    if key is not None and key in _EXPORTED:
-        _EXPORTED.move_to_end(key)
-        path.write_bytes(_EXPORTED[key])
-        return path
-    export_model(module, path, input_shape, quantize)
-    if key is not None:
-        _EXPORTED[key] = path.read_bytes()
-        while sum(len(b) for b in _EXPORTED.values()) > _EXPORTED_BYTES:
-            _EXPORTED.popitem(last=False)
+    if not _EXPORTED.restore(key, path):
+        export_model(module, path, input_shape, quantize)
+        _EXPORTED.keep(key, path)
     return path
 
 

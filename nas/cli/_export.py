@@ -36,10 +36,10 @@ def add_parser(sub) -> None:
                         "the budget of the --front search, if it had one)")
     p.add_argument("--runtime", choices=("ort", "openvino", "litert"),
                    help="the runtime the model deploys on: ort (the ONNX model alone), openvino (OpenVINO IR "
-                        ".xml/.bin beside it) or litert (a .tflite beside it; fp32); each is checked against "
-                        "PyTorch, run on the test split and timed in that runtime (default: the --table's "
-                        "runtime, else ort); openvino and litert need their extras: pip install -e "
-                        "\".[openvino]\" / \".[litert]\"")
+                        ".xml/.bin beside it) or litert (a .tflite beside it; fp32 or all-int8); each is "
+                        "checked against PyTorch, run on the test split and timed in that runtime (default: "
+                        "the --table's runtime, else ort); openvino and litert need their extras: "
+                        "pip install -e \".[openvino]\" / \".[litert]\"")
     p.add_argument("--threads", type=int, default=1, help="runtime threads for timing without --table")
     p.add_argument("--provider", default="CPUExecutionProvider",
                    help="ONNX Runtime execution provider for timing without --table (with one: the table's)")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from latency_tables.backends import (
+    DEPLOY_RUNTIMES,
     export_tflite,
     ov_compile,
     runtime_module,
@@ -23,7 +24,7 @@ from supernet import NASError
 
 __all__ = ["RUNTIMES", "RuntimeModel", "runtime_files", "write_runtime_model"]
 
-RUNTIMES = ("ort", "openvino", "litert")
+RUNTIMES = DEPLOY_RUNTIMES
 
 
 def runtime_files(runtime: str, out: Path) -> list[Path]:
