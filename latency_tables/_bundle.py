@@ -149,9 +149,12 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
     if missing:
         raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
     cut = not data.endswith(b"\n")  # probe_runner writes whole lines: this one was cut
+    # ... and whole jobs: a job with some of its models is a file cut at a line's end
+    have, jobs = set(zip(rows["job"], rows["model"])), set(rows["job"])
+    lost = any((j["id"], m) not in have for j in manifest["jobs"] if j["id"] in jobs for m in j["models"])
     incomplete = rows[["bundle_id", "job", "model"]].isna().any(axis=1).to_numpy()
-    if cut or incomplete.any():
-        row = len(rows) if cut else int(np.flatnonzero(incomplete)[0]) + 1
+    if cut or lost or incomplete.any():
+        row = len(rows) if cut else len(rows) + 1 if lost else int(np.flatnonzero(incomplete)[0]) + 1
         raise ArtifactMismatchError(f"{path}: row {row} is incomplete; the file was cut off (a copy or a run "
                                     "that stopped): copy it again, or run probe_runner.py again with the "
                                     "same --out to finish")
