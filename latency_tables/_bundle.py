@@ -150,7 +150,8 @@ def _read_results(path: str | Path, manifest: dict) -> tuple[dict[tuple[str, str
         raise ArtifactMismatchError(f"{path}: not probe_runner results (lacks columns {sorted(missing)})")
     cut = not data.endswith(b"\n")  # probe_runner writes whole lines: this one was cut
     # ... and whole jobs: a job with some of its models is a file cut at a line's end
-    have, jobs = set(zip(rows["job"], rows["model"])), set(rows["job"])
+    mine = rows[rows["bundle_id"] == manifest["bundle_id"]]  # another bundle's are refused below
+    have, jobs = set(zip(mine["job"], mine["model"])), set(mine["job"])
     lost = any((j["id"], m) not in have for j in manifest["jobs"] if j["id"] in jobs for m in j["models"])
     incomplete = rows[["bundle_id", "job", "model"]].isna().any(axis=1).to_numpy()
     if cut or lost or incomplete.any():
