@@ -51,4 +51,6 @@ def test_quick_config_and_chain(tmp_path, capsys, name, config):
                  "--timing-rounds", "20"]) == 0
     card = json.loads((work / "m.json").read_text())
     assert card["parity_max_abs_diff"] < 1e-3 and card["provenance"]["family"] == space.family
-    assert 10 <= card["onnx_test_acc"] <= 100  # trained a little: above chance on the raw test images
+    # twelve steps leave a small subnet near chance, so check the ONNX graph (raw uint8 test images,
+    # its own cast and normalisation) classifies as PyTorch does, not that the net learnt
+    assert 0 <= card["onnx_test_acc"] <= 100 and abs(card["onnx_test_acc"] - card["test_acc"]) <= 1.0
