@@ -102,6 +102,7 @@ class Job:
     fraction: float = 1.0
     device: str = "cpu"
     threads: int = 1
+    seed: int = 1            # alone only: the initialisation and data order
 
 
 def run_job(job: Job, probe_seconds: float = 0.0) -> dict:
@@ -179,11 +180,12 @@ def train_alone_cached(job: Job, cfg: TrainConfig) -> dict:
     data = build_data(cfg.data, cfg.train.batch_size, seed=cfg.seed)
     tic = time.time()
     ckpt = out.with_suffix(".ckpt")
-    net = train_alone(space, arch, data, job.epochs, cfg, seed=1, device=torch.device(job.device), ckpt=ckpt)
+    net = train_alone(space, arch, data, job.epochs, cfg, seed=job.seed, device=torch.device(job.device),
+                      ckpt=ckpt)
     result = {"arch": job.arch, "epochs": job.epochs, "fraction": job.fraction,
               "acc": round(accuracy(net, data.test, arch.resolution, job.device), 3),
               "val_acc": round(accuracy(net, data.val, arch.resolution, job.device), 3),
-              "minutes": round((time.time() - tic) / 60, 2), "device": job.device}
+              "minutes": round((time.time() - tic) / 60, 2), "device": job.device, "seed": job.seed}
     atomic_write_json(out, result)
     ckpt.unlink(missing_ok=True)
     return result
@@ -238,7 +240,7 @@ def run_jobs(jobs: list[Job], workers: int, probe_seconds: float = 0.0) -> list[
 
 
 # ------------------------------------------------------------------------- the benchmark
-def alone_key(cfg: TrainConfig, arch_json: str, epochs: int, fraction: float) -> str:
+def alone_key(cfg: TrainConfig, arch_json: str, epochs: int, fraction: float, seed: int = 1) -> str:
     """What an arch trained alone depends on: a changed setup is trained again."""
     c = cfg.to_dict()
     data = {**c["data"], "path": None}
@@ -249,7 +251,8 @@ def alone_key(cfg: TrainConfig, arch_json: str, epochs: int, fraction: float) ->
     parts = {"space": c["space"], "seed": c["seed"], "data": data,
              "train": {**c["train"], "threads": None, "channels_last": None},
              "lr": c["phases"][0]["lr"], "warmup": c["phases"][0]["warmup_epochs"],
-             "arch": arch_json, "epochs": epochs, "fraction": fraction}
+             "arch": arch_json, "epochs": epochs, "fraction": fraction,
+             **({"alone_seed": seed} if seed != 1 else {})}  # seed 1's keys predate the seed
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -23,6 +23,9 @@ __getattr__, __dir__, __all__ = lazy_face(__name__, {
         "EncodedPredictor", "GBTPredictor", "MLPPredictor", "RidgePredictor", "TransferPredictor",
         "create_predictor", "list_predictors", "load_predictor", "register_predictor"
     ),
+    "predictors.proxies": (
+        "PROXY_PREFIX", "ProxyPredictor", "list_proxies", "proxy_images", "register_proxy"
+    ),
     "supernet": (
         "Predictor",
     ),

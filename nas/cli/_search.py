@@ -20,7 +20,16 @@ def add_parser(sub) -> None:
                    "(model size: 1 byte a weight in int8 parts, else 4); one name "
                    "is a single-objective search (default: accuracy under the bounds given, "
                    "else the front of accuracy,latency with --table, else accuracy,macs)")
-    p.add_argument("--predictor", help="accuracy predictor folder (predictors.load_predictor)")
+    p.add_argument("--predictor", help="accuracy predictor folder (predictors.load_predictor), "
+                   "pretrained:NAME, or proxy:NAME for a training-free search on a zero-cost proxy's score "
+                   "(gradsign, synflow, naswot, jacob_cov; params and macs as baselines): no supernet needed")
+    p.add_argument("--proxy-data", default="fashion_mnist", metavar="DATASET[:PATH]",
+                   help="images a proxy scores on: fashion_mnist (default), or cifar10, npz or imagefolder "
+                        "with :PATH")
+    p.add_argument("--proxy-images", type=int, default=64,
+                   help="images per arch a proxy scores on (default 64)")
+    p.add_argument("--proxy-weights", metavar="CHECKPOINT",
+                   help="score the supernet's inherited weights instead of a seeded random initialisation")
     p.add_argument("--measure-accuracy", metavar="CHECKPOINT",
                    help="measure accuracy on the validation split with this supernet instead of "
                    "predicting it (slow: seconds per arch; searched with a predictor in the loop)")
@@ -139,6 +148,10 @@ def human_summary(config, summary: dict) -> Summary:
     report = Summary(f"search ({summary['strategy']}, {space.name}): {summary['evaluated']} archs evaluated "
                      f"in {summary['search_seconds']:.1f} s{feasible}")
     label = {"accuracy": "accuracy (predicted)" if config.predictor else "accuracy (measured)"}
+    units = dict(_UNITS)
+    if config.proxy:  # the accuracy column holds the proxy's score
+        label["accuracy"], units["accuracy"] = f"{config.proxy} score (a proxy, not %)", ""
+        report.fact("accuracy column", summary.get("accuracy_is", f"{config.proxy} score"))
     best = summary.get("best")
     if best is None:
         report.fact("best", "no arch met the constraints; loosen them or raise --budget")
@@ -149,7 +162,7 @@ def human_summary(config, summary: dict) -> Summary:
         row = front[front["arch"] == arch.to_json()]
         for name in columns:
             value = best.get(name, row[name].iloc[0] if len(row) else None)
-            text = number(value, 3 if name == "latency" else 2, _UNITS.get(name, ""))
+            text = number(value, 3 if name == "latency" else 2, units.get(name, ""))
             if name == "latency" and config.latency_max is not None:
                 text += (f"  (budget {number(config.latency_max, 3, 'ms')}, searched under "
                          f"{number(bounds[name]['upper'], 3, 'ms')}: {config.margin:.0%} margin)")
@@ -164,7 +177,7 @@ def human_summary(config, summary: dict) -> Summary:
         rows = [[str(i), str(ArchConfig.from_json(front["arch"].iloc[i])),
                  *[number(front[c].iloc[i], 3 if c == "latency" else 2) for c in columns]] for i in picks]
         shown = f", {len(picks)} shown (all in front.csv)" if len(picks) < len(front) else ""
-        report.table(["rank", "arch", *[f"{c} ({_UNITS[c]})" if c in _UNITS else c for c in columns]], rows,
+        report.table(["rank", "arch", *[f"{c} ({units[c]})" if units.get(c) else c for c in columns]], rows,
                      title=f"front: {len(front)} subnets{shown}")
         report.fact("hypervolume", f"{number(summary.get('hypervolume'), 4)} (area the front dominates up to "
                                    "the reference point; higher is better, comparable across runs with one "
@@ -181,7 +194,10 @@ def human_summary(config, summary: dict) -> Summary:
                     f"({number(top['predicted_ms'], 3, 'ms')} predicted)")
     files = ", ".join(f for f in summary.get("files", []) if f != "front.json") or "front.csv, summary.json"
     report.fact("files", f"{out}/ ({files})")
-    if best is not None:
+    if best is not None and config.proxy:  # no weights come with a proxy's archs
+        report.fact("next", f"train a front arch (untrained: scored by {config.proxy}), e.g. nas finetune "
+                            f"--supernet SUPERNET --front {out / 'front.csv'} --rank N")
+    elif best is not None:
         report.fact("next", f"nas export --supernet SUPERNET --front {out / 'front.csv'} --rank N")
     storage = summary.get("storage")
     if storage:

@@ -48,6 +48,9 @@ class SearchConfig:
     space: str = "fmnist_small"
     objectives: tuple[str, ...] | None = None
     predictor: str | None = None
+    proxy_data: str = "fashion_mnist"
+    proxy_images: int = 64
+    proxy_weights: str | None = None
     measure_accuracy: str | None = None
     batch_size: int = 16
     loop: bool = True
@@ -110,6 +113,17 @@ class SearchConfig:
                 raise _bad(key, value, "a positive, finite number (leave it out for no bound)")
         if self.ref_point is not None and not all(is_num(v) for v in self.ref_point):
             raise _bad("ref_point", self.ref_point, "finite numbers, one per objective")
+        if self.proxy:
+            from predictors import list_proxies
+
+            if self.proxy not in list_proxies():
+                raise _bad("predictor", self.predictor, f"proxy:NAME with NAME one of {list_proxies()}")
+            if self.accuracy_min is not None or self.measure_accuracy:
+                raise _bad("predictor", self.predictor, "a fitted accuracy predictor with --accuracy-min or "
+                           "--measure-accuracy: a proxy's score is not an accuracy in %")
+            if isinstance(self.proxy_images, bool) or not isinstance(self.proxy_images, int) \
+                    or self.proxy_images < 2:
+                raise _bad("proxy_images", self.proxy_images, "an integer >= 2")
         acc = self.accuracy_min
         if acc is not None and not (is_num(acc) and 0 <= acc <= 100):
             raise _bad("accuracy_min", self.accuracy_min, "a percentage in [0, 100] (leave it out for no "
@@ -122,6 +136,12 @@ class SearchConfig:
                                     and ("latency" in self.objective_names() or self.latency_max)):
             raise _bad("time_front", self.time_front, "0 unless the search has a --table table, accuracy "
                        "as an objective and latency as an objective or a bound (--latency-max)")
+
+    @property
+    def proxy(self) -> str | None:
+        """The zero-cost proxy named by ``predictor="proxy:NAME"``, else None."""
+        text = self.predictor or ""
+        return text.removeprefix("proxy:") if text.startswith("proxy:") else None
 
     @property
     def bounded(self) -> bool:
@@ -144,6 +164,8 @@ def _source(name: str, config: SearchConfig, space):
             raise NASError("the accuracy objective needs --predictor DIR (a fitted accuracy "
                            "predictor) or --measure-accuracy CHECKPOINT; or drop accuracy from "
                            "--objectives")
+        if config.proxy:
+            return _proxy(config, space)
         from predictors import load_predictor
 
         predictor = load_predictor(config.predictor, space=space)
@@ -158,6 +180,16 @@ def _source(name: str, config: SearchConfig, space):
     from latency_tables import create_cost_model
 
     return create_cost_model(name, space=space, table=config.table)
+
+
+def _proxy(config: SearchConfig, space):
+    """The zero-cost proxy ``config.predictor`` names, on ``config.proxy_images`` images of
+    ``config.proxy_data`` (``DATASET`` or ``DATASET:PATH``)."""
+    from predictors import ProxyPredictor, proxy_images
+
+    dataset, _, path = config.proxy_data.partition(":")
+    x, y = proxy_images(space, dataset, path or None, images=config.proxy_images, seed=config.seed)
+    return ProxyPredictor(config.proxy, space, x, y, seed=config.seed, weights=config.proxy_weights)
 
 
 def build_problem(config: SearchConfig):
@@ -278,6 +310,10 @@ def _run(config: SearchConfig, out: Path) -> dict:
             "latency_budget_ms": config.latency_max, "latency_margin": config.margin,
             "resolutions": list(problem.space.resolutions), "precision": config.precision,
             "predictor": config.predictor, "measured_accuracy": config.measure_accuracy,
+            **({"accuracy_is": f"the zero-cost proxy {config.proxy}'s score (higher: expected more "
+                "accurate), not % accuracy", "proxy_data": config.proxy_data,
+                "proxy_images": config.proxy_images, "proxy_weights": config.proxy_weights}
+               if config.proxy else {}),
             "backend": config.backend, **kwargs}
     summary = write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
     if config.time_front:

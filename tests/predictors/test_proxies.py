@@ -1,0 +1,143 @@
+"""Zero-cost proxies: each registered proxy scores archs of every small family, seeded and
+order-free; GradSign's vectorised per-sample gradients equal a plain loop's; the properties
+the papers state hold on cases where they must; ``nas search --predictor proxy:NAME`` runs
+a training-free search end to end and refuses what a proxy cannot do."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.cli import main
+from predictors import ProxyPredictor, list_proxies, proxy_images
+from predictors.proxies import ProxyInput, gradsign, naswot, random_subnet
+from supernet import DataError, NASError, get_space
+from supernet.nn import fast_kernels
+
+SMALL = ("fmnist_small", "fmnist_resnet", "fmnist_proxyless")
+PROXIES = ("gradsign", "synflow", "naswot", "jacob_cov", "params", "macs")
+
+
+@pytest.fixture(scope="module")
+def images():
+    space = get_space("fmnist_small")
+    return proxy_images(space, images=12, seed=3)
+
+
+def test_every_proxy_is_registered():
+    assert set(PROXIES) <= set(list_proxies())
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_proxy_scores_every_small_family_seeded_and_order_free(name, images):
+    space = get_space(name)
+    r = space.resolutions[0]
+    archs = [space.smallest(r), space.sample(1)]
+    for proxy in PROXIES:
+        first = ProxyPredictor(proxy, space, *images, seed=0).predict(archs)
+        assert np.isfinite(first).all(), (name, proxy, first)
+        again = ProxyPredictor(proxy, space, *images, seed=0).predict(archs[::-1])[::-1]
+        np.testing.assert_allclose(again, first, rtol=1e-9, err_msg=f"{name} {proxy}: not seeded per arch")
+        if proxy not in ("params", "macs"):  # these two do not depend on the initialisation
+            other = ProxyPredictor(proxy, space, *images, seed=1).predict(archs)
+            assert not np.allclose(other, first), f"{name} {proxy}: the seed changed nothing"
+
+
+def test_larger_subnet_scores_higher(images):
+    """Every proxy here grows with the network (the papers' observation, and why #params is
+    the baseline to beat): the largest fmnist_small subnet outscores the smallest, every seed."""
+    space = get_space("fmnist_small")
+    archs = [space.smallest(28), space.largest(28)]
+    for proxy in PROXIES:
+        for seed in range(3):
+            small, large = ProxyPredictor(proxy, space, *images, seed=seed).predict(archs)
+            assert large > small, (proxy, seed, small, large)
+
+
+def _item(space, arch, x, y, chunk=16):
+    return ProxyInput(space, arch, x, y, lambda: random_subnet(space, arch, 5), chunk)
+
+
+def test_gradsign_equals_a_loop_over_samples_and_ignores_chunking(images):
+    space = get_space("fmnist_small")
+    arch = space.sample(4)
+    x, y = images[0][:, :, :arch.resolution, :arch.resolution].contiguous(), images[1]
+    model = random_subnet(space, arch, 5).eval()
+    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    agree = [torch.zeros_like(w) for w in weights]
+    with fast_kernels(False):
+        for i in range(len(x)):  # one sample at a time, plain autograd
+            grads = torch.autograd.grad(F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]), weights)
+            agree = [a + g.sign() for a, g in zip(agree, grads)]
+        want = float(sum(a.abs().sum() for a in agree)) / len(x)
+        assert gradsign(_item(space, arch, x, y, chunk=5)) == pytest.approx(want, rel=1e-6)
+        assert gradsign(_item(space, arch, x, y, chunk=12)) == pytest.approx(want, rel=1e-6)
+
+
+def test_gradsign_is_highest_when_every_sample_agrees(images):
+    """Copies of one sample have one gradient: every weight with a non-zero gradient scores 1
+    (the maximum); distinct samples disagree somewhere and score less."""
+    space = get_space("fmnist_small")
+    arch = space.smallest(28)
+    x, y = images
+    build = _item(space, arch, x, y).build
+    copies = ProxyInput(space, arch, x[:1].repeat(8, 1, 1, 1), y[:1].repeat(8), build)
+    model = copies.model
+    with fast_kernels(False):
+        weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        grads = torch.autograd.grad(F.cross_entropy(model(x[:1]), y[:1]), weights)
+        nonzero = sum(int((g != 0).sum()) for g in grads)
+        assert gradsign(copies) == pytest.approx(nonzero)
+        assert gradsign(_item(space, arch, x[:8], y[:8])) < nonzero
+
+
+def test_naswot_sees_identical_images_as_one_region(images):
+    space = get_space("fmnist_small")
+    arch = space.smallest(28)
+    x, y = images
+    same = ProxyInput(space, arch, x[:1].repeat(6, 1, 1, 1), y[:1].repeat(6), _item(space, arch, x, y).build)
+    with fast_kernels(False):
+        assert naswot(same) < naswot(_item(space, arch, x[:6], y[:6])) - 10  # a singular kernel
+
+
+def test_inherited_weights_score_differently_and_need_the_same_space(images):
+    space = get_space("fmnist_small")
+    archs = [space.smallest(28), space.largest(28)]
+    random = ProxyPredictor("synflow", space, *images).predict(archs)
+    inherited = ProxyPredictor("synflow", space, *images, weights="pretrained:fmnist_small").predict(archs)
+    assert np.isfinite(inherited).all() and not np.allclose(random, inherited)
+    with pytest.raises(DataError, match="a supernet of space 'fmnist_small', not 'fmnist_resnet'"):
+        ProxyPredictor("synflow", get_space("fmnist_resnet"), *images, weights="pretrained:fmnist_small")
+
+
+def test_bad_proxy_inputs_are_refused(images):
+    with pytest.raises(NASError, match="unknown zero-cost proxy 'nope'.*gradsign"):
+        ProxyPredictor("nope", "fmnist_small", *images)
+    with pytest.raises(DataError, match="1-channel images; the space 'ofa_mbv3' takes 3"):
+        proxy_images(get_space("ofa_mbv3"), images=4)
+    with pytest.raises(DataError, match="expected an integer in"):
+        proxy_images(get_space("fmnist_small"), images=1)
+
+
+def test_training_free_search_end_to_end(tmp_path, capsys):
+    out = tmp_path / "search"
+    assert main(["search", "--space", "fmnist_small", "--predictor", "proxy:naswot", "--objectives",
+                 "accuracy,macs", "--budget", "24", "--proxy-images", "8", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "naswot score (a proxy, not %)" in printed and "not % accuracy" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["accuracy_is"].startswith("the zero-cost proxy naswot's score")
+    assert summary["evaluated"] == 24 and summary["proxy_images"] == 8
+    assert summary["objectives"][0]["source"] == "ProxyPredictor(proxy:naswot)"
+    # a proxy score is no percentage: no --accuracy-min
+    assert main(["search", "--predictor", "proxy:naswot", "--accuracy-min", "80",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "not an accuracy in %" in capsys.readouterr().err
+    assert main(["search", "--predictor", "proxy:nope", "--out", str(tmp_path / "c")]) == 2
+    assert "proxy:NAME with NAME one of" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
