@@ -38,6 +38,11 @@ def add_parser(sub) -> None:
     p.add_argument("--no-loop", action="store_true",
                    help="with a measured objective, run --strategy on the measurements directly "
                    "instead of on refitted surrogates")
+    p.add_argument("--warm-start", metavar="proxy:NAME",
+                   help="with --measure-accuracy: measure first the best archs of a search on this "
+                        "zero-cost proxy (e.g. proxy:synflow) instead of random ones")
+    p.add_argument("--warm-budget", type=int, default=200,
+                   help="proxy evaluations of that first search (default 200)")
     p.add_argument("--table",
                    help="latency table of the target device (a .csv file, or a shipped name: nas latency "
                         "list)")

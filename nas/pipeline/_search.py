@@ -54,6 +54,8 @@ class SearchConfig:
     measure_accuracy: str | None = None
     batch_size: int = 16
     loop: bool = True
+    warm_start: str | None = None
+    warm_budget: int = 200
     table: str | None = None
     resolutions: tuple[int, ...] | None = None
     precision: str = "fp32"
@@ -113,11 +115,21 @@ class SearchConfig:
                 raise _bad(key, value, "a positive, finite number (leave it out for no bound)")
         if self.ref_point is not None and not all(is_num(v) for v in self.ref_point):
             raise _bad("ref_point", self.ref_point, "finite numbers, one per objective")
-        if self.proxy:
+        if self.proxy or self.warm_start is not None:
             from predictors import list_proxies
 
-            if self.proxy not in list_proxies():
+            if self.proxy and self.proxy not in list_proxies():
                 raise _bad("predictor", self.predictor, f"proxy:NAME with NAME one of {list_proxies()}")
+            if self.warm_start is not None and self.warm_proxy not in list_proxies():
+                raise _bad("warm_start", self.warm_start, f"proxy:NAME with NAME one of {list_proxies()}")
+            if self.warm_start is not None and not (self.measure_accuracy and self.loop):
+                raise _bad("warm_start", self.warm_start, "unset unless accuracy is measured "
+                           "(--measure-accuracy) with the predictor in the loop: it picks the first archs "
+                           "to measure")
+            if isinstance(self.warm_budget, bool) or not isinstance(self.warm_budget, int) \
+                    or self.warm_budget < 2:
+                raise _bad("warm_budget", self.warm_budget, "an integer >= 2")
+        if self.proxy:
             if self.accuracy_min is not None or self.measure_accuracy:
                 raise _bad("predictor", self.predictor, "a fitted accuracy predictor with --accuracy-min or "
                            "--measure-accuracy: a proxy's score is not an accuracy in %")
@@ -141,6 +153,12 @@ class SearchConfig:
     def proxy(self) -> str | None:
         """The zero-cost proxy named by ``predictor="proxy:NAME"``, else None."""
         text = self.predictor or ""
+        return text.removeprefix("proxy:") if text.startswith("proxy:") else None
+
+    @property
+    def warm_proxy(self) -> str | None:
+        """The zero-cost proxy named by ``warm_start="proxy:NAME"``, else None."""
+        text = self.warm_start or ""
         return text.removeprefix("proxy:") if text.startswith("proxy:") else None
 
     @property
@@ -182,14 +200,14 @@ def _source(name: str, config: SearchConfig, space):
     return create_cost_model(name, space=space, table=config.table)
 
 
-def _proxy(config: SearchConfig, space):
-    """The zero-cost proxy ``config.predictor`` names, on ``config.proxy_images`` images of
-    ``config.proxy_data`` (``DATASET`` or ``DATASET:PATH``)."""
+def _proxy(config: SearchConfig, space, name: str | None = None):
+    """The zero-cost proxy ``name`` (default: the one ``config.predictor`` names), on
+    ``config.proxy_images`` images of ``config.proxy_data`` (``DATASET`` or ``DATASET:PATH``)."""
     from predictors import ProxyPredictor, proxy_images
 
     dataset, _, path = config.proxy_data.partition(":")
     x, y = proxy_images(space, dataset, path or None, images=config.proxy_images, seed=config.seed)
-    return ProxyPredictor(config.proxy, space, x, y, seed=config.seed, weights=config.proxy_weights)
+    return ProxyPredictor(name or config.proxy, space, x, y, seed=config.seed, weights=config.proxy_weights)
 
 
 def build_problem(config: SearchConfig):
@@ -294,7 +312,9 @@ def _run(config: SearchConfig, out: Path) -> dict:
     with progress(config.budget, "search", unit="arch", disable=not config.progress) as bar:
         if measured and config.loop:
             inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
+            warm = _proxy(config, problem.space, config.warm_proxy) if config.warm_start else None
             result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
+                                           warm_start=warm, warm_budget=config.warm_budget,
                                            inner=config.strategy, inner_kwargs=inner, seed=config.seed,
                                            callback=advance)
             kwargs = {"inner": config.strategy, **inner}

@@ -57,13 +57,30 @@ def _surrogate_problem(problem: SearchProblem, evaluator: Evaluator) -> SearchPr
     return replace(problem, objectives=tuple(objectives))
 
 
+def _warm_start(problem: SearchProblem, warm: Predictor, k: int, pool: int, inner: str,
+                inner_kwargs: dict | None, rng: np.random.Generator) -> list[ArchConfig]:
+    """The ``k`` archs to measure first: ``inner`` searches the problem with ``warm`` (a
+    zero-cost proxy, say) standing in for every expensive objective, for ``pool`` of its
+    evaluations, and the best ``k`` of what it found are taken (non-dominated rank, then
+    crowding: spread along the front, not only the highest scores)."""
+    objectives = tuple(replace(o, predictor=warm) if is_expensive(o.predictor) else o
+                       for o in problem.objectives)
+    found = create_strategy(inner, **(inner_kwargs or {})).run(replace(problem, objectives=objectives),
+                                                                budget=pool, seed=rng)
+    pick = select_survivors(found.minimized, found.violation, min(k, len(found.archs)))
+    return [found.archs[i] for i in pick]
+
+
 def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: int = 20,
                           initial_size: int | None = None, inner: str = "evolution",
                           inner_budget: int = 2000, inner_kwargs: dict | None = None,
                           seed: int | np.random.Generator | None = None,
-                          callback: Callable[[Evaluator], None] | None = None) -> SearchResult:
+                          callback: Callable[[Evaluator], None] | None = None,
+                          warm_start: Predictor | None = None, warm_budget: int = 200) -> SearchResult:
     """Search ``problem`` spending ``budget`` measurements. The first ``initial_size``
-    (default ``batch_size``) archs are feasible random samples; each later round refits a
+    (default ``batch_size``) archs are feasible random samples, or, with ``warm_start`` (a
+    cheap scorer such as a zero-cost proxy), the best of a ``warm_budget``-evaluation search
+    of the problem with that scorer in place of the measured objectives; each later round refits a
     `RidgeSurrogate` per expensive objective on everything measured so far, runs ``inner``
     for ``inner_budget`` surrogate evaluations, and measures the ``batch_size`` best new
     archs of that run (non-dominated rank, then crowding). Constraints must be cheap.
@@ -77,11 +94,16 @@ def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: in
     if any(is_expensive(c.predictor) for c in problem.constraints):
         raise NASError(f"{own}: constraints must be cheap (tables, cost models); make the "
                        "measured metric an objective instead")
+    check(isinstance(warm_budget, int) and warm_budget >= 2, f"{own}.warm_budget", warm_budget, "an int >= 2")
     rng = as_rng(seed)
     evaluator = Evaluator(problem)
-    start = RandomSearch(batch_size=min(initial_size, budget))
-    start.setup(problem, evaluator, rng)
-    evaluator.evaluate(start.ask(initial_size))
+    k = min(initial_size, budget)
+    if warm_start is not None:
+        evaluator.evaluate(_warm_start(problem, warm_start, k, max(warm_budget, k), inner, inner_kwargs, rng))
+    else:
+        start = RandomSearch(batch_size=k)
+        start.setup(problem, evaluator, rng)
+        evaluator.evaluate(start.ask(k))
     if callback is not None:
         callback(evaluator)
     rounds = 0
@@ -101,4 +123,6 @@ def predictor_in_the_loop(problem: SearchProblem, *, budget: int, batch_size: in
     archs, values, viol = evaluator.history()
     return SearchResult(problem, archs, values, viol, info={
         "strategy": f"predictor-in-the-loop({inner})", "budget": budget, "evaluations": len(archs),
-        "rounds": rounds, "batch_size": batch_size, "inner_budget": inner_budget})
+        "rounds": rounds, "batch_size": batch_size, "inner_budget": inner_budget,
+        **({"warm_start": getattr(warm_start, "metric", type(warm_start).__name__),
+            "warm_budget": warm_budget} if warm_start is not None else {})})

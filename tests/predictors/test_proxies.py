@@ -141,3 +141,17 @@ def test_training_free_search_end_to_end(tmp_path, capsys):
     assert main(["search", "--predictor", "proxy:nope", "--out", str(tmp_path / "c")]) == 2
     assert "proxy:NAME with NAME one of" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_warm_started_measured_search(tmp_path, capsys):
+    out = tmp_path / "warm"
+    assert main(["search", "--measure-accuracy", "pretrained:fmnist_small", "--warm-start", "proxy:params",
+                 "--warm-budget", "40", "--objectives", "accuracy,macs", "--budget", "6", "--batch-size", "3",
+                 "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["warm_start"] == "proxy:params" and summary["warm_budget"] == 40
+    assert summary["evaluated"] == 6
+    capsys.readouterr()
+    assert main(["search", "--predictor", "pretrained:fmnist_small", "--warm-start", "proxy:params",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "unset unless accuracy is measured" in capsys.readouterr().err
