@@ -115,27 +115,9 @@ class SearchConfig:
                 raise _bad(key, value, "a positive, finite number (leave it out for no bound)")
         if self.ref_point is not None and not all(is_num(v) for v in self.ref_point):
             raise _bad("ref_point", self.ref_point, "finite numbers, one per objective")
-        if self.proxy or self.warm_start is not None:
-            from predictors import list_proxies
-
-            if self.proxy and self.proxy not in list_proxies():
-                raise _bad("predictor", self.predictor, f"proxy:NAME with NAME one of {list_proxies()}")
-            if self.warm_start is not None and self.warm_proxy not in list_proxies():
-                raise _bad("warm_start", self.warm_start, f"proxy:NAME with NAME one of {list_proxies()}")
-            if self.warm_start is not None and not (self.measure_accuracy and self.loop):
-                raise _bad("warm_start", self.warm_start, "unset unless accuracy is measured "
-                           "(--measure-accuracy) with the predictor in the loop: it picks the first archs "
-                           "to measure")
-            if isinstance(self.warm_budget, bool) or not isinstance(self.warm_budget, int) \
-                    or self.warm_budget < 2:
-                raise _bad("warm_budget", self.warm_budget, "an integer >= 2")
-        if self.proxy:
-            if self.accuracy_min is not None or self.measure_accuracy:
-                raise _bad("predictor", self.predictor, "a fitted accuracy predictor with --accuracy-min or "
-                           "--measure-accuracy: a proxy's score is not an accuracy in %")
-            if isinstance(self.proxy_images, bool) or not isinstance(self.proxy_images, int) \
-                    or self.proxy_images < 2:
-                raise _bad("proxy_images", self.proxy_images, "an integer >= 2")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise _bad("seed", self.seed, "an integer >= 0")
+        self._check_proxy()
         acc = self.accuracy_min
         if acc is not None and not (is_num(acc) and 0 <= acc <= 100):
             raise _bad("accuracy_min", self.accuracy_min, "a percentage in [0, 100] (leave it out for no "
@@ -149,17 +131,51 @@ class SearchConfig:
             raise _bad("time_front", self.time_front, "0 unless the search has a --table table, accuracy "
                        "as an objective and latency as an objective or a bound (--latency-max)")
 
+    _PROXY_DEFAULTS = (("proxy_data", "fashion_mnist"), ("proxy_images", 64), ("proxy_weights", None),
+                       ("warm_budget", 200))
+
+    def _check_proxy(self) -> None:
+        """A zero-cost proxy as the accuracy objective (``predictor="proxy:NAME"``) or to pick
+        the first measured archs (``warm_start``); the ``proxy_*`` fields only with one."""
+        if self.proxy is None and self.warm_start is None:
+            unused = [f"--{k.replace('_', '-')}" for k, v in self._PROXY_DEFAULTS if getattr(self, k) != v]
+            if unused:
+                raise _bad("predictor", self.predictor, f"proxy:NAME or --warm-start proxy:NAME, which "
+                           f"{unused} configure (or leave them out)")
+            return
+        from predictors import list_proxies
+
+        if self.proxy is not None and self.proxy not in list_proxies():
+            raise _bad("predictor", self.predictor, f"proxy:NAME with NAME one of {list_proxies()}")
+        if self.proxy is not None and (self.accuracy_min is not None or self.measure_accuracy):
+            raise _bad("predictor", self.predictor, "a fitted accuracy predictor with --accuracy-min or "
+                       "--measure-accuracy: a proxy's score is not an accuracy in %")
+        if self.warm_start is not None and self.warm_proxy not in list_proxies():
+            raise _bad("warm_start", self.warm_start, f"proxy:NAME with NAME one of {list_proxies()}")
+        if self.warm_start is not None and not (self.measure_accuracy and self.loop):
+            raise _bad("warm_start", self.warm_start, "unset unless accuracy is measured "
+                       "(--measure-accuracy) with the predictor in the loop: it picks the first archs to "
+                       "measure")
+        for key in ("warm_budget", "proxy_images"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise _bad(key, value, "an integer >= 2")
+
     @property
     def proxy(self) -> str | None:
         """The zero-cost proxy named by ``predictor="proxy:NAME"``, else None."""
+        from predictors import PROXY_PREFIX
+
         text = self.predictor or ""
-        return text.removeprefix("proxy:") if text.startswith("proxy:") else None
+        return text.removeprefix(PROXY_PREFIX) if text.startswith(PROXY_PREFIX) else None
 
     @property
     def warm_proxy(self) -> str | None:
         """The zero-cost proxy named by ``warm_start="proxy:NAME"``, else None."""
+        from predictors import PROXY_PREFIX
+
         text = self.warm_start or ""
-        return text.removeprefix("proxy:") if text.startswith("proxy:") else None
+        return text.removeprefix(PROXY_PREFIX) if text.startswith(PROXY_PREFIX) else None
 
     @property
     def bounded(self) -> bool:
@@ -182,7 +198,7 @@ def _source(name: str, config: SearchConfig, space):
             raise NASError("the accuracy objective needs --predictor DIR (a fitted accuracy "
                            "predictor) or --measure-accuracy CHECKPOINT; or drop accuracy from "
                            "--objectives")
-        if config.proxy:
+        if config.proxy is not None:
             return _proxy(config, space)
         from predictors import load_predictor
 
@@ -204,9 +220,16 @@ def _proxy(config: SearchConfig, space, name: str | None = None):
     """The zero-cost proxy ``name`` (default: the one ``config.predictor`` names), on
     ``config.proxy_images`` images of ``config.proxy_data`` (``DATASET`` or ``DATASET:PATH``)."""
     from predictors import ProxyPredictor, proxy_images
+    from supernet import load_checkpoint
 
+    if config.precision != "fp32":
+        log.warning("the zero-cost proxy %s scores each arch's fp32 network: a precision policy does not "
+                    "change its score (int8 parts are searched on the latency table alone)",
+                    name or config.proxy)
+    norm = (load_checkpoint(config.proxy_weights).get("normalization") or {}) if config.proxy_weights else {}
     dataset, _, path = config.proxy_data.partition(":")
-    x, y = proxy_images(space, dataset, path or None, images=config.proxy_images, seed=config.seed)
+    x, y = proxy_images(space, dataset, path or None, images=config.proxy_images, seed=config.seed,
+                        mean=norm.get("mean"), std=norm.get("std"))
     return ProxyPredictor(name or config.proxy, space, x, y, seed=config.seed, weights=config.proxy_weights)
 
 
@@ -278,6 +301,7 @@ def run_search(config: SearchConfig) -> dict:
 def _run(config: SearchConfig, out: Path) -> dict:
     from nas.search import reference_point, write_search_outputs
     from nas.strategies import DEFAULT_STRATEGY_KWARGS, create_strategy, is_expensive, predictor_in_the_loop
+    from supernet import get_space
 
     problem = build_problem(config)
     if config.ref_point is not None and len(config.ref_point) != len(problem.objectives):
@@ -312,7 +336,8 @@ def _run(config: SearchConfig, out: Path) -> dict:
     with progress(config.budget, "search", unit="arch", disable=not config.progress) as bar:
         if measured and config.loop:
             inner = {k: v for k, v in kwargs.items() if k not in ("storage", "study_name", "fresh")}
-            warm = _proxy(config, problem.space, config.warm_proxy) if config.warm_start else None
+            warm = (_proxy(config, get_space(config.space), config.warm_proxy)  # the supernet's whole space
+                    if config.warm_start is not None else None)
             result = predictor_in_the_loop(problem, budget=config.budget, batch_size=config.batch_size,
                                            warm_start=warm, warm_budget=config.warm_budget,
                                            inner=config.strategy, inner_kwargs=inner, seed=config.seed,
@@ -333,7 +358,7 @@ def _run(config: SearchConfig, out: Path) -> dict:
             **({"accuracy_is": f"the zero-cost proxy {config.proxy}'s score (higher: expected more "
                 "accurate), not % accuracy", "proxy_data": config.proxy_data,
                 "proxy_images": config.proxy_images, "proxy_weights": config.proxy_weights}
-               if config.proxy else {}),
+               if config.proxy is not None or config.warm_start is not None else {}),
             "backend": config.backend, **kwargs}
     summary = write_search_outputs(result, out, reference=ref, extra=extra, force=config.force, meta=meta)
     if config.time_front:

@@ -12,9 +12,17 @@ from predictors.proxies._gradsign import gradsign
 from predictors.proxies._jacob_cov import jacob_cov
 from predictors.proxies._naswot import naswot
 from predictors.proxies._predictor import PROXY_PREFIX, ProxyPredictor, proxy_images
-from predictors.proxies._registry import ProxyInput, get_proxy, list_proxies, random_subnet, register_proxy
+from predictors.proxies._registry import (
+    ProxyInput,
+    batch_statistics,
+    get_proxy,
+    list_proxies,
+    random_subnet,
+    register_proxy,
+    scored_weights,
+)
 from predictors.proxies._synflow import synflow
 
-__all__ = ["PROXY_PREFIX", "ProxyInput", "ProxyPredictor", "get_proxy", "gradsign", "jacob_cov",
-           "list_proxies", "macs", "naswot", "params", "proxy_images", "random_subnet", "register_proxy",
-           "synflow"]
+__all__ = ["PROXY_PREFIX", "ProxyInput", "ProxyPredictor", "batch_statistics", "get_proxy", "gradsign",
+           "jacob_cov", "list_proxies", "macs", "naswot", "params", "proxy_images", "random_subnet",
+           "register_proxy", "scored_weights", "synflow"]

@@ -4,31 +4,26 @@ share a sign scores the number of samples that agree. The score is the sum over 
 ``|sum_i sign(g_i)|``, divided by the number of samples so that batches of different sizes
 compare (the paper sums; dividing by a constant keeps every ranking).
 
-Per-sample gradients come from `torch.func` (``vmap`` over ``grad``), ``chunk`` samples at a
-time; batch norm runs on its stored statistics, so a sample's gradient is its own alone and
-the score does not depend on the chunking (a test checks it)."""
+Each sample's loss is computed on that sample alone, batch norm normalising it by its own
+statistics (as the paper's code, one sample at a time); `torch.func` computes the per-sample
+gradients with ``vmap`` over ``grad``, ``chunk`` samples at a time, so the score does not
+depend on the chunking (a test checks it against a plain loop)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from predictors.proxies._registry import ProxyInput, register_proxy
+from predictors.proxies._registry import ProxyInput, batch_statistics, register_proxy, scored_weights
 
 __all__ = ["gradsign"]
 
 
-def _weights(model: nn.Module) -> list[str]:
-    return [f"{name}.weight" if name else "weight" for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))]
-
-
 @register_proxy("gradsign")
 def gradsign(item: ProxyInput) -> float:
-    model = item.model
-    names = set(_weights(model))
+    model = batch_statistics(item.model)
+    names = set(scored_weights(model))
     state = {k: v.detach() for k, v in (*model.named_parameters(), *model.named_buffers())}
     scored = {k: v for k, v in state.items() if k in names}
     fixed = {k: v for k, v in state.items() if k not in names}

@@ -4,16 +4,19 @@ defined (``@register_proxy``); `ProxyInput` is what it receives."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
 from torch import nn
+from torch.func import replace_all_batch_norm_modules_
 
 from supernet import ArchConfig, NASError, SearchSpace, Subnet
 
-__all__ = ["ProxyInput", "get_proxy", "list_proxies", "random_subnet", "register_proxy"]
+__all__ = ["ProxyInput", "batch_statistics", "get_proxy", "list_proxies", "random_subnet", "register_proxy",
+           "scored_weights"]
 
 _PROXIES: dict[str, Callable[[ProxyInput], float]] = {}
 
@@ -21,9 +24,8 @@ _PROXIES: dict[str, Callable[[ProxyInput], float]] = {}
 @dataclass(eq=False)
 class ProxyInput:
     """One arch to score: its images (normalised, NCHW, at the arch's resolution) and labels,
-    and the network, built on first use (``params`` and ``macs`` never build it). ``build``
-    returns the network (random initialisation or inherited weights), in eval mode: batch
-    norm uses its stored statistics, so one image's output never depends on the others."""
+    and the network, built on first use (``params`` and ``macs`` never build it) in eval
+    mode (no dropout; batch norm on its stored statistics: see `batch_statistics`)."""
 
     space: SearchSpace
     arch: ArchConfig
@@ -35,6 +37,21 @@ class ProxyInput:
     @cached_property
     def model(self) -> nn.Module:
         return self.build().eval()
+
+
+def batch_statistics(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose batch norms normalise with the statistics of the batch they
+    see, as in training, and store none (dropout stays off): what the papers' proxies run.
+    Under ``vmap`` over single images, each image is normalised by its own statistics."""
+    twin = copy.deepcopy(model).eval()
+    replace_all_batch_norm_modules_(twin)
+    return twin
+
+
+def scored_weights(model: nn.Module) -> list[str]:
+    """Names of the convolution and linear weights: the parameters the proxies sum over."""
+    return [f"{name}.weight" if name else "weight" for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
 def random_subnet(space: SearchSpace, arch: ArchConfig, seed: int) -> Subnet:

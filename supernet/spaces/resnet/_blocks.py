@@ -60,10 +60,11 @@ class Bottleneck(nn.Module):
         self.conv3 = ConvBNAct(mid, spec.out_channels, 1, act=None)
         self.downsample = (None if spec.residual else
                            Downsample(spec.in_channels, spec.out_channels, spec.stride))
+        self.act = nn.ReLU()  # a module, not torch.relu: hooks (NASWOT's codes) see it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
-        return torch.relu(self.conv3(self.conv2(self.conv1(x))) + shortcut)
+        return self.act(self.conv3(self.conv2(self.conv1(x))) + shortcut)
 
 
 class LinearHead(nn.Module):

@@ -76,7 +76,7 @@ class ElasticBottleneck(nn.Module):
                             conv=self.downsample.conv.materialize(cout, cin))
         return assemble(Bottleneck, conv1=self.conv1.materialize(mid, cin),
                         conv2=self.conv2.materialize(mid, mid),
-                        conv3=self.conv3.materialize(cout, mid), downsample=down)
+                        conv3=self.conv3.materialize(cout, mid), downsample=down, act=nn.ReLU())
 
     @torch.no_grad()
     def sort_channels(self) -> None:
