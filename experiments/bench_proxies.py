@@ -97,6 +97,37 @@ def summarise(per_seed: list[dict], accuracy: np.ndarray) -> dict:
             "seconds_per_arch": float(np.median([r["seconds_per_arch"] for r in per_seed]))}
 
 
+def plot(result: dict, path: Path) -> None:
+    """Kendall tau of each scorer against inherited (and trained-alone) accuracy, mean ± sd
+    over seeds, with the half-split ceiling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    proxies = result["proxies"]
+    names = sorted(proxies, key=lambda n: -proxies[n]["vs_inherited"]["kendall_tau"]["mean"])
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for offset, key, label in ((-0.2, "vs_inherited", "vs inherited accuracy"),
+                               (0.2, "vs_alone", "vs trained alone")):
+        rows = [proxies[n][key] for n in names]
+        if all(r is None for r in rows):
+            continue
+        means = [r["kendall_tau"]["mean"] if r else np.nan for r in rows]
+        sds = [(r["kendall_tau"]["sd"] or 0) if r else 0 for r in rows]
+        ax.bar(np.arange(len(names)) + offset, means, 0.4, yerr=sds, capsize=3, label=label)
+    ax.axhline(result["half_split_tau_ceiling"], color="k", ls="--", lw=1,
+               label="ceiling: tau between two halves of the validation split")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("Kendall tau")
+    ax.set_title(f"{result['archs']} {result['space']} archs, {result['seeds']} seeds, "
+                 f"{result['images_per_arch']} images per arch", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def markdown(result: dict) -> str:
     lines = ["| scorer | Kendall tau vs inherited (mean ± sd) | Spearman rho | s / arch |",
              "| --- | ---: | ---: | ---: |"]
@@ -118,10 +149,12 @@ def main() -> int:
     ap.add_argument("--proxies", nargs="+", default=None, help="default: every registered proxy")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "proxies.json")
-    ap.add_argument("--report-only", action="store_true", help="print the markdown table of --out")
+    ap.add_argument("--report-only", action="store_true", help="redraw the plot, print the markdown")
     args = ap.parse_args()
     if args.report_only:
-        print(markdown(json.loads(args.out.read_text())))
+        result = json.loads(args.out.read_text())
+        plot(result, args.out.with_suffix(".png"))
+        print(markdown(result))
         return 0
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -154,6 +187,7 @@ def main() -> int:
         "command": "python experiments/bench_proxies.py " + " ".join(sys.argv[1:]),
     }
     atomic_write_json(args.out, result)
+    plot(result, args.out.with_suffix(".png"))
     print(markdown(result))
     return 0
 
