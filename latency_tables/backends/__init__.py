@@ -10,6 +10,7 @@ from latency_tables.backends import _litert, _openvino, _torch  # noqa: F401  (r
 from latency_tables.backends._base import (
     DEPLOY_RUNTIMES,
     Backend,
+    ModelCache,
     get_backend,
     int8_runtimes,
     list_backends,
@@ -27,6 +28,7 @@ from latency_tables.backends._litert import (
 from latency_tables.backends._openvino import OV_DEVICES, ov_compile, ov_device
 from latency_tables.backends._ort import export_model
 
-__all__ = ["DEPLOY_RUNTIMES", "OV_DEVICES", "Backend", "export_model", "export_tflite", "export_tflite_many",
-           "get_backend", "int8_runtimes", "list_backends", "make_runner", "ov_compile", "ov_device",
-           "register_backend", "runtime_module", "tflite_input", "tflite_interpreter", "tflite_output"]
+__all__ = ["DEPLOY_RUNTIMES", "OV_DEVICES", "Backend", "ModelCache", "export_model", "export_tflite",
+           "export_tflite_many", "get_backend", "int8_runtimes", "list_backends", "make_runner", "ov_compile",
+           "ov_device", "register_backend", "runtime_module", "tflite_input", "tflite_interpreter",
+           "tflite_output"]

@@ -138,6 +138,7 @@ def convert_many(models: Sequence[tuple[nn.Module, tuple[int, ...], Hashable, ob
                  workdir: Path) -> None:
     """``(module, input shape, key, quantize)`` each converted into the cache under its key, in
     parallel in the converter's processes (those cached already are skipped)."""
+    _CONVERTED.hold(key for _, _, key, _ in models)
     todo = {key: (module, shape, _int8(q)) for module, shape, key, q in models
             if key is not None and key not in _CONVERTED}
     if len(todo) < 2:

@@ -57,3 +57,21 @@ def test_int8_needs_a_backend_that_runs_it_and_unknown_runtimes_are_named(tmp_pa
         make_runner("tvm", conv, (1, 1, 8, 8), threads=1, workdir=tmp_path, name="m")
     with pytest.raises(NASError, match="BuildConfig.runtime"):
         BuildConfig(space=tiny_space(), runtime="tvm")
+
+
+def test_model_cache_keeps_a_held_group_past_its_bound(tmp_path):
+    """A group prepared ahead of its timing stays until used, even when it alone exceeds the
+    bound; once another group is held, the least recently used files go first."""
+    from latency_tables.backends import ModelCache
+
+    cache = ModelCache(max_bytes=250)
+    for i in range(4):
+        (tmp_path / f"m{i}").write_bytes(bytes(100))
+    cache.hold(["a", "b", "c"])
+    for key, i in (("a", 0), ("b", 1), ("c", 2)):
+        cache.keep(key, tmp_path / f"m{i}")
+    assert all(k in cache for k in "abc")  # 300 bytes held over a 250-byte bound
+    cache.hold(["d"])
+    cache.keep("d", tmp_path / "m3")
+    assert "d" in cache and "a" not in cache and "b" not in cache and "c" in cache  # down to 200 bytes
+    assert cache.restore("c", tmp_path / "back") and (tmp_path / "back").read_bytes() == bytes(100)
