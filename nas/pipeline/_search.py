@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from nas.strategies import DEFAULT_STRATEGY
@@ -131,14 +131,13 @@ class SearchConfig:
             raise _bad("time_front", self.time_front, "0 unless the search has a --table table, accuracy "
                        "as an objective and latency as an objective or a bound (--latency-max)")
 
-    _PROXY_DEFAULTS = (("proxy_data", "fashion_mnist"), ("proxy_images", 64), ("proxy_weights", None),
-                       ("warm_budget", 200))
-
     def _check_proxy(self) -> None:
         """A zero-cost proxy as the accuracy objective (``predictor="proxy:NAME"``) or to pick
         the first measured archs (``warm_start``); the ``proxy_*`` fields only with one."""
         if self.proxy is None and self.warm_start is None:
-            unused = [f"--{k.replace('_', '-')}" for k, v in self._PROXY_DEFAULTS if getattr(self, k) != v]
+            unused = [f"--{f.name.replace('_', '-')}" for f in fields(self)
+                      if f.name in ("proxy_data", "proxy_images", "proxy_weights", "warm_budget")
+                      and getattr(self, f.name) != f.default]
             if unused:
                 raise _bad("predictor", self.predictor, f"proxy:NAME or --warm-start proxy:NAME, which "
                            f"{unused} configure (or leave them out)")
@@ -161,21 +160,22 @@ class SearchConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise _bad(key, value, "an integer >= 2")
 
+    @staticmethod
+    def _proxy_name(text: str | None) -> str | None:
+        """NAME of ``proxy:NAME``, else None."""
+        from predictors import PROXY_PREFIX
+
+        return text.removeprefix(PROXY_PREFIX) if (text or "").startswith(PROXY_PREFIX) else None
+
     @property
     def proxy(self) -> str | None:
         """The zero-cost proxy named by ``predictor="proxy:NAME"``, else None."""
-        from predictors import PROXY_PREFIX
-
-        text = self.predictor or ""
-        return text.removeprefix(PROXY_PREFIX) if text.startswith(PROXY_PREFIX) else None
+        return self._proxy_name(self.predictor)
 
     @property
     def warm_proxy(self) -> str | None:
         """The zero-cost proxy named by ``warm_start="proxy:NAME"``, else None."""
-        from predictors import PROXY_PREFIX
-
-        text = self.warm_start or ""
-        return text.removeprefix(PROXY_PREFIX) if text.startswith(PROXY_PREFIX) else None
+        return self._proxy_name(self.warm_start)
 
     @property
     def bounded(self) -> bool:

@@ -124,11 +124,12 @@ class ProxyPredictor(Predictor):
         return self._cache[arch]
 
     def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        todo = len({a.with_precision("fp32") for a in archs} - set(self._cache))
+        archs = [a.with_precision("fp32") for a in archs]  # as `score` keys them
+        todo = len(set(archs) - set(self._cache))
         bar = progress(todo, f"{self.name} scores", unit="arch", disable=not self.show_progress or todo < 2)
         out = []
         for arch in archs:
-            new = arch.with_precision("fp32") not in self._cache
+            new = arch not in self._cache
             out.append(self.score(arch))
             bar.update(int(new))
         bar.close()
